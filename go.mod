@@ -1,5 +1,5 @@
 module amaters-server
 
-go 1.24
+go 1.25
 
-require github.com/BurntSushi/toml v1.6.0 // indirect
+require github.com/BurntSushi/toml v1.6.0

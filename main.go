@@ -1,0 +1,351 @@
+// Command amaters-server is a key-value database server: one static binary
+// with an HTTP API, a health and Prometheus metrics listener, and a
+// flag-based command line. See README.md and API.md for the contract.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"amaters-server/server"
+)
+
+// Exit codes of API.md §1.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+const usage = `amaters-server: a key-value database server
+
+Usage:
+  amaters-server start [--config FILE] [--data-dir DIR] [--bind HOST:PORT]
+                       [--log-level LEVEL] [--engine lsm|memory] [--health-port PORT]
+  amaters-server --config FILE                 same as start --config FILE
+  amaters-server validate-config --config FILE [--show]
+  amaters-server status --addr HOST:PORT [--format human|json] [auth flags]
+  amaters-server stop --addr HOST:PORT [--timeout 30s] [auth flags]
+  amaters-server version
+
+Auth flags (status, stop): --token JWT, --api-key KEY, --api-key-header NAME,
+  --cacert FILE, --cert FILE, --key FILE, --insecure-skip-verify.
+  AMATERS_TOKEN and AMATERS_API_KEY are read when the flags are not given.
+
+Run "amaters-server COMMAND -h" for a command's flags.
+Exit codes: 0 success, 1 failure, 2 bad command line.
+`
+
+// run is the whole program; main only supplies the process's context,
+// arguments, environment and output.
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	if strings.HasPrefix(cmd, "-") {
+		switch cmd {
+		case "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		cmd, rest = "start", args // the bare "--config F" form
+	}
+	switch cmd {
+	case "start":
+		return cmdStart(ctx, rest, env, stdout, stderr)
+	case "validate-config":
+		return cmdValidate(rest, env, stdout, stderr)
+	case "version":
+		return cmdVersion(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, env, stdout, stderr)
+	case "stop":
+		return cmdStop(ctx, rest, env, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "amaters-server: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// parseFlags parses a subcommand's flags; it returns an exit code and false
+// when the program should stop (help or a bad flag).
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (int, bool) {
+	fs.SetOutput(stderr)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK, false
+	case err != nil:
+		return exitUsage, false
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "amaters-server %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+func newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: amaters-server %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// configFlags are the flags shared by start and validate-config.
+type configFlags struct {
+	config string
+	o      server.Overrides
+}
+
+func (c *configFlags) register(fs *flag.FlagSet, overrides bool) {
+	fs.StringVar(&c.config, "config", "", "configuration `file` (TOML); none = embedded defaults")
+	if !overrides {
+		return
+	}
+	fs.StringVar(&c.o.DataDir, "data-dir", "", "data `folder` (server.data_dir)")
+	fs.StringVar(&c.o.Bind, "bind", "", "API listen `address` HOST:PORT (server.bind_address)")
+	fs.StringVar(&c.o.LogLevel, "log-level", "", "log `level`: debug, info, warn, error (server.log_level)")
+	fs.StringVar(&c.o.Engine, "engine", "", "storage `engine`: lsm or memory (storage.engine)")
+	fs.StringVar(&c.o.HealthPort, "health-port", "", "health and metrics `port` (health.http_port)")
+}
+
+func printConfigErrors(w io.Writer, err error) {
+	for _, e := range flattenErrors(err) {
+		fmt.Fprintln(w, e.Error())
+	}
+}
+
+// flattenErrors undoes errors.Join, so each problem prints on its own line.
+func flattenErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flattenErrors(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("start", "[flags]")
+	var cf configFlags
+	cf.register(fs, true)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, err := server.LoadConfig(cf.config, env, cf.o)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
+		printConfigErrors(stderr, err)
+		return exitFail
+	}
+	logOut, _ := stderr.(*os.File)
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	log := server.NewLogger(logOut, cfg)
+	srv, err := server.New(cfg, server.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server: %v\n", err)
+		return exitFail
+	}
+	// The first SIGINT/SIGTERM cancels ctx and starts the graceful
+	// shutdown; stop() then restores the default action, so a second
+	// signal ends the process at once (the WAL keeps the data safe).
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	if err := srv.Run(ctx); err != nil {
+		log.Error("server stopped with an error", "error", err.Error())
+		fmt.Fprintf(stderr, "amaters-server: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func cmdValidate(args, env []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("validate-config", "--config FILE [--show]")
+	var cf configFlags
+	cf.register(fs, true)
+	show := fs.Bool("show", false, "print the effective configuration as TOML (secrets redacted)")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, err := server.LoadConfig(cf.config, env, cf.o)
+	err = errors.Join(err, cfg.Validate())
+	if err != nil {
+		printConfigErrors(stdout, err)
+		return exitFail
+	}
+	if *show {
+		stdout.Write(cfg.MarshalTOML())
+		return exitOK
+	}
+	fmt.Fprintln(stdout, "configuration OK")
+	return exitOK
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", "")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	fmt.Fprintf(stdout, "amaters-server %s (%s %s/%s, commit %s)\n", server.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, commit())
+	return exitOK
+}
+
+// commit returns the short VCS revision stamped by go build, or "unknown".
+func commit() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 7 {
+			return s.Value[:7]
+		}
+	}
+	return "unknown"
+}
+
+// clientFlags are the connection and auth flags of status and stop.
+type clientFlags struct {
+	addr string
+	o    server.ClientOptions
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet, env []string) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:7878", "server API `address` HOST:PORT or URL")
+	fs.StringVar(&c.o.Token, "token", getenv(env, "AMATERS_TOKEN"), "bearer `JWT` (default $AMATERS_TOKEN)")
+	fs.StringVar(&c.o.APIKey, "api-key", getenv(env, "AMATERS_API_KEY"), "API `key` (default $AMATERS_API_KEY)")
+	fs.StringVar(&c.o.APIKeyHeader, "api-key-header", "X-API-Key", "header `name` for --api-key")
+	fs.StringVar(&c.o.CACert, "cacert", "", "CA certificate `file` (PEM) to verify the server; selects https")
+	fs.StringVar(&c.o.Cert, "cert", "", "client certificate `file` (PEM) for mTLS")
+	fs.StringVar(&c.o.Key, "key", "", "client key `file` (PEM) for mTLS")
+	fs.BoolVar(&c.o.Insecure, "insecure-skip-verify", false, "do not verify the server's certificate; selects https")
+}
+
+func getenv(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func cmdStatus(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", "--addr HOST:PORT [--format human|json] [auth flags]")
+	var cf clientFlags
+	cf.register(fs, env)
+	format := fs.String("format", "human", "output `format`: human or json")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if *format != "human" && *format != "json" {
+		fmt.Fprintf(stderr, "amaters-server status: --format must be human or json\n")
+		return exitUsage
+	}
+	c, err := server.NewClient(cf.addr, cf.o)
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server status: %v\n", err)
+		return exitUsage
+	}
+	resp, err := c.Do(ctx, "GET", "/v1/status", nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server status: %s is not reachable: %v\n", cf.addr, err)
+		return exitFail
+	}
+	if resp.Status != 200 {
+		fmt.Fprintf(stderr, "amaters-server status: %s answered %d: %s\n", cf.addr, resp.Status, strings.TrimSpace(string(resp.Body)))
+		return exitFail
+	}
+	var st struct {
+		Name          string `json:"name"`
+		Version       string `json:"version"`
+		State         string `json:"state"`
+		Engine        string `json:"engine"`
+		UptimeSeconds int64  `json:"uptime_seconds"`
+		Connections   int64  `json:"connections"`
+	}
+	if err := json.Unmarshal(resp.Body, &st); err != nil {
+		fmt.Fprintf(stderr, "amaters-server status: %s answered something that is not a status: %v\n", cf.addr, err)
+		return exitFail
+	}
+	if *format == "json" {
+		stdout.Write(resp.Body)
+	} else {
+		fmt.Fprintf(stdout, "%s %s at %s: %s (engine %s, up %s, %d connections)\n",
+			st.Name, st.Version, cf.addr, st.State, st.Engine,
+			time.Duration(st.UptimeSeconds)*time.Second, st.Connections)
+	}
+	if st.State != "serving" {
+		return exitFail
+	}
+	return exitOK
+}
+
+func cmdStop(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("stop", "--addr HOST:PORT [--timeout 30s] [auth flags]")
+	var cf clientFlags
+	cf.register(fs, env)
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the server to stop")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	c, err := server.NewClient(cf.addr, cf.o)
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server stop: %v\n", err)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	resp, err := c.Do(ctx, "POST", "/v1/admin/shutdown", nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server stop: %s is not reachable: %v\n", cf.addr, err)
+		return exitFail
+	}
+	if resp.Status != 202 {
+		fmt.Fprintf(stderr, "amaters-server stop: %s refused: %d %s\n", cf.addr, resp.Status, strings.TrimSpace(string(resp.Body)))
+		return exitFail
+	}
+	if err := server.WaitDown(ctx, c.HostPort()); err != nil {
+		fmt.Fprintf(stderr, "amaters-server stop: %s still answers after %s\n", cf.addr, *timeout)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "amaters-server at %s stopped\n", cf.addr)
+	return exitOK
+}

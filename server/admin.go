@@ -1,0 +1,37 @@
+package server
+
+import (
+	"net/http"
+	"time"
+)
+
+type statusResponse struct {
+	Name          string `json:"name"`
+	Version       string `json:"version"`
+	State         string `json:"state"`
+	Engine        string `json:"engine"`
+	UptimeSeconds int64  `json:"uptime_seconds"`
+	Connections   int64  `json:"connections"`
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, statusResponse{
+		Name:          "amaters-server",
+		Version:       Version,
+		State:         stateName(s.state.Load()),
+		Engine:        s.cfg.Storage.Engine,
+		UptimeSeconds: int64(s.uptime() / time.Second),
+		Connections:   s.conns.Load(),
+	})
+	return nil
+}
+
+// handleShutdown answers 202 and then starts the graceful shutdown; the
+// answer goes out before the listener closes.
+func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
+	s.log.InfoContext(r.Context(), "shutdown requested", "request_id", requestID(r.Context()), "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusAccepted, map[string]string{"state": "draining"})
+	http.NewResponseController(w).Flush()
+	s.RequestShutdown()
+	return nil
+}

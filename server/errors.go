@@ -1,0 +1,116 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"syscall"
+)
+
+var (
+	// errNotFound is returned by an engine when a key is absent.
+	errNotFound = errors.New("not found")
+	// errClosed is returned by an engine after Close.
+	errClosed = errors.New("storage is closed")
+)
+
+// apiError is an error with its HTTP answer. Handlers return one for every
+// client mistake; anything else becomes a 500 (see writeError).
+type apiError struct {
+	status  int
+	code    string
+	message string
+	header  map[string]string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errInvalid(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "invalid_argument", message: fmt.Sprintf(format, args...)}
+}
+
+func errTooLarge(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", message: fmt.Sprintf(format, args...)}
+}
+
+func errForbidden(msg string) *apiError {
+	return &apiError{status: http.StatusForbidden, code: "permission_denied", message: msg}
+}
+
+func errUnavailable(msg string) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", message: msg}
+}
+
+func errMethod(allow string) *apiError {
+	return &apiError{
+		status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+		message: "method not allowed; allowed: " + allow,
+		header:  map[string]string{"Allow": allow},
+	}
+}
+
+var errRouteNotFound = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint"}
+
+// toAPIError maps any error to its HTTP answer. internal reports whether
+// the error is the server's fault (logged, details withheld).
+func toAPIError(err error) (e *apiError, internal bool) {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae, false
+	case errors.Is(err, errNotFound):
+		return &apiError{status: http.StatusNotFound, code: "not_found", message: "key not found"}, false
+	case errors.As(err, &mbe):
+		return errTooLarge("request body is larger than %d bytes", mbe.Limit), false
+	case errors.Is(err, errClosed):
+		return errUnavailable("storage is closed; the server is shutting down"), false
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return &apiError{status: http.StatusInsufficientStorage, code: "insufficient_storage", message: "the server's disk is full; the write was not applied"}, true
+	}
+	return &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id"}, true
+}
+
+// writeError answers a request with err as a JSON error. It is the only
+// place a failed request is logged: a 5xx once with its cause, nothing for a
+// client's mistake (the access log covers those).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, internal := toAPIError(err)
+	if internal {
+		s.log.ErrorContext(r.Context(), "request failed",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("method", r.Method),
+			slog.String("route", r.Pattern),
+			slog.Int("status", e.status),
+			slog.String("error", err.Error()))
+	}
+	writeErrorBody(w, e)
+}
+
+func writeErrorBody(w http.ResponseWriter, e *apiError) {
+	h := w.Header()
+	for k, v := range e.header {
+		h.Set(k, v)
+	}
+	if e.status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+		h.Set("WWW-Authenticate", `Bearer realm="amaters"`)
+	}
+	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only our own plain types reach here; failing to encode them is a bug.
+		panic(fmt.Sprintf("encode response: %v", err))
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(body)
+}

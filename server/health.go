@@ -1,0 +1,78 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"amaters-server/promtext"
+)
+
+// healthHandler serves the health listener of API.md §5. It needs no
+// authentication: it reveals no data, and probes must reach it.
+func (s *Server) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusOK, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if st := s.state.Load(); st != stateServing {
+			writeText(w, http.StatusServiceUnavailable, stateName(st)+"\n")
+			return
+		}
+		writeText(w, http.StatusOK, "ok\n")
+	})
+	mux.HandleFunc("GET /health", s.handleHealth)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", promtext.Handler(s.reg))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErrorBody(w, errRouteNotFound)
+	})
+	return s.withRequestID(mux)
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write([]byte(body))
+}
+
+type healthResponse struct {
+	Status        string            `json:"status"`
+	State         string            `json:"state"`
+	Checks        map[string]string `json:"checks"`
+	Version       string            `json:"version"`
+	UptimeSeconds int64             `json:"uptime_seconds"`
+}
+
+// handleHealth reports each check; the answer is 200 only when all are ok
+// and the server is serving.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	checks := map[string]string{"storage": "ok", "wal": "ok"}
+	switch st {
+	case stateStarting:
+		checks["storage"] = "recovering"
+		checks["wal"] = "recovering"
+	case stateStopped:
+		checks["storage"] = "closed"
+		checks["wal"] = "closed"
+	}
+	if s.cfg.Storage.Engine == "memory" {
+		checks["wal"] = "disabled"
+	}
+	resp := healthResponse{
+		Status:        "ok",
+		State:         stateName(st),
+		Checks:        checks,
+		Version:       Version,
+		UptimeSeconds: int64(s.uptime() / time.Second),
+	}
+	status := http.StatusOK
+	if st != stateServing {
+		resp.Status = "unavailable"
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, resp)
+}

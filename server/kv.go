@@ -1,0 +1,254 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+const (
+	defaultRangeLimit = 100
+	maxRangeLimit     = 10000
+)
+
+// pathKey reads and checks the {c} and {key} path values.
+func (s *Server) pathKey(r *http.Request) (c string, key []byte, err error) {
+	c = r.PathValue("c")
+	if err := checkCollection(c); err != nil {
+		return "", nil, err
+	}
+	key = []byte(r.PathValue("key"))
+	if err := s.checkKey(key); err != nil {
+		return "", nil, err
+	}
+	return c, key, nil
+}
+
+func checkCollection(c string) error {
+	if !collectionName.MatchString(c) {
+		return errInvalid("collection name %q must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", truncate(c, 140))
+	}
+	return nil
+}
+
+func (s *Server) checkKey(key []byte) error {
+	if len(key) == 0 {
+		return errInvalid("key must not be empty")
+	}
+	if max := s.cfg.Storage.MaxKeyBytes; int64(len(key)) > max {
+		return errTooLarge("key is %d bytes; the limit (storage.max_key_bytes) is %d", len(key), max)
+	}
+	return nil
+}
+
+func (s *Server) checkValue(v []byte) error {
+	if max := s.cfg.Storage.MaxValueBytes; int64(len(v)) > max {
+		return errTooLarge("value is %d bytes; the limit (storage.max_value_bytes) is %d", len(v), max)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) error {
+	c, key, err := s.pathKey(r)
+	if err != nil {
+		return err
+	}
+	value, err := readBody(w, r, s.cfg.Storage.MaxValueBytes)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Put(c, key, value); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// readBody reads the whole request body, refusing more than limit bytes
+// with 413 before reading them when Content-Length already says so.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge("value is %d bytes; the limit (storage.max_value_bytes) is %d", r.ContentLength, limit)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength >= 0 {
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, bodyError(err, limit)
+		}
+		return buf, nil
+	}
+	buf, err := io.ReadAll(body)
+	if err != nil {
+		return nil, bodyError(err, limit)
+	}
+	return buf, nil
+}
+
+func bodyError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge("value is larger than the limit (storage.max_value_bytes) of %d bytes", limit)
+	}
+	return errInvalid("reading the request body: %v", err)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
+	c, key, err := s.pathKey(r)
+	if err != nil {
+		return err
+	}
+	value, err := s.store.Get(c, key)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(value)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(value)
+	}
+	return nil
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	c, key, err := s.pathKey(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Delete(c, key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// rangeQuery is a parsed range request.
+type rangeQuery struct {
+	Start, End []byte // nil = unbounded
+	Limit      int
+}
+
+// parseRangeQuery reads start, end, prefix, next and limit from a raw query
+// string. start and end are raw bytes, percent-encoded; prefix narrows the
+// range to keys that begin with it (and may be combined with start/end, which
+// is how a prefixed scan pages); next is the base64 "next" of a previous page
+// and replaces start. Unknown or repeated parameters are errors.
+func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
+	q := rangeQuery{Limit: defaultRangeLimit}
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return q, errInvalid("query string is not valid: %v", err)
+	}
+	for name, v := range vals {
+		switch name {
+		case "start", "end", "prefix", "next", "limit":
+		default:
+			return q, errInvalid("unknown query parameter %q (start, end, prefix, next, limit)", truncate(name, 64))
+		}
+		if len(v) > 1 {
+			return q, errInvalid("query parameter %q is given %d times", name, len(v))
+		}
+	}
+	get := func(name string) ([]byte, bool) {
+		v, ok := vals[name]
+		if !ok || v[0] == "" {
+			return nil, false
+		}
+		return []byte(v[0]), true
+	}
+	for _, name := range []string{"start", "end", "prefix"} {
+		if v, ok := get(name); ok && int64(len(v)) > maxKey {
+			return q, errTooLarge("%s is %d bytes; keys are at most %d", name, len(v), maxKey)
+		}
+	}
+	q.Start, _ = get("start")
+	q.End, _ = get("end")
+	if next, ok := get("next"); ok {
+		if q.Start != nil {
+			return q, errInvalid("give either start or next, not both")
+		}
+		// A '+' sent unescaped in a query decodes as a space; base64 has
+		// no spaces, so put it back.
+		raw := strings.ReplaceAll(string(next), " ", "+")
+		b, err := base64.StdEncoding.Strict().DecodeString(raw)
+		if err != nil || len(b) == 0 || int64(len(b)) > maxKey {
+			return q, errInvalid("next must be the base64 \"next\" value of a previous page")
+		}
+		q.Start = b
+	}
+	if prefix, ok := get("prefix"); ok {
+		if q.Start == nil || bytes.Compare(q.Start, prefix) < 0 {
+			q.Start = prefix
+		}
+		if pe := prefixEnd(prefix); pe != nil && (q.End == nil || bytes.Compare(pe, q.End) < 0) {
+			q.End = pe
+		}
+	}
+	if l, ok := vals["limit"]; ok {
+		n, err := strconv.Atoi(l[0])
+		if err != nil || n < 1 || n > maxRangeLimit {
+			return q, errInvalid("limit must be an integer from 1 to %d", maxRangeLimit)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+type rangeItem struct {
+	Key   []byte `json:"key"`
+	Value []byte `json:"value"`
+}
+
+type rangeResponse struct {
+	Items []rangeItem `json:"items"`
+	More  bool        `json:"more"`
+	Next  []byte      `json:"next,omitempty"`
+}
+
+func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
+	c := r.PathValue("c")
+	if err := checkCollection(c); err != nil {
+		return err
+	}
+	q, err := parseRangeQuery(r.URL.RawQuery, s.cfg.Storage.MaxKeyBytes)
+	if err != nil {
+		return err
+	}
+	resp := rangeResponse{Items: []rangeItem{}}
+	if q.End != nil && bytes.Compare(q.Start, q.End) >= 0 {
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	}
+	items, more, next, err := s.store.Range(c, q.Start, q.End, q.Limit)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		v := it.Value
+		if v == nil {
+			v = []byte{}
+		}
+		resp.Items = append(resp.Items, rangeItem{Key: it.Key, Value: v})
+	}
+	resp.More = more
+	if more {
+		resp.Next = next
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+)
+
+// The API middleware chain, outermost first (see Server.apiHandler):
+//
+//	request id → recover → metrics → protected mode → router → handler
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// requestID returns the request's id, set by withRequestID.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// requestIDs makes request ids: a random per-process prefix and a counter,
+// so ids are unique without a syscall per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [6]byte
+	rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:])}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + "-" + strconv.FormatUint(g.n.Add(1), 36)
+}
+
+// validRequestID accepts a client's X-Request-Id when it is 1..128 visible
+// ASCII characters, so it can be echoed and logged safely.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// withRequestID echoes the client's X-Request-Id (when valid) or makes one,
+// on every response, and puts it in the request's context.
+func (s *Server) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = s.ids.next()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(p []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	n, err := sw.ResponseWriter.Write(p)
+	sw.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// withRecover turns a panic in a handler into one log line with the stack
+// and a 500 JSON answer without internals, and keeps the server up.
+func (s *Server) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.metrics.panics.Inc()
+			s.log.ErrorContext(r.Context(), "panic serving request",
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("method", r.Method),
+				slog.String("route", r.Pattern),
+				slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())))
+			if sw.status == 0 {
+				writeErrorBody(sw, &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id " + requestID(r.Context())})
+			} else {
+				// Headers are gone; cut the connection so the client
+				// does not take a partial body for a whole one.
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// withMetrics counts every answered request by method and status code.
+func (s *Server) withMetrics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.metrics.requests.With(methodLabel(r.Method), strconv.Itoa(code)).Inc()
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// methodLabel keeps the method label's cardinality bounded.
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH":
+		return m
+	}
+	return "other"
+}
+
+// protectedModeMessage is the answer to a non-loopback client of a server
+// without authentication.
+const protectedModeMessage = "protected mode: this server has no authentication configured, so it only serves clients on the loopback interface. " +
+	"Configure auth.jwt_secret, auth.jwt_public_key, auth.api_keys_file or auth.mtls_ca_cert, " +
+	"or set auth.allow_anonymous = true to serve every client without authentication"
+
+// withProtectedMode refuses non-loopback peers when no authentication is
+// configured and anonymous access was not allowed (API.md §4).
+func (s *Server) withProtectedMode(next http.Handler) http.Handler {
+	if s.cfg.Auth.Enabled() || s.cfg.Auth.AllowAnonymous {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopback(r.RemoteAddr) {
+			writeErrorBody(w, errForbidden(protectedModeMessage))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// withDraining answers 503 to requests that arrive once shutdown began
+// (on a connection that was already open), except GET /v1/status, which
+// then reports "draining".
+func (s *Server) withDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.state.Load() != stateServing && r.URL.Path != "/v1/status" {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			writeErrorBody(w, errUnavailable("the server is "+stateName(s.state.Load())))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

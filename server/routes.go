@@ -1,0 +1,83 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+)
+
+// handlerFunc is an API handler: it writes a success itself and returns any
+// failure, which writeError answers.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one entry of the API table.
+type route struct {
+	method, path string
+	handler      handlerFunc
+}
+
+// routes is the whole API of API.md §3 in one table. GET patterns answer
+// HEAD too (net/http ServeMux).
+func (s *Server) routes() []route {
+	return []route{
+		{"PUT", "/v1/collections/{c}/keys/{key}", s.handlePut},
+		{"GET", "/v1/collections/{c}/keys/{key}", s.handleGet},
+		{"DELETE", "/v1/collections/{c}/keys/{key}", s.handleDelete},
+		{"GET", "/v1/collections/{c}/range", s.handleRange},
+		{"POST", "/v1/batch", s.handleBatch},
+		{"GET", "/v1/status", s.handleStatus},
+		{"POST", "/v1/admin/shutdown", s.handleShutdown},
+	}
+}
+
+// apiMux builds the API router. For every path it also registers a
+// method-less pattern answering 405 with the Allow header, and a catch-all
+// answering 404, so that every error is JSON.
+func (s *Server) apiMux() http.Handler {
+	mux := http.NewServeMux()
+	allow := map[string][]string{}
+	var paths []string
+	for _, rt := range s.routes() {
+		mux.Handle(rt.method+" "+rt.path, s.adapt(rt.handler))
+		if _, ok := allow[rt.path]; !ok {
+			paths = append(paths, rt.path)
+		}
+		allow[rt.path] = append(allow[rt.path], rt.method)
+		if rt.method == "GET" {
+			allow[rt.path] = append(allow[rt.path], "HEAD")
+		}
+	}
+	for _, p := range paths {
+		e := errMethod(strings.Join(allow[p], ", "))
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, e) })
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, errRouteNotFound) })
+	return rejectUncleanPaths(mux)
+}
+
+func (s *Server) adapt(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// rejectUncleanPaths answers 400 for a path with an empty, "." or ".."
+// segment. ServeMux would otherwise redirect it to a cleaned path, which
+// for a key would silently mean another key. Keys made of dots, or holding
+// slashes, must be percent-encoded (%2E, %2F); the escaped form reaches the
+// router intact and ServeMux unescapes it into the {key} value.
+func rejectUncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if p != "/" {
+			for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+				if seg == "" || seg == "." || seg == ".." {
+					writeErrorBody(w, errInvalid(`path has an empty, "." or ".." segment; percent-encode keys containing "/" (%%2F) or consisting of dots (%%2E)`))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

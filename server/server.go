@@ -1,0 +1,374 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"amaters-server/promtext"
+)
+
+// Version is the server's release version.
+const Version = "0.2.0"
+
+// Server states, held in Server.state.
+const (
+	stateStarting int32 = iota
+	stateServing
+	stateDraining
+	stateStopped
+)
+
+func stateName(s int32) string {
+	switch s {
+	case stateStarting:
+		return "starting"
+	case stateServing:
+		return "serving"
+	case stateDraining:
+		return "draining"
+	}
+	return "stopped"
+}
+
+// Options are the dependencies of a Server that do not come from the
+// configuration. The zero value is valid.
+type Options struct {
+	// Logger receives the server's logs; nil builds one on stderr from
+	// the configuration (observability.log_format, server.log_level).
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is one amaters-server: the API listener, the health and metrics
+// listener and the storage engine. Create it with New and run it once with
+// Run. Its methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	reg     *promtext.Registry
+	metrics *metrics
+	ids     *requestIDs
+
+	state   atomic.Int32
+	started time.Time
+	conns   atomic.Int64
+
+	// store is set once storage is open, before the API serves.
+	store *store
+	eng   atomic.Pointer[engine]
+
+	ready        chan struct{} // closed when serving
+	shutdown     chan struct{} // closed by RequestShutdown
+	shutdownOnce sync.Once
+
+	mu         sync.Mutex // guards apiAddr and healthAddr
+	apiAddr    string
+	healthAddr string
+}
+
+// New checks cfg and builds a Server; it opens nothing yet.
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Auth.Enabled() {
+		// Authentication is not enforced by this build yet; starting would
+		// serve without it, which is worse than not starting.
+		return nil, errors.New("authentication is configured (auth.*), but this build does not enforce it yet; refusing to start rather than serve data unauthenticated")
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      opts.Logger,
+		now:      opts.Now,
+		reg:      promtext.NewRegistry(),
+		ids:      newRequestIDs(),
+		ready:    make(chan struct{}),
+		shutdown: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = NewLogger(os.Stderr, cfg)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.started = s.now()
+	s.metrics = newMetrics(s.reg, s)
+	return s, nil
+}
+
+// NewLogger builds the slog logger the configuration asks for.
+func NewLogger(w *os.File, cfg Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Server.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if cfg.Observability.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// Ready is closed once the server serves its API.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr returns the API listener's address once Ready is closed.
+func (s *Server) Addr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.apiAddr }
+
+// HealthAddr returns the health listener's address once Ready is closed.
+func (s *Server) HealthAddr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.healthAddr }
+
+// RequestShutdown starts a graceful shutdown, as SIGTERM does.
+func (s *Server) RequestShutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
+
+func (s *Server) uptime() time.Duration { return s.now().Sub(s.started) }
+
+func (s *Server) engineStats() engineStats {
+	if e := s.eng.Load(); e != nil {
+		return (*e).Stats()
+	}
+	return engineStats{}
+}
+
+// Run serves until ctx is cancelled or a shutdown is requested, then shuts
+// down as API.md §6 says: readiness off, listeners closed, in-flight
+// requests drained within server.shutdown_timeout_ms, storage flushed and
+// closed. It returns nil after a clean shutdown, or the error that
+// prevented starting or stopping cleanly.
+func (s *Server) Run(ctx context.Context) (err error) {
+	if err := os.MkdirAll(s.cfg.Server.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
+
+	// Listen first, so a port in use fails at once, before recovery.
+	healthLn, err := listen(net.JoinHostPort(host, strconv.FormatInt(s.cfg.Health.HTTPPort, 10)), "health")
+	if err != nil {
+		return err
+	}
+	defer healthLn.Close()
+	var metricsLn net.Listener
+	if mp := s.cfg.MetricsPort(); mp != s.cfg.Health.HTTPPort {
+		if metricsLn, err = listen(net.JoinHostPort(host, strconv.FormatInt(mp, 10)), "metrics"); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	apiLn, err := listen(s.cfg.Server.BindAddress, "API")
+	if err != nil {
+		return err
+	}
+	defer apiLn.Close()
+
+	// Health serves from now on: /livez answers during recovery, /readyz
+	// waits for storage.
+	healthSrv := &http.Server{
+		Handler:           s.healthHandler(),
+		ReadHeaderTimeout: s.cfg.Network.ReadHeaderTimeout,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       s.cfg.Network.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 3)
+	serve := func(srv *http.Server, ln net.Listener) {
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		})
+	}
+	serve(healthSrv, healthLn)
+	if metricsLn != nil {
+		serve(healthSrv, metricsLn)
+	}
+	defer func() {
+		// Health goes last, so probes see the whole shutdown.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := healthSrv.Shutdown(sctx); err != nil {
+			healthSrv.Close()
+		}
+		wg.Wait()
+	}()
+
+	if err := s.openStorage(); err != nil {
+		return err
+	}
+	storageClosed := false
+	defer func() {
+		if !storageClosed {
+			s.store.Close()
+		}
+	}()
+
+	if s.cfg.Server.PIDFile != "" {
+		if err := writePIDFile(s.cfg.Server.PIDFile); err != nil {
+			return err
+		}
+		defer removePIDFile(s.cfg.Server.PIDFile, s.log)
+	}
+
+	apiSrv := &http.Server{
+		Handler:           s.apiHandler(),
+		ReadHeaderTimeout: s.cfg.Network.ReadHeaderTimeout,
+		// Bodies up to max_value_bytes must fit in the read budget even
+		// from a slow client; slowloris is bounded by ReadHeaderTimeout.
+		ReadTimeout:    5 * time.Minute,
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    s.cfg.Network.IdleTimeout,
+		MaxHeaderBytes: 256 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:      s.trackConn,
+	}
+	serve(apiSrv, apiLn)
+
+	s.mu.Lock()
+	s.apiAddr, s.healthAddr = apiLn.Addr().String(), healthLn.Addr().String()
+	s.mu.Unlock()
+	s.state.Store(stateServing)
+	close(s.ready)
+	s.log.Info("serving",
+		slog.String("version", Version),
+		slog.String("api", s.Addr()),
+		slog.String("health", s.HealthAddr()),
+		slog.String("engine", s.cfg.Storage.Engine),
+		slog.String("data_dir", s.cfg.Server.DataDir),
+		slog.Bool("auth", s.cfg.Auth.Enabled()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutdown requested by signal")
+	case <-s.shutdown:
+		s.log.Info("shutdown requested through the admin API")
+	case runErr = <-serveErr:
+		s.log.Error("listener failed; shutting down", slog.String("error", runErr.Error()))
+	}
+
+	// §6: readiness off, listeners closed, in-flight requests drained.
+	s.state.Store(stateDraining)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := apiSrv.Shutdown(dctx); err != nil {
+		s.log.Warn("drain budget exhausted; closing remaining connections",
+			slog.Duration("shutdown_timeout", s.cfg.Server.ShutdownTimeout))
+		apiSrv.Close()
+	}
+	// Storage: flush the memtable, sync and close the WAL.
+	storageClosed = true
+	if err := s.store.Flush(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("flush storage: %w", err))
+	}
+	if err := s.store.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("close storage: %w", err))
+	}
+	s.state.Store(stateStopped)
+	if runErr == nil {
+		s.log.Info("stopped cleanly")
+	}
+	return runErr
+}
+
+func listen(addr, what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s address %s is already in use (another amaters-server or program is listening there)", what, addr)
+		}
+		return nil, fmt.Errorf("%s listener: %w", what, err)
+	}
+	return ln, nil
+}
+
+// openStorage opens the configured engine.
+func (s *Server) openStorage() error {
+	var e engine
+	switch s.cfg.Storage.Engine {
+	case "memory":
+		e = newMemEngine()
+	case "lsm":
+		s.log.Warn("the LSM engine is not built yet; using the memory engine: DATA WILL NOT SURVIVE A RESTART")
+		e = newMemEngine()
+	default:
+		return fmt.Errorf("unknown storage engine %q", s.cfg.Storage.Engine)
+	}
+	s.eng.Store(&e)
+	s.store = &store{eng: e, metrics: s.metrics}
+	return nil
+}
+
+func (s *Server) trackConn(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
+	}
+}
+
+// apiHandler is the API middleware chain.
+func (s *Server) apiHandler() http.Handler {
+	var h http.Handler = s.apiMux()
+	h = s.withDraining(h)
+	h = s.withProtectedMode(h)
+	h = s.withMetrics(h)
+	h = s.withRecover(h)
+	h = s.withRequestID(h)
+	return h
+}
+
+// writePIDFile writes the process id atomically: temp file, fsync, rename.
+func writePIDFile(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pid file folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".amaters-pid-*")
+	if err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	_, werr := fmt.Fprintf(tmp, "%d\n", os.Getpid())
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("pid file %s: %w", path, werr)
+	}
+	return nil
+}
+
+// removePIDFile removes the pid file if it still holds this process's id.
+func removePIDFile(path string, log *slog.Logger) {
+	data, err := os.ReadFile(path)
+	if err != nil || string(data) != fmt.Sprintf("%d\n", os.Getpid()) {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		log.Warn("could not remove pid file", slog.String("path", path), slog.String("error", err.Error()))
+	}
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"time"
+)
+
+// collectionName is the shape of a collection name (API.md §3).
+var collectionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// store maps collections onto one engine keyspace. Each engine key is
+//
+//	len(collection) (1 byte) | collection | user key
+//
+// The length byte makes the encoding prefix-free: no key of collection "a"
+// can equal or sort inside the range of collection "ab", whatever its bytes.
+// Collection names are at most 128 bytes, so the length fits in one byte.
+type store struct {
+	eng     engine
+	metrics *metrics
+}
+
+// kv is one item of a range page.
+type kv struct {
+	Key, Value []byte
+}
+
+// batchOp is one operation of POST /v1/batch, after validation.
+type batchOp struct {
+	Delete     bool
+	Collection string
+	Key, Value []byte
+}
+
+func collectionPrefix(c string) []byte {
+	p := make([]byte, 0, 1+len(c))
+	p = append(p, byte(len(c)))
+	return append(p, c...)
+}
+
+func engineKey(c string, key []byte) []byte {
+	k := make([]byte, 0, 1+len(c)+len(key))
+	k = append(k, byte(len(c)))
+	k = append(k, c...)
+	return append(k, key...)
+}
+
+// prefixEnd returns the smallest key greater than every key starting with
+// p, or nil when there is none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (s *store) observe(op string, start time.Time, errp *error) {
+	err := *errp
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotFound):
+		result = "not_found"
+	default:
+		result = "error"
+	}
+	s.metrics.storageOps.With(op, result).Inc()
+	s.metrics.storageLatency.With(op).Observe(time.Since(start).Seconds())
+}
+
+func (s *store) Get(c string, key []byte) (v []byte, err error) {
+	defer s.observe("get", time.Now(), &err)
+	return s.eng.Get(engineKey(c, key))
+}
+
+func (s *store) Put(c string, key, value []byte) (err error) {
+	defer s.observe("set", time.Now(), &err)
+	if value == nil {
+		value = []byte{}
+	}
+	return s.eng.Apply([]op{{key: engineKey(c, key), value: value}})
+}
+
+func (s *store) Delete(c string, key []byte) (err error) {
+	defer s.observe("delete", time.Now(), &err)
+	return s.eng.Apply([]op{{del: true, key: engineKey(c, key)}})
+}
+
+// Batch applies every op atomically.
+func (s *store) Batch(ops []batchOp) (err error) {
+	defer s.observe("batch", time.Now(), &err)
+	eops := make([]op, len(ops))
+	for i, o := range ops {
+		eops[i] = op{del: o.Delete, key: engineKey(o.Collection, o.Key), value: o.Value}
+		if !o.Delete && eops[i].value == nil {
+			eops[i].value = []byte{}
+		}
+	}
+	return s.eng.Apply(eops)
+}
+
+// Range returns up to limit items of collection c with start <= key < end
+// (nil start/end: unbounded), from one consistent snapshot. When more items
+// follow, more is true and next is the first key of the next page.
+func (s *store) Range(c string, start, end []byte, limit int) (items []kv, more bool, next []byte, err error) {
+	defer s.observe("range", time.Now(), &err)
+	prefix := collectionPrefix(c)
+	lo := append(bytes.Clone(prefix), start...)
+	var hi []byte
+	if end != nil {
+		hi = append(bytes.Clone(prefix), end...)
+	} else {
+		hi = prefixEnd(prefix)
+	}
+	err = s.eng.Scan(lo, hi, func(k, v []byte) bool {
+		if len(items) == limit {
+			more = true
+			next = bytes.Clone(k[len(prefix):])
+			return false
+		}
+		items = append(items, kv{Key: bytes.Clone(k[len(prefix):]), Value: bytes.Clone(v)})
+		return true
+	})
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return items, more, next, nil
+}
+
+func (s *store) Flush() error { return s.eng.Flush() }
+
+func (s *store) Close() error { return s.eng.Close() }

@@ -1,0 +1,311 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// placeholderSecret is the value of auth.jwt_secret in the seed README's
+// example; a server started with it would accept tokens anyone can forge.
+const placeholderSecret = "change-me"
+
+// roleName is the shape of a role name in the configuration and roles file.
+var roleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// Validate checks every value and every rule between values, and returns
+// all problems at once, joined, each a *ConfigError naming where the value
+// came from. A nil result means the configuration can be started.
+func (c *Config) Validate() error {
+	v := validator{c: c}
+
+	v.hostPort("server.bind_address", c.Server.BindAddress)
+	v.nonEmpty("server.data_dir", c.Server.DataDir)
+	v.oneOf("server.log_level", c.Server.LogLevel, "debug", "info", "warn", "error")
+
+	v.oneOf("storage.engine", c.Storage.Engine, "lsm", "memory")
+	v.between("storage.cache_size_mb", c.Storage.CacheSizeMB, 0, 1<<20)
+	v.between("storage.compaction_threads", c.Storage.CompactionThreads, 1, 64)
+	v.between("storage.memtable_size_mb", c.Storage.MemtableSizeMB, 1, 1<<16)
+	v.oneOf("storage.sync", c.Storage.Sync, "always", "interval", "none")
+	if c.Storage.Sync == "interval" && c.Storage.SyncInterval <= 0 {
+		v.add("storage.sync_interval_ms", "must be at least 1 when storage.sync = \"interval\"")
+	}
+	v.between("storage.max_key_bytes", c.Storage.MaxKeyBytes, 1, 65535)
+	v.between("storage.max_value_bytes", c.Storage.MaxValueBytes, 0, 1<<30)
+
+	v.oneOf("auth.jwt_algorithm", c.Auth.JWTAlgorithm, "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA")
+	hmacAlg := strings.HasPrefix(c.Auth.JWTAlgorithm, "HS")
+	if s := string(c.Auth.JWTSecret); s != "" {
+		minLen := 32
+		if n, err := strconv.Atoi(strings.TrimPrefix(c.Auth.JWTAlgorithm, "HS")); hmacAlg && err == nil {
+			minLen = n / 8 // RFC 7518 §3.2: a key at least as long as the hash output
+		}
+		switch {
+		case s == placeholderSecret:
+			v.add("auth.jwt_secret", `is the placeholder "change-me"; set a random secret of at least 32 bytes (e.g. openssl rand -base64 48)`)
+		case len(s) < minLen:
+			v.add("auth.jwt_secret", fmt.Sprintf("is %d bytes; %s needs at least %d", len(s), c.Auth.JWTAlgorithm, minLen))
+		}
+		if !hmacAlg && c.Auth.JWTAlgorithm != "" {
+			v.add("auth.jwt_secret", fmt.Sprintf("is for the HS* algorithms, but auth.jwt_algorithm is %s; set auth.jwt_public_key instead", c.Auth.JWTAlgorithm))
+		}
+	}
+	if c.Auth.JWTPublicKey != "" {
+		v.file("auth.jwt_public_key", c.Auth.JWTPublicKey)
+		if hmacAlg {
+			v.add("auth.jwt_public_key", fmt.Sprintf("is for RS*, ES* and EdDSA, but auth.jwt_algorithm is %s", c.Auth.JWTAlgorithm))
+		}
+	} else if !hmacAlg && c.Auth.JWTSecret == "" && v.isSet("auth.jwt_algorithm") {
+		v.add("auth.jwt_algorithm", fmt.Sprintf("%s needs auth.jwt_public_key", c.Auth.JWTAlgorithm))
+	}
+	v.headerName("auth.api_key_header", c.Auth.APIKeyHeader)
+	v.file("auth.api_keys_file", c.Auth.APIKeysFile)
+	v.file("auth.mtls_ca_cert", c.Auth.MTLSCACert)
+
+	v.file("authz.roles_file", c.Authz.RolesFile)
+	if !roleName.MatchString(c.Authz.DefaultRole) {
+		v.add("authz.default_role", fmt.Sprintf("%q is not a role name", c.Authz.DefaultRole))
+	} else if c.Authz.RolesFile == "" && !slices.Contains([]string{"admin", "user", "reader"}, c.Authz.DefaultRole) {
+		v.add("authz.default_role", fmt.Sprintf("%q is not a built-in role (admin, user, reader) and no authz.roles_file is set", c.Authz.DefaultRole))
+	}
+
+	v.between("middleware.rate_limit_rps", c.Middleware.RateLimitRPS, 0, 1e9)
+	v.between("middleware.rate_limit_burst", c.Middleware.RateLimitBurst, 0, 1e9)
+	for _, o := range c.Middleware.CORSOrigins {
+		v.origin("middleware.cors_origins", o)
+	}
+	v.between("middleware.max_body_bytes", c.Middleware.MaxBodyBytes, 0, 2<<30)
+
+	v.between("cache.max_entries", c.Cache.MaxEntries, 0, 1<<30)
+	v.between("cache.max_bytes", c.Cache.MaxBytes, 0, 1<<40)
+
+	v.port("health.http_port", c.Health.HTTPPort)
+	v.port("observability.metrics_port", c.Observability.MetricsPort)
+	if _, apiPort, err := net.SplitHostPort(c.Server.BindAddress); err == nil {
+		if p, _ := strconv.ParseInt(apiPort, 10, 64); p != 0 && p == c.Health.HTTPPort {
+			v.add("health.http_port", fmt.Sprintf("%d is also the API port of server.bind_address", p))
+		}
+	}
+
+	v.between("network.max_connections", c.Network.MaxConnections, 1, 1<<20)
+	if c.Network.ReadHeaderTimeout <= 0 {
+		v.add("network.read_header_timeout_ms", "must be at least 1 (it guards against slowloris clients)")
+	}
+	if (c.Network.TLSCert == "") != (c.Network.TLSKey == "") {
+		key := "network.tls_key"
+		if c.Network.TLSCert == "" {
+			key = "network.tls_cert"
+		}
+		v.add(key, "network.tls_cert and network.tls_key must be set together")
+	}
+	v.file("network.tls_cert", c.Network.TLSCert)
+	v.file("network.tls_key", c.Network.TLSKey)
+
+	v.oneOf("observability.log_format", c.Observability.LogFormat, "text", "json")
+
+	v.oneOf("logging.rotation", c.Logging.Rotation, "size", "hourly", "daily")
+	v.between("logging.max_size_mb", c.Logging.MaxSizeMB, 1, 1<<20)
+	v.between("logging.max_backups", c.Logging.MaxBackups, 0, 1<<20)
+	v.between("logging.max_age_days", c.Logging.MaxAgeDays, 0, 1<<20)
+
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+func (v *validator) add(key, msg string) {
+	v.errs = append(v.errs, &ConfigError{Where: v.c.origin[key], Key: key, Message: msg})
+}
+
+func (v *validator) isSet(key string) bool { _, ok := v.c.origin[key]; return ok }
+
+func (v *validator) nonEmpty(key, s string) {
+	if strings.TrimSpace(s) == "" {
+		v.add(key, "must not be empty")
+	}
+}
+
+func (v *validator) oneOf(key, s string, allowed ...string) {
+	if !slices.Contains(allowed, s) {
+		msg := fmt.Sprintf("%q is not one of %s", s, strings.Join(allowed, ", "))
+		for _, a := range allowed {
+			if strings.EqualFold(a, s) {
+				msg += fmt.Sprintf(" (did you mean %q?)", a)
+				break
+			}
+		}
+		v.add(key, msg)
+	}
+}
+
+func (v *validator) between(key string, n, lo, hi int64) {
+	if n < lo || n > hi {
+		v.add(key, fmt.Sprintf("%d is out of range %d..%d", n, lo, hi))
+	}
+}
+
+func (v *validator) port(key string, p int64) {
+	if p < 0 || p > 65535 {
+		v.add(key, fmt.Sprintf("port %d is out of range 0..65535", p))
+	}
+}
+
+func (v *validator) hostPort(key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, fmt.Sprintf("%q is not HOST:PORT", addr))
+		return
+	}
+	p, err := strconv.ParseInt(port, 10, 64)
+	if err != nil {
+		v.add(key, fmt.Sprintf("port %q is not a number", port))
+		return
+	}
+	if p < 0 || p > 65535 {
+		v.add(key, fmt.Sprintf("port %d is out of range 0..65535", p))
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		v.add(key, fmt.Sprintf("host %q is neither an IP address nor a host name", host))
+	}
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// file checks that a configured file exists and can be read now, so a typo
+// fails at validation rather than at the first request that needs it.
+func (v *validator) file(key, path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			v.add(key, fmt.Sprintf("file %s does not exist", path))
+		case errors.Is(err, os.ErrPermission):
+			v.add(key, fmt.Sprintf("file %s is not readable (permission denied)", path))
+		default:
+			v.add(key, fmt.Sprintf("file %s cannot be opened: %v", path, errors.Unwrap(err)))
+		}
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		v.add(key, fmt.Sprintf("%s is a folder, not a file", path))
+	}
+}
+
+func (v *validator) headerName(key, name string) {
+	if name == "" {
+		v.add(key, "must not be empty")
+		return
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			v.add(key, fmt.Sprintf("%q is not a valid HTTP header name", name))
+			return
+		}
+	}
+}
+
+func (v *validator) origin(key, o string) {
+	if o == "*" {
+		return
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		v.add(key, fmt.Sprintf("%q is not an origin (scheme://host[:port], no path) or \"*\"", o))
+	}
+}
+
+// MarshalTOML writes the effective configuration as TOML, every key of
+// API.md §2 included, secrets redacted; `validate-config --show` prints it.
+func (c *Config) MarshalTOML() []byte {
+	var b strings.Builder
+	section := ""
+	for _, f := range c.fields() {
+		sec, name, _ := strings.Cut(f.key, ".")
+		if sec != section {
+			if section != "" {
+				b.WriteByte('\n')
+			}
+			fmt.Fprintf(&b, "[%s]\n", sec)
+			section = sec
+		}
+		fmt.Fprintf(&b, "%s = %s\n", name, c.showValue(f))
+	}
+	return []byte(b.String())
+}
+
+func (c *Config) showValue(f field) string {
+	q := func(s string) string {
+		out, err := toml.Marshal(map[string]string{"v": s})
+		if err != nil {
+			return strconv.Quote(s)
+		}
+		return strings.TrimSpace(strings.TrimPrefix(string(out), "v = "))
+	}
+	switch p := f.ptr.(type) {
+	case *string:
+		if *p == "" {
+			switch f.key {
+			case "storage.wal_dir":
+				return q(c.WALDir())
+			case "audit.file":
+				return q(c.AuditFile())
+			}
+		}
+		return q(*p)
+	case *Secret:
+		return q(p.String())
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *int64:
+		switch f.key {
+		case "middleware.rate_limit_burst":
+			return strconv.FormatInt(c.RateLimitBurst(), 10)
+		case "middleware.max_body_bytes":
+			return strconv.FormatInt(c.MaxBodyBytes(), 10)
+		case "observability.metrics_port":
+			return strconv.FormatInt(c.MetricsPort(), 10)
+		}
+		return strconv.FormatInt(*p, 10)
+	case *time.Duration:
+		return strconv.FormatInt(p.Milliseconds(), 10)
+	case *[]string:
+		parts := make([]string, len(*p))
+		for i, s := range *p {
+			parts[i] = q(s)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	panic("config: unhandled field type for " + f.key)
+}
