@@ -147,7 +147,7 @@ type rangeQuery struct {
 // string. start and end are raw bytes, percent-encoded; prefix narrows the
 // range to keys that begin with it (and may be combined with start/end, which
 // is how a prefixed scan pages); next is the base64 "next" of a previous page
-// and replaces start. Unknown or repeated parameters are errors.
+// and replaces start, so a client pages by adding next to its first query. Unknown or repeated parameters are errors.
 func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
 	q := rangeQuery{Limit: defaultRangeLimit}
 	vals, err := url.ParseQuery(rawQuery)
@@ -179,9 +179,6 @@ func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
 	q.Start, _ = get("start")
 	q.End, _ = get("end")
 	if next, ok := get("next"); ok {
-		if q.Start != nil {
-			return q, errInvalid("give either start or next, not both")
-		}
 		// A '+' sent unescaped in a query decodes as a space; base64 has
 		// no spaces, so put it back.
 		raw := strings.ReplaceAll(string(next), " ", "+")

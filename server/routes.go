@@ -16,12 +16,15 @@ type route struct {
 }
 
 // routes is the whole API of API.md §3 in one table. GET patterns answer
-// HEAD too (net/http ServeMux).
+// HEAD too (net/http ServeMux). The key is a trailing wildcard: a single
+// wildcard cannot hold the key "/" (ServeMux takes an unescaped "/" segment
+// for a trailing slash), and it lets clients send slashes in keys either
+// raw or as %2F.
 func (s *Server) routes() []route {
 	return []route{
-		{"PUT", "/v1/collections/{c}/keys/{key}", s.handlePut},
-		{"GET", "/v1/collections/{c}/keys/{key}", s.handleGet},
-		{"DELETE", "/v1/collections/{c}/keys/{key}", s.handleDelete},
+		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut},
+		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet},
+		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete},
 		{"GET", "/v1/collections/{c}/range", s.handleRange},
 		{"POST", "/v1/batch", s.handleBatch},
 		{"GET", "/v1/status", s.handleStatus},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -234,6 +235,19 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		MaxHeaderBytes: 256 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ConnState:      s.trackConn,
+	}
+	if s.cfg.Network.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.Network.TLSCert, s.cfg.Network.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		// Offering h2 through ALPN is what makes Serve speak HTTP/2.
+		apiSrv.TLSConfig = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+		}
+		apiLn = tls.NewListener(apiLn, apiSrv.TLSConfig)
 	}
 	serve(apiSrv, apiLn)
 

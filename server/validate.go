@@ -1,11 +1,13 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -101,15 +103,19 @@ func (c *Config) Validate() error {
 	if c.Network.ReadHeaderTimeout <= 0 {
 		v.add("network.read_header_timeout_ms", "must be at least 1 (it guards against slowloris clients)")
 	}
-	if (c.Network.TLSCert == "") != (c.Network.TLSKey == "") {
-		key := "network.tls_key"
-		if c.Network.TLSCert == "" {
-			key = "network.tls_cert"
-		}
-		v.add(key, "network.tls_cert and network.tls_key must be set together")
+	switch {
+	case c.Network.TLSCert != "" && c.Network.TLSKey == "":
+		v.add("network.tls_cert", "is set but network.tls_key is not; set both or neither")
+	case c.Network.TLSCert == "" && c.Network.TLSKey != "":
+		v.add("network.tls_key", "is set but network.tls_cert is not; set both or neither")
 	}
-	v.file("network.tls_cert", c.Network.TLSCert)
-	v.file("network.tls_key", c.Network.TLSKey)
+	certOK := v.file("network.tls_cert", c.Network.TLSCert)
+	keyOK := v.file("network.tls_key", c.Network.TLSKey)
+	if certOK && keyOK && c.Network.TLSCert != "" && c.Network.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(c.Network.TLSCert, c.Network.TLSKey); err != nil {
+			v.add("network.tls_cert", fmt.Sprintf("cannot load the certificate and key: %v", err))
+		}
+	}
 
 	v.oneOf("observability.log_format", c.Observability.LogFormat, "text", "json")
 
@@ -200,12 +206,26 @@ func validHostname(h string) bool {
 }
 
 // file checks that a configured file exists and can be read now, so a typo
-// fails at validation rather than at the first request that needs it.
-func (v *validator) file(key, path string) {
+// fails at validation rather than at the first request that needs it. It
+// reports whether the file is usable (true for an unset path).
+func (v *validator) file(key, path string) bool {
 	if path == "" {
-		return
+		return true
 	}
-	f, err := os.Open(path)
+	// Stat first: opening a FIFO or a device could block or never end.
+	st, err := os.Stat(path)
+	if err == nil && !st.Mode().IsRegular() {
+		what := "a folder"
+		if !st.IsDir() {
+			what = "not a regular file"
+		}
+		v.add(key, fmt.Sprintf("%s is %s", path, what))
+		return false
+	}
+	var f *os.File
+	if err == nil {
+		f, err = os.Open(path)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
@@ -215,12 +235,10 @@ func (v *validator) file(key, path string) {
 		default:
 			v.add(key, fmt.Sprintf("file %s cannot be opened: %v", path, errors.Unwrap(err)))
 		}
-		return
+		return false
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		v.add(key, fmt.Sprintf("%s is a folder, not a file", path))
-	}
+	f.Close()
+	return true
 }
 
 func (v *validator) headerName(key, name string) {
@@ -275,15 +293,23 @@ func (c *Config) showValue(f field) string {
 	}
 	switch p := f.ptr.(type) {
 	case *string:
-		if *p == "" {
+		s := *p
+		if s == "" {
 			switch f.key {
 			case "storage.wal_dir":
-				return q(c.WALDir())
+				s = c.WALDir()
 			case "audit.file":
-				return q(c.AuditFile())
+				s = c.AuditFile()
 			}
 		}
-		return q(*p)
+		// Paths print absolute: a relative one would mean another place
+		// once the output is saved as a file elsewhere.
+		if f.path && s != "" {
+			if abs, err := filepath.Abs(s); err == nil {
+				s = abs
+			}
+		}
+		return q(s)
 	case *Secret:
 		return q(p.String())
 	case *bool:

@@ -1,0 +1,333 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests reach inside the package where the public surface cannot
+// produce the condition: a handler panic, a non-loopback peer, and the
+// parsers' fuzz targets.
+
+func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *bytes.Buffer) {
+	t.Helper()
+	cfg := Default()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Storage.Engine = "memory"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	var logs bytes.Buffer
+	s, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.openStorage(); err != nil {
+		t.Fatal(err)
+	}
+	s.state.Store(stateServing)
+	return s, &logs
+}
+
+func TestPanicBecomes500WithoutInternals(t *testing.T) {
+	s, logs := newTestServer(t, nil)
+	h := s.withRequestID(s.withRecover(s.withMetrics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("secret-internal-detail at /src/x.go:12")
+	}))))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, localRequest("GET", "/v1/status"))
+	if rec.Code != 500 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var e struct{ Error struct{ Code, Message string } }
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code != "internal" {
+		t.Fatalf("body %q", rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "secret-internal-detail") || strings.Contains(rec.Body.String(), ".go") {
+		t.Fatalf("answer leaks internals: %s", rec.Body)
+	}
+	if !strings.Contains(logs.String(), "secret-internal-detail") || !strings.Contains(logs.String(), "goroutine") {
+		t.Fatalf("panic and stack not logged: %s", logs)
+	}
+	if got := s.metrics.panics.Value(); got != 1 {
+		t.Fatalf("panics counter = %v", got)
+	}
+	// The server goes on serving.
+	rec = httptest.NewRecorder()
+	s.apiHandler().ServeHTTP(rec, localRequest("GET", "/v1/status"))
+	if rec.Code != 200 {
+		t.Fatalf("after a panic: %d", rec.Code)
+	}
+}
+
+func TestProtectedMode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		anon   bool
+		remote string
+		want   int
+	}{
+		{"loopback v4", false, "127.0.0.1:5000", 200},
+		{"loopback v6", false, "[::1]:5000", 200},
+		{"remote refused", false, "192.0.2.7:5000", 403},
+		{"remote v6 refused", false, "[2001:db8::1]:5000", 403},
+		{"remote with allow_anonymous", true, "192.0.2.7:5000", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestServer(t, func(c *Config) { c.Auth.AllowAnonymous = tc.anon })
+			req := httptest.NewRequest("GET", "/v1/status", nil)
+			req.RemoteAddr = tc.remote
+			rec := httptest.NewRecorder()
+			s.apiHandler().ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+			if tc.want == 403 && (!strings.Contains(rec.Body.String(), "permission_denied") || !strings.Contains(rec.Body.String(), "allow_anonymous")) {
+				t.Fatalf("403 does not explain how to configure auth: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestDrainingAnswers503(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	s.state.Store(stateDraining)
+	rec := httptest.NewRecorder()
+	s.apiHandler().ServeHTTP(rec, localRequest("GET", "/v1/collections/c/keys/k"))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "unavailable") {
+		t.Fatalf("draining GET: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	s.apiHandler().ServeHTTP(rec, localRequest("GET", "/v1/status"))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"state":"draining"`) {
+		t.Fatalf("draining status: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	s.healthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 {
+		t.Fatalf("readyz while draining: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	s.healthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"status":"unavailable"`) {
+		t.Fatalf("health while draining: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestDiskFullIs507(t *testing.T) {
+	e, internal := toAPIError(fmt.Errorf("wal append: %w", &net.OpError{Err: syscall.ENOSPC}))
+	if e.status != 507 || e.code != "insufficient_storage" || !internal {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestMemEngineModel(t *testing.T) {
+	// Random ops against the engine and a map; every read and scan agrees.
+	e := newMemEngine()
+	model := map[string][]byte{}
+	rng := xorshift64(42)
+	key := func() []byte { return []byte{byte(rng.next() % 8), byte(rng.next() % 8)} }
+	for i := range 20000 {
+		switch rng.next() % 4 {
+		case 0, 1:
+			k, v := key(), []byte(fmt.Sprint(i))
+			if rng.next()%5 == 0 {
+				v = []byte{}
+			}
+			if err := e.Apply([]op{{key: k, value: v}}); err != nil {
+				t.Fatal(err)
+			}
+			model[string(k)] = v
+		case 2:
+			k := key()
+			e.Apply([]op{{del: true, key: k}})
+			delete(model, string(k))
+		case 3:
+			k := key()
+			got, err := e.Get(k)
+			want, ok := model[string(k)]
+			if ok != (err == nil) || !bytes.Equal(got, want) || (ok && got == nil) {
+				t.Fatalf("step %d Get(%v) = %q, %v; want %q, %v", i, k, got, err, want, ok)
+			}
+		}
+	}
+	var n int
+	var last []byte
+	var size int64
+	e.Scan(nil, nil, func(k, v []byte) bool {
+		if last != nil && bytes.Compare(last, k) >= 0 {
+			t.Fatalf("scan out of order")
+		}
+		last = bytes.Clone(k)
+		if !bytes.Equal(model[string(k)], v) {
+			t.Fatalf("scan %v = %q, want %q", k, v, model[string(k)])
+		}
+		size += int64(len(k) + len(v))
+		n++
+		return true
+	})
+	if n != len(model) || size != e.Stats().SizeBytes {
+		t.Fatalf("scan saw %d keys (%d bytes), model has %d (engine says %d bytes)", n, size, len(model), e.Stats().SizeBytes)
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	p := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second, Seed: 7}.withDefaults()
+	rng := xorshift64(p.Seed)
+	for n := range 10 {
+		d := p.backoff(n, &rng)
+		ceil := min(p.BaseDelay<<n, p.MaxDelay)
+		if d < ceil/2 || d > ceil {
+			t.Fatalf("attempt %d waits %v, want within [%v, %v]", n, d, ceil/2, ceil)
+		}
+	}
+	for _, tc := range []struct {
+		status int
+		err    error
+		want   bool
+	}{
+		{0, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{0, &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{0, &url.Error{Err: timeoutError{}}, true},
+		{0, io.ErrUnexpectedEOF, true},
+		{0, errors.New("x509: certificate signed by unknown authority"), false},
+		{429, nil, true}, {502, nil, true}, {503, nil, true}, {504, nil, true},
+		{400, nil, false}, {401, nil, false}, {403, nil, false}, {404, nil, false}, {500, nil, false}, {200, nil, false},
+	} {
+		if got := Transient(tc.status, tc.err); got != tc.want {
+			t.Errorf("Transient(%d, %v) = %v, want %v", tc.status, tc.err, got, tc.want)
+		}
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func TestKeyLines(t *testing.T) {
+	lines := keyLines([]byte(`top = 1
+[server] # comment
+"bind_address" = "x"
+note = """
+fake = 1
+"""
+list = [
+  "a",
+]
+[storage]
+engine = "lsm"
+`))
+	want := map[string]int{"top": 1, "server": 2, "server.bind_address": 3, "server.note": 4, "server.list": 7, "storage": 10, "storage.engine": 11}
+	for k, n := range want {
+		if lines[k] != n {
+			t.Errorf("%s at line %d, want %d", k, lines[k], n)
+		}
+	}
+	if _, ok := lines["server.fake"]; ok {
+		t.Error("a line inside a multi-line string was taken for a key")
+	}
+}
+
+func FuzzRange(f *testing.F) {
+	for _, s := range []string{"", "start=a&end=b", "prefix=user%2F&limit=5", "next=YWJj&prefix=a", "limit=0",
+		"start=%ff%00&end=%ff", "a=b", "next=+/+/", "start=a;b", "limit=10000&limit=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseRangeQuery(raw, 64)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status >= 500 {
+				t.Fatalf("error %v is not a client error", err)
+			}
+			return
+		}
+		if q.Limit < 1 || q.Limit > maxRangeLimit {
+			t.Fatalf("limit %d accepted", q.Limit)
+		}
+		if len(q.Start) > 64 || len(q.End) > 64 {
+			t.Fatalf("bound longer than a key accepted: %q %q", q.Start, q.End)
+		}
+		vals, _ := url.ParseQuery(raw)
+		if p := vals.Get("prefix"); p != "" {
+			if !bytes.HasPrefix(q.Start, []byte(p)) && bytes.Compare(q.Start, []byte(p)) < 0 {
+				t.Fatalf("start %q is before prefix %q", q.Start, p)
+			}
+		}
+	})
+}
+
+func FuzzBatch(f *testing.F) {
+	f.Add([]byte(`{"ops":[{"op":"set","collection":"a","key":"YQ==","value":""}]}`))
+	f.Add([]byte(`{"ops":[{"op":"delete","collection":"a","key":"YQ=="},{"op":"set","collection":"b.c","key":"AAE=","value":"AA=="}]}`))
+	f.Add([]byte(`{"ops":[]}`))
+	f.Add([]byte(`{"ops":null}`))
+	f.Add([]byte(`{"ops":[{"op":"set"}]} x`))
+	lim := batchLimits{maxKey: 16, maxValue: 64}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ops, err := decodeBatch(bytes.NewReader(data), lim)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status >= 500 {
+				t.Fatalf("error %v is not a client error", err)
+			}
+			return
+		}
+		// Every accepted op is valid, and re-encoding gives the same ops.
+		type jop struct {
+			Op         string  `json:"op"`
+			Collection string  `json:"collection"`
+			Key        string  `json:"key"`
+			Value      *string `json:"value,omitempty"`
+		}
+		var again struct {
+			Ops []jop `json:"ops"`
+		}
+		again.Ops = []jop{}
+		for _, o := range ops {
+			if checkCollection(o.Collection) != nil || len(o.Key) == 0 || int64(len(o.Key)) > lim.maxKey || int64(len(o.Value)) > lim.maxValue {
+				t.Fatalf("invalid op accepted: %+v", o)
+			}
+			j := jop{Op: "set", Collection: o.Collection, Key: base64.StdEncoding.EncodeToString(o.Key)}
+			if o.Delete {
+				j.Op = "delete"
+			} else {
+				v := base64.StdEncoding.EncodeToString(o.Value)
+				j.Value = &v
+			}
+			again.Ops = append(again.Ops, j)
+		}
+		body, _ := json.Marshal(again)
+		ops2, err := decodeBatch(bytes.NewReader(body), lim)
+		if err != nil || len(ops2) != len(ops) {
+			t.Fatalf("re-encoded batch refused: %v", err)
+		}
+		for i := range ops {
+			if ops[i].Delete != ops2[i].Delete || !bytes.Equal(ops[i].Key, ops2[i].Key) || !bytes.Equal(ops[i].Value, ops2[i].Value) {
+				t.Fatalf("op %d changed in round trip", i)
+			}
+		}
+	})
+}
+
+// localRequest is a request from a loopback peer, which protected mode serves.
+func localRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	return r
+}
