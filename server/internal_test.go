@@ -52,7 +52,9 @@ func TestPanicBecomes500WithoutInternals(t *testing.T) {
 	if rec.Code != 500 {
 		t.Fatalf("status %d", rec.Code)
 	}
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code != "internal" {
 		t.Fatalf("body %q", rec.Body)
 	}
