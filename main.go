@@ -180,13 +180,29 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		return exitFail
 	}
 	// The first SIGINT/SIGTERM cancels ctx and starts the graceful
-	// shutdown; stop() then restores the default action, so a second
-	// signal ends the process at once (the WAL keeps the data safe).
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// shutdown; a second one ends the process at once (the WAL keeps
+	// acknowledged data safe). Both go through one channel rather than
+	// signal.NotifyContext's stop(), so a second signal that arrives
+	// right after the first is never swallowed.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
-		<-ctx.Done()
-		stop()
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		sig := <-sigs
+		log.Warn("second signal; exiting without finishing the drain", "signal", sig.String())
+		code := 128 + int(syscall.SIGTERM)
+		if sig == os.Interrupt {
+			code = 128 + int(syscall.SIGINT)
+		}
+		os.Exit(code)
 	}()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server stopped with an error", "error", err.Error())

@@ -1,0 +1,408 @@
+package main
+
+// End-to-end tests: they build the real binary once and drive it as an
+// operator would, through its command line, signals and HTTP.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "amaters-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "amaters-server")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the binary to completion and returns its exit code and output.
+func cli(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), o.String(), e.String()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return 0, o.String(), e.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// daemon is a server process started by a test.
+type daemon struct {
+	cmd    *exec.Cmd
+	api    string // HOST:PORT
+	health string // http://HOST:PORT
+	logs   *bytes.Buffer
+	exited chan struct{}
+	err    error
+}
+
+func startDaemon(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	ap, hp := freePort(t), freePort(t)
+	d := &daemon{
+		api:    fmt.Sprintf("127.0.0.1:%d", ap),
+		health: fmt.Sprintf("http://127.0.0.1:%d", hp),
+		logs:   &bytes.Buffer{},
+		exited: make(chan struct{}),
+	}
+	args := append([]string{"start", "--bind", d.api, "--health-port", strconv.Itoa(hp),
+		"--data-dir", filepath.Join(t.TempDir(), "data"), "--engine", "memory"}, extra...)
+	d.cmd = exec.Command(binary, args...)
+	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.exited
+		if t.Failed() {
+			t.Logf("server log:\n%s", d.logs)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if resp, err := http.Get(d.health + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return d
+			}
+		}
+		select {
+		case <-d.exited:
+			t.Fatalf("server exited at start: %v\n%s", d.err, d.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready:\n%s", d.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wait returns the process's exit code once it exits, failing after limit.
+func (d *daemon) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case <-d.exited:
+	case <-time.After(limit):
+		t.Fatalf("server did not exit within %v", limit)
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	code, out, _ := cli(t, nil, "version")
+	re := regexp.MustCompile(`^amaters-server 0\.2\.0 \(go1\.[0-9.]+ [a-z0-9]+/[a-z0-9]+, commit ([0-9a-f]{7}|unknown)\)\n$`)
+	if code != 0 || !re.MatchString(out) {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		if code, out, _ := cli(t, nil, args...); code != 0 || !strings.Contains(out, "validate-config") {
+			t.Errorf("%v: %d %q", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{"start", "-h"}, {"stop", "-h"}, {"status", "-h"}, {"validate-config", "-h"}} {
+		if code, out, _ := cli(t, nil, args...); code != 0 || !strings.Contains(out, "Usage: amaters-server "+args[0]) {
+			t.Errorf("%v: %d %q", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{}, {"frobnicate"}, {"start", "--no-such-flag"}, {"status", "--format", "xml"}, {"version", "extra"}, {"start", "--health-port"}} {
+		if code, _, errOut := cli(t, nil, args...); code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d, want 2 with a message", args, code)
+		}
+	}
+}
+
+func TestValidateConfig(t *testing.T) {
+	dir := t.TempDir()
+	seed, err := os.ReadFile("server/testdata/seed-config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	seedPath := write("seed.toml", string(seed))
+	code, out, _ := cli(t, nil, "validate-config", "--config", seedPath)
+	if code != 1 || !strings.Contains(out, seedPath+":13: auth.jwt_secret: ") {
+		t.Fatalf("seed with placeholder: exit %d\n%s", code, out)
+	}
+	// The seed with a real secret and without the TLS files of another machine.
+	fixed := strings.Replace(string(seed), `"change-me"`, `"`+strings.Repeat("0123456789", 4)+`"`, 1)
+	fixed = regexp.MustCompile(`(?m)^tls_(cert|key) = .*$`).ReplaceAllString(fixed, "")
+	fixed = strings.ReplaceAll(fixed, "/var/lib/amaters", filepath.Join(dir, "data"))
+	fixedPath := write("fixed.toml", fixed)
+	if code, out, _ := cli(t, nil, "validate-config", "--config", fixedPath); code != 0 || out != "configuration OK\n" {
+		t.Fatalf("fixed seed: exit %d %q", code, out)
+	}
+	// --show prints the effective configuration with the secret redacted.
+	code, out, _ = cli(t, []string{"AMATERS_LOG_LEVEL=debug"}, "validate-config", "--config", fixedPath, "--show", "--bind", "127.0.0.1:4444")
+	if code != 0 || strings.Contains(out, "0123456789") || !strings.Contains(out, `jwt_secret = "<redacted>"`) ||
+		!strings.Contains(out, `bind_address = "127.0.0.1:4444"`) || !strings.Contains(out, `log_level = "debug"`) {
+		t.Fatalf("--show: exit %d\n%s", code, out)
+	}
+	// A typo, a bad enum and a bad port, all at once, with their lines.
+	bad := write("bad.toml", "[server]\nbind_adress = \"127.0.0.1:7878\"\n[storage]\nsync = \"sometimes\"\n[health]\nhttp_port = -1\n")
+	code, out, _ = cli(t, nil, "validate-config", "--config", bad)
+	for _, want := range []string{
+		bad + `:2: server.bind_adress: unknown key "bind_adress" (did you mean "bind_address"?)`,
+		bad + `:4: storage.sync: "sometimes" is not one of always, interval, none`,
+		bad + `:6: health.http_port: port -1 is out of range`,
+	} {
+		if !strings.Contains(out, want+"") {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if code != 1 || strings.Count(out, "\n") != 3 {
+		t.Errorf("exit %d with %d lines, want 1 with 3", code, strings.Count(out, "\n"))
+	}
+	// Environment and flags are validated too.
+	if code, out, _ := cli(t, []string{"AMATERS_STORAGE_ENGINE=rocks"}, "validate-config"); code != 1 || !strings.Contains(out, "$AMATERS_STORAGE_ENGINE: storage.engine") {
+		t.Errorf("env: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, nil, "validate-config", "--config", filepath.Join(dir, "missing.toml")); code != 1 || !strings.Contains(out, "does not exist") {
+		t.Errorf("missing file: %d %s", code, out)
+	}
+}
+
+func TestStartRefusesBadConfigAndBusyPort(t *testing.T) {
+	if code, _, errOut := cli(t, nil, "start", "--engine", "rocks"); code != 1 || !strings.Contains(errOut, "flag --engine: storage.engine") {
+		t.Errorf("bad engine: %d %s", code, errOut)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, errOut := cli(t, nil, "start", "--bind", ln.Addr().String(), "--health-port", strconv.Itoa(freePort(t)),
+		"--data-dir", t.TempDir(), "--engine", "memory")
+	if code != 1 || !strings.Contains(errOut, ln.Addr().String()+" is already in use") {
+		t.Fatalf("busy port: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestSigtermDrainsInFlightRequest(t *testing.T) {
+	pid := filepath.Join(t.TempDir(), "run", "amaters.pid")
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[server]\npid_file = %q\nshutdown_timeout_ms = 20000\n", pid)))
+	if data, err := os.ReadFile(pid); err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(d.cmd.Process.Pid) {
+		t.Fatalf("pid file: %q %v", data, err)
+	}
+	// A PUT whose body arrives slowly is in flight when SIGTERM comes.
+	conn, err := net.Dial("tcp", d.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/collections/c/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	waitFor(t, "server to count the in-flight connection", func() bool {
+		return statusConnections(t, d) >= 1
+	})
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "readyz to turn 503 while draining", func() bool {
+		resp, err := http.Get(d.health + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 503
+	})
+	if _, err := net.DialTimeout("tcp", d.api, time.Second); err == nil {
+		t.Error("the API listener still accepts connections while draining")
+	}
+	fmt.Fprint(conn, "world")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request was cut: %v", err)
+	}
+	if resp.StatusCode != 204 {
+		t.Fatalf("in-flight PUT: %d", resp.StatusCode)
+	}
+	if code := d.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, d.logs)
+	}
+	if _, err := os.Stat(pid); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+	if !strings.Contains(d.logs.String(), "stopped cleanly") {
+		t.Errorf("log lacks the clean stop:\n%s", d.logs)
+	}
+}
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	d := startDaemon(t, "--config", writeConfig(t, "[server]\nshutdown_timeout_ms = 60000\n"))
+	conn, err := net.Dial("tcp", d.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/collections/c/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	waitFor(t, "server to count the in-flight connection", func() bool { return statusConnections(t, d) >= 1 })
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "draining", func() bool {
+		resp, err := http.Get(d.health + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 503
+	})
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGTERM did not end the drain at once")
+	}
+	if d.cmd.ProcessState.Success() {
+		t.Error("the interrupted drain reported success")
+	}
+}
+
+func TestStopAndStatus(t *testing.T) {
+	d := startDaemon(t)
+	code, out, errOut := cli(t, nil, "status", "--addr", d.api)
+	if code != 0 || !strings.Contains(out, "serving") {
+		t.Fatalf("status: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = cli(t, nil, "status", "--addr", d.api, "--format", "json")
+	if code != 0 || !strings.Contains(out, `"state":"serving"`) || !strings.Contains(out, `"name":"amaters-server"`) {
+		t.Fatalf("status json: %d %q", code, out)
+	}
+	code, out, errOut = cli(t, nil, "stop", "--addr", d.api, "--timeout", "20s")
+	if code != 0 {
+		t.Fatalf("stop: %d %q %q", code, out, errOut)
+	}
+	if code := d.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("server exit %d after stop", code)
+	}
+	// Now nothing answers: status retries, then reports failure.
+	start := time.Now()
+	code, _, errOut = cli(t, nil, "status", "--addr", d.api)
+	if code != 1 || !strings.Contains(errOut, "not reachable") {
+		t.Fatalf("status of a stopped server: %d %q", code, errOut)
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		// Not a timing assertion on speed: a lower bound proving the
+		// retries with backoff happened at all.
+		t.Errorf("status gave up after %v, without retrying", time.Since(start))
+	}
+	if code, _, _ := cli(t, nil, "stop", "--addr", d.api, "--timeout", "2s"); code != 1 {
+		t.Errorf("stop of a stopped server: exit %d, want 1", code)
+	}
+}
+
+func TestBareConfigFormStarts(t *testing.T) {
+	ap, hp := freePort(t), freePort(t)
+	cfg := writeConfig(t, fmt.Sprintf("[server]\nbind_address = \"127.0.0.1:%d\"\ndata_dir = %q\n[storage]\nengine = \"memory\"\n[health]\nhttp_port = %d\n",
+		ap, filepath.Join(t.TempDir(), "d"), hp))
+	cmd := exec.Command(binary, "--config", cfg)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	api := fmt.Sprintf("http://127.0.0.1:%d", ap)
+	waitFor(t, "the server to answer", func() bool {
+		resp, err := http.Get(api + "/v1/status")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	req, _ := http.NewRequest("PUT", api+"/v1/collections/c/keys/k", strings.NewReader("v"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("PUT: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGINT: %v\n%s", err, logs.String())
+	}
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func statusConnections(t *testing.T, d *daemon) int {
+	resp, err := http.Get("http://" + d.api + "/v1/status")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`"connections":(\d+)`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	// This status request's own connection is one of them.
+	return n - 1
+}
+
+// waitFor polls cond until it holds, failing after 15 s. Polling an
+// outside process is the one place a test must wait on real time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
