@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -617,5 +619,102 @@ func TestPortInUse(t *testing.T) {
 	err = srv.Run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("Run on a busy port: %v", err)
+	}
+}
+
+// TestMetricsUnderLoad scrapes /metrics twice while writers run: both
+// scrapes are strictly valid, counters never go down between them, and
+// promtool (installed by .ci/run) accepts the live output.
+func TestMetricsUnderLoad(t *testing.T) {
+	ts := startServer(t, nil)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/collections/load/keys/k%d", ts.api, i%50), strings.NewReader("v"))
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	scrape := func() []byte {
+		r := do(t, "GET", ts.health+"/metrics", nil)
+		if err := promtext.Check(r.body); err != nil {
+			t.Fatalf("invalid exposition under load: %v", err)
+		}
+		return r.body
+	}
+	first := scrape()
+	waitForCounter(t, ts, first)
+	second := scrape()
+	close(stop)
+	<-done
+	a, b := counters(first), counters(second)
+	for name, v := range a {
+		if b[name] < v {
+			t.Errorf("%s went down: %v then %v", name, v, b[name])
+		}
+	}
+	promtool(t, second)
+}
+
+// waitForCounter waits until the PUT counter moved past its value in before.
+func waitForCounter(t *testing.T, ts *testServer, before []byte) {
+	t.Helper()
+	key := `amaters_storage_ops_total{op="set",result="ok"}`
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := do(t, "GET", ts.health+"/metrics", nil)
+		if counters(r.body)[key] > counters(before)[key] {
+			return
+		}
+	}
+	t.Fatal("the set counter did not move under load")
+}
+
+// counters maps each *_total, *_count and *_bucket series to its value.
+func counters(exposition []byte) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(exposition), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		name := line[:i]
+		base, _, _ := strings.Cut(name, "{")
+		if !strings.HasSuffix(base, "_total") && !strings.HasSuffix(base, "_count") && !strings.HasSuffix(base, "_bucket") {
+			continue
+		}
+		var v float64
+		fmt.Sscan(line[i+1:], &v)
+		out[name] = v
+	}
+	return out
+}
+
+// promtool runs `promtool check metrics` on an exposition: exit 0 is
+// required (3, lint problems, fails too). Without promtool the test is
+// skipped on a developer machine and fails in CI.
+func promtool(t *testing.T, exposition []byte) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed; .ci/run installs it (Debian package prometheus)")
+		}
+		t.Skip("promtool not installed (apt-get install prometheus); CI runs this check")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
