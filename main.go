@@ -169,11 +169,7 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		printConfigErrors(stderr, err)
 		return exitFail
 	}
-	logOut, _ := stderr.(*os.File)
-	if logOut == nil {
-		logOut = os.Stderr
-	}
-	log := server.NewLogger(logOut, cfg)
+	log := server.NewLogger(stderr, cfg)
 	srv, err := server.New(cfg, server.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server: %v\n", err)

@@ -29,7 +29,7 @@ func benchRegistry(families, series int) *promtext.Registry {
 				gv.With("op_"+strconv.Itoa(s), strconv.Itoa(200+s)).Set(float64(f*series+s) / 7)
 			}
 		case 3:
-			hv := r.NewHistogramVec(name+"_seconds", "Benchmark histogram.", promtext.DefBuckets, "op", "code")
+			hv := r.NewHistogramVec(name+"_seconds", "Benchmark histogram.", promtext.DefBuckets(), "op", "code")
 			for s := range series {
 				h := hv.With("op_"+strconv.Itoa(s), strconv.Itoa(200+s))
 				for i := range 20 {
@@ -88,7 +88,7 @@ func BenchmarkCounterVecWith(b *testing.B) {
 }
 
 func BenchmarkHistogramObserve(b *testing.B) {
-	h := promtext.NewRegistry().NewHistogram("h_seconds", "H.", promtext.DefBuckets)
+	h := promtext.NewRegistry().NewHistogram("h_seconds", "H.", promtext.DefBuckets())
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		v := 0.0

@@ -9,10 +9,11 @@ import (
 	"sync/atomic"
 )
 
-// DefBuckets are the default histogram buckets, in seconds, suited to
-// request latencies from 5 ms to 10 s. The slice is read-only: never modify
-// it. Histograms copy their buckets, so they are not affected if it is.
-var DefBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+// DefBuckets returns the default histogram buckets, in seconds, suited to
+// request latencies from 5 ms to 10 s. Each call returns a new slice.
+func DefBuckets() []float64 {
+	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+}
 
 // ExponentialBuckets returns n buckets: start, start*factor,
 // start*factor², …. It panics unless start > 0, factor > 1 and n >= 1.
@@ -131,7 +132,7 @@ type HistogramVec struct {
 // increasing and not NaN.
 func checkBuckets(name string, buckets []float64) []float64 {
 	if len(buckets) == 0 {
-		buckets = DefBuckets
+		buckets = DefBuckets()
 	}
 	upper := slices.Clone(buckets)
 	if math.IsInf(upper[len(upper)-1], 1) {

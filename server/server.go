@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,7 +112,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 }
 
 // NewLogger builds the slog logger the configuration asks for.
-func NewLogger(w *os.File, cfg Config) *slog.Logger {
+func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.Server.LogLevel)); err != nil {
 		level = slog.LevelInfo

@@ -64,7 +64,7 @@ func ours() *promtext.Registry {
 			gvs[name].With(code, op).Set(v / 7)
 		case 2:
 			if hvs[name] == nil {
-				hvs[name] = r.NewHistogramVec(name, "Benchmark histogram.", promtext.DefBuckets, "code", "op")
+				hvs[name] = r.NewHistogramVec(name, "Benchmark histogram.", promtext.DefBuckets(), "code", "op")
 			}
 			h := hvs[name].With(code, op)
 			for i := range 20 {
@@ -214,7 +214,7 @@ func BenchmarkCounterVecInc(b *testing.B) {
 
 func BenchmarkHistogramObserve(b *testing.B) {
 	b.Run("promtext", func(b *testing.B) {
-		h := promtext.NewRegistry().NewHistogram("h_seconds", "H.", promtext.DefBuckets)
+		h := promtext.NewRegistry().NewHistogram("h_seconds", "H.", promtext.DefBuckets())
 		b.ReportAllocs()
 		for b.Loop() {
 			h.Observe(0.042)
