@@ -161,18 +161,15 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		return code
 	}
 	cfg, err := server.LoadConfig(cf.config, env, cf.o)
+	var srv *server.Server
+	log := server.NewLogger(stderr, cfg)
 	if err == nil {
-		err = cfg.Validate()
+		// New validates the configuration and loads the files it names.
+		srv, err = server.New(cfg, server.Options{Logger: log})
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
 		printConfigErrors(stderr, err)
-		return exitFail
-	}
-	log := server.NewLogger(stderr, cfg)
-	srv, err := server.New(cfg, server.Options{Logger: log})
-	if err != nil {
-		fmt.Fprintf(stderr, "amaters-server: %v\n", err)
 		return exitFail
 	}
 	// The first SIGINT/SIGTERM cancels ctx and starts the graceful
@@ -199,6 +196,21 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 			code = 128 + int(syscall.SIGINT)
 		}
 		os.Exit(code)
+	}()
+	// SIGHUP reloads API keys, roles and certificates; a bad file is
+	// refused (logged and audited) and the previous one stays in force.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				srv.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
 	}()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server stopped with an error", "error", err.Error())

@@ -29,7 +29,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 // handleShutdown answers 202 and then starts the graceful shutdown; the
 // answer goes out before the listener closes.
 func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
-	s.log.InfoContext(r.Context(), "shutdown requested", "request_id", requestID(r.Context()), "remote", r.RemoteAddr)
+	p := principalFrom(r)
+	s.log.InfoContext(r.Context(), "shutdown requested", "request_id", requestID(r.Context()), "identity", p.name(), "remote", r.RemoteAddr)
+	s.audit.record(r, p, "admin", "server", "allowed", "shutdown")
 	writeJSON(w, http.StatusAccepted, map[string]string{"state": "draining"})
 	http.NewResponseController(w).Flush()
 	s.RequestShutdown()

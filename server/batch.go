@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"amaters-server/rbac"
 )
 
 const maxBatchOps = 10000
@@ -100,6 +102,17 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) error {
 	ops, err := decodeBatch(body, batchLimits{maxKey: s.cfg.Storage.MaxKeyBytes, maxValue: s.cfg.Storage.MaxValueBytes})
 	if err != nil {
 		return err
+	}
+	// Every op is authorized before any is applied (all or nothing).
+	seen := map[string]bool{}
+	for _, o := range ops {
+		if seen[o.Collection] {
+			continue
+		}
+		seen[o.Collection] = true
+		if err := s.authorize(r, rbac.Write, rbac.Collection(o.Collection)); err != nil {
+			return err
+		}
 	}
 	if len(ops) > 0 {
 		if err := s.store.Batch(ops); err != nil {

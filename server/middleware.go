@@ -15,7 +15,8 @@ import (
 
 // The API middleware chain, outermost first (see Server.apiHandler):
 //
-//	request id → recover → metrics → protected mode → router → handler
+//	request id → recover → metrics → authentication (or protected mode)
+//	→ draining → router → authorization → handler
 
 type ctxKey int
 
@@ -158,21 +159,6 @@ func methodLabel(m string) string {
 const protectedModeMessage = "protected mode: this server has no authentication configured, so it only serves clients on the loopback interface. " +
 	"Configure auth.jwt_secret, auth.jwt_public_key, auth.api_keys_file or auth.mtls_ca_cert, " +
 	"or set auth.allow_anonymous = true to serve every client without authentication"
-
-// withProtectedMode refuses non-loopback peers when no authentication is
-// configured and anonymous access was not allowed (API.md §4).
-func (s *Server) withProtectedMode(next http.Handler) http.Handler {
-	if s.cfg.Auth.Enabled() || s.cfg.Auth.AllowAnonymous {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopback(r.RemoteAddr) {
-			writeErrorBody(w, errForbidden(protectedModeMessage))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 func isLoopback(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)

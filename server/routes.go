@@ -3,17 +3,31 @@ package server
 import (
 	"net/http"
 	"strings"
+
+	"amaters-server/rbac"
 )
 
 // handlerFunc is an API handler: it writes a success itself and returns any
 // failure, which writeError answers.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// route is one entry of the API table.
+// route is one entry of the API table, with what it needs to be
+// authorized (API.md §4): an action on the collection of its {c}, on the
+// server, or nothing beyond authentication.
 type route struct {
 	method, path string
 	handler      handlerFunc
+	action       rbac.Action // 0: any authenticated identity
+	on           scope
 }
+
+type scope int
+
+const (
+	onNothing    scope = iota // authentication only (the handler may check more)
+	onCollection              // the {c} path value
+	onServer
+)
 
 // routes is the whole API of API.md §3 in one table. GET patterns answer
 // HEAD too (net/http ServeMux). The key is a trailing wildcard: a single
@@ -22,13 +36,13 @@ type route struct {
 // raw or as %2F.
 func (s *Server) routes() []route {
 	return []route{
-		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut},
-		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet},
-		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete},
-		{"GET", "/v1/collections/{c}/range", s.handleRange},
-		{"POST", "/v1/batch", s.handleBatch},
-		{"GET", "/v1/status", s.handleStatus},
-		{"POST", "/v1/admin/shutdown", s.handleShutdown},
+		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection},
+		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection},
+		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection},
+		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection},
+		{"POST", "/v1/batch", s.handleBatch, 0, onNothing}, // every op is authorized in the handler
+		{"GET", "/v1/status", s.handleStatus, 0, onNothing},
+		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer},
 	}
 }
 
@@ -40,7 +54,7 @@ func (s *Server) apiMux() http.Handler {
 	allow := map[string][]string{}
 	var paths []string
 	for _, rt := range s.routes() {
-		mux.Handle(rt.method+" "+rt.path, s.adapt(rt.handler))
+		mux.Handle(rt.method+" "+rt.path, s.adapt(rt))
 		if _, ok := allow[rt.path]; !ok {
 			paths = append(paths, rt.path)
 		}
@@ -57,12 +71,33 @@ func (s *Server) apiMux() http.Handler {
 	return rejectUncleanPaths(mux)
 }
 
-func (s *Server) adapt(h handlerFunc) http.Handler {
+// adapt authorizes a route's requests and answers its handler's errors.
+func (s *Server) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		if err := s.authorizeRoute(r, rt); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := rt.handler(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+func (s *Server) authorizeRoute(r *http.Request, rt route) error {
+	switch rt.on {
+	case onCollection:
+		c := r.PathValue("c")
+		// A malformed name is the client's mistake whoever asks; check it
+		// first so a 403 never hides a 400.
+		if err := checkCollection(c); err != nil {
+			return err
+		}
+		return s.authorize(r, rt.action, rbac.Collection(c))
+	case onServer:
+		return s.authorize(r, rt.action, rbac.Server())
+	}
+	return nil
 }
 
 // rejectUncleanPaths answers 400 for a path with an empty, "." or ".."

@@ -68,6 +68,11 @@ type Server struct {
 	started time.Time
 	conns   atomic.Int64
 
+	// sec is the reloadable authentication, authorization and TLS state.
+	sec atomic.Pointer[security]
+	// audit is set in Run, before the API serves.
+	audit *auditLog
+
 	// store is set once storage is open, before the API serves.
 	store *store
 	eng   atomic.Pointer[engine]
@@ -83,14 +88,6 @@ type Server struct {
 
 // New checks cfg and builds a Server; it opens nothing yet.
 func New(cfg Config, opts Options) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if cfg.Auth.Enabled() {
-		// Authentication is not enforced by this build yet; starting would
-		// serve without it, which is worse than not starting.
-		return nil, errors.New("authentication is configured (auth.*), but this build does not enforce it yet; refusing to start rather than serve data unauthenticated")
-	}
 	s := &Server{
 		cfg:      cfg,
 		log:      opts.Logger,
@@ -107,6 +104,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.started = s.now()
+	sec, err := s.cfg.check(s.now)
+	if err != nil {
+		return nil, err
+	}
+	s.sec.Store(sec)
 	s.metrics = newMetrics(s.reg, s)
 	return s, nil
 }
@@ -208,6 +210,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		wg.Wait()
 	}()
 
+	if s.cfg.Audit.Enabled {
+		if s.audit, err = openAuditLog(s.cfg.AuditFile(), s.now, s.log); err != nil {
+			return err
+		}
+		defer s.audit.Close()
+	}
+
 	if err := s.openStorage(); err != nil {
 		return err
 	}
@@ -237,16 +246,15 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ConnState:      s.trackConn,
 	}
-	if s.cfg.Network.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.Network.TLSCert, s.cfg.Network.TLSKey)
-		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
-		}
-		// Offering h2 through ALPN is what makes Serve speak HTTP/2.
+	if s.sec.Load().tls != nil {
+		// Every handshake takes the current configuration, so a reload
+		// of the certificate or the client CAs applies to new connections.
 		apiSrv.TLSConfig = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
-			NextProtos:   []string{"h2", "http/1.1"},
+			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"},
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return s.sec.Load().tls, nil
+			},
 		}
 		apiLn = tls.NewListener(apiLn, apiSrv.TLSConfig)
 	}
@@ -263,7 +271,16 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		slog.String("health", s.HealthAddr()),
 		slog.String("engine", s.cfg.Storage.Engine),
 		slog.String("data_dir", s.cfg.Server.DataDir),
-		slog.Bool("auth", s.cfg.Auth.Enabled()))
+		slog.Bool("auth", s.cfg.Auth.Enabled()),
+		slog.Bool("tls", s.sec.Load().tls != nil))
+	switch {
+	case !s.cfg.Auth.Enabled() && s.cfg.Auth.AllowAnonymous:
+		s.log.Warn("no authentication and auth.allow_anonymous = true: every client that reaches the API can read, write and shut down the server")
+	case !s.cfg.Auth.Enabled():
+		s.log.Warn("no authentication configured: protected mode, only loopback clients are served")
+	case s.cfg.Auth.AllowAnonymous:
+		s.log.Warn("auth.allow_anonymous = true: requests without credentials are served with the default role", slog.String("default_role", s.cfg.Authz.DefaultRole))
+	}
 
 	var runErr error
 	select {
@@ -340,7 +357,7 @@ func (s *Server) trackConn(_ net.Conn, st http.ConnState) {
 func (s *Server) apiHandler() http.Handler {
 	var h http.Handler = s.apiMux()
 	h = s.withDraining(h)
-	h = s.withProtectedMode(h)
+	h = s.withAuthentication(h)
 	h = s.withMetrics(h)
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
@@ -386,4 +403,21 @@ func removePIDFile(path string, log *slog.Logger) {
 	if err := os.Remove(path); err != nil {
 		log.Warn("could not remove pid file", slog.String("path", path), slog.String("error", err.Error()))
 	}
+}
+
+// Reload reads again the files that authentication, authorization and TLS
+// use (API keys, roles, JWT public key, certificate and client CAs) and
+// swaps them in at once. A file that fails to load leaves everything as it
+// was; the error is logged, audited and returned.
+func (s *Server) Reload() error {
+	sec, err := loadSecurity(&s.cfg, s.now)
+	if err != nil {
+		s.log.Error("reload refused; the previous configuration stays in force", slog.String("error", err.Error()))
+		s.audit.record(nil, principal{label: "operator (SIGHUP)"}, "reload", "config", "failure", "invalid configuration")
+		return err
+	}
+	s.sec.Store(sec)
+	s.log.Info("reloaded API keys, roles and TLS certificates")
+	s.audit.record(nil, principal{label: "operator (SIGHUP)"}, "reload", "config", "success", "")
+	return nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -24,10 +23,18 @@ const placeholderSecret = "change-me"
 // roleName is the shape of a role name in the configuration and roles file.
 var roleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
-// Validate checks every value and every rule between values, and returns
-// all problems at once, joined, each a *ConfigError naming where the value
-// came from. A nil result means the configuration can be started.
+// Validate checks every value and every rule between values, and loads the
+// files the configuration names (keys, certificates, roles), and returns all
+// problems at once, joined, each a *ConfigError naming where the value came
+// from. A nil result means the configuration can be started.
 func (c *Config) Validate() error {
+	_, err := c.check(time.Now)
+	return err
+}
+
+// check is Validate, returning also the security state it loaded, so that
+// starting a server reads each file once.
+func (c *Config) check(now func() time.Time) (*security, error) {
 	v := validator{c: c}
 
 	v.hostPort("server.bind_address", c.Server.BindAddress)
@@ -109,13 +116,8 @@ func (c *Config) Validate() error {
 	case c.Network.TLSCert == "" && c.Network.TLSKey != "":
 		v.add("network.tls_key", "is set but network.tls_cert is not; set both or neither")
 	}
-	certOK := v.file("network.tls_cert", c.Network.TLSCert)
-	keyOK := v.file("network.tls_key", c.Network.TLSKey)
-	if certOK && keyOK && c.Network.TLSCert != "" && c.Network.TLSKey != "" {
-		if _, err := tls.LoadX509KeyPair(c.Network.TLSCert, c.Network.TLSKey); err != nil {
-			v.add("network.tls_cert", fmt.Sprintf("cannot load the certificate and key: %v", err))
-		}
-	}
+	v.file("network.tls_cert", c.Network.TLSCert)
+	v.file("network.tls_key", c.Network.TLSKey)
 
 	v.oneOf("observability.log_format", c.Observability.LogFormat, "text", "json")
 
@@ -124,7 +126,36 @@ func (c *Config) Validate() error {
 	v.between("logging.max_backups", c.Logging.MaxBackups, 0, 1<<20)
 	v.between("logging.max_age_days", c.Logging.MaxAgeDays, 0, 1<<20)
 
-	return errors.Join(v.errs...)
+	// Load what the auth and TLS keys name (keys, certificates, roles), and
+	// report what fails on keys that have no problem yet.
+	sec, err := loadSecurity(c, now)
+	if err != nil {
+		reported := map[string]bool{}
+		for _, e := range v.errs {
+			reported[e.(*ConfigError).Key] = true
+		}
+		for _, e := range flatten(err) {
+			if ce, ok := e.(*ConfigError); !ok || !reported[ce.Key] {
+				v.errs = append(v.errs, e)
+			}
+		}
+	}
+	if len(v.errs) > 0 {
+		return nil, errors.Join(v.errs...)
+	}
+	return sec, nil
+}
+
+// flatten undoes errors.Join.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 type validator struct {

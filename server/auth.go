@@ -1,0 +1,227 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"amaters-server/authn"
+	"amaters-server/rbac"
+)
+
+// security is everything SIGHUP can reload at once: who a request is
+// (authenticator), what it may do (policy) and the API listener's TLS
+// configuration (certificate and client CAs). It is immutable; a reload
+// builds a new one and swaps Server.sec, so a request sees one consistent
+// version from authentication to authorization.
+type security struct {
+	authn  *authn.Authenticator // nil when authentication is off
+	policy *rbac.Policy
+	tls    *tls.Config // nil without network.tls_cert
+}
+
+// loadSecurity reads every file the [auth], [authz] and TLS keys name and
+// builds a security. Each problem is a *ConfigError on its key, so
+// validate-config, start and reload report them alike.
+func loadSecurity(c *Config, now func() time.Time) (*security, error) {
+	var errs []error
+	bad := func(key string, err error) {
+		errs = append(errs, &ConfigError{Where: c.origin[key], Key: key, Message: err.Error()})
+	}
+	sec := &security{}
+	var cfg authn.Config
+	cfg.Clock = now
+	cfg.APIKeyHeader = c.Auth.APIKeyHeader
+	if c.Auth.JWTSecret != "" || c.Auth.JWTPublicKey != "" {
+		jc := authn.JWTConfig{
+			Algorithm: c.Auth.JWTAlgorithm,
+			Secret:    authn.Secret(c.Auth.JWTSecret),
+			Issuer:    c.Auth.JWTIssuer,
+			Audience:  c.Auth.JWTAudience,
+			Leeway:    c.Auth.JWTLeeway,
+		}
+		key := "auth.jwt_secret"
+		if c.Auth.JWTPublicKey != "" {
+			key = "auth.jwt_public_key"
+			pem, err := os.ReadFile(c.Auth.JWTPublicKey)
+			if err != nil {
+				bad(key, err)
+			}
+			jc.PublicKeyPEM = pem
+		}
+		if len(errs) == 0 {
+			v, err := authn.NewJWTVerifier(jc)
+			if err != nil {
+				bad(key, err)
+			}
+			cfg.JWT = v
+		}
+	}
+	if c.Auth.APIKeysFile != "" {
+		ks, err := authn.LoadAPIKeys(c.Auth.APIKeysFile)
+		if err != nil {
+			bad("auth.api_keys_file", err)
+		}
+		cfg.APIKeys = ks
+	}
+	if c.Network.TLSCert != "" && c.Network.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.Network.TLSCert, c.Network.TLSKey)
+		if err != nil {
+			bad("network.tls_cert", fmt.Errorf("cannot load the certificate and key: %w", err))
+		}
+		sec.tls = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+			// Offering h2 through ALPN is what makes the server speak HTTP/2.
+			NextProtos: []string{"h2", "http/1.1"},
+		}
+	}
+	if c.Auth.MTLSCACert != "" {
+		switch ca, err := os.ReadFile(c.Auth.MTLSCACert); {
+		case err != nil:
+			bad("auth.mtls_ca_cert", err)
+		case sec.tls == nil:
+			bad("auth.mtls_ca_cert", errors.New("client certificates need TLS on the API port: set network.tls_cert and network.tls_key"))
+		default:
+			mc, err := authn.MTLSConfig(sec.tls, ca)
+			if err != nil {
+				bad("auth.mtls_ca_cert", err)
+			}
+			sec.tls = mc
+			cfg.MTLS = true
+		}
+	}
+	if c.Auth.Enabled() {
+		a, err := authn.New(cfg)
+		if err != nil {
+			bad("auth.api_key_header", err)
+		}
+		sec.authn = a
+	}
+	var err error
+	if c.Authz.RolesFile != "" {
+		sec.policy, err = rbac.LoadFile(c.Authz.RolesFile, rbac.Options{DefaultRole: c.Authz.DefaultRole})
+		if err != nil {
+			bad("authz.roles_file", err)
+		}
+	} else if sec.policy, err = rbac.Load(nil, rbac.Options{DefaultRole: c.Authz.DefaultRole}); err != nil {
+		bad("authz.default_role", err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return sec, nil
+}
+
+// anonymousSubject is the subject of a request without credentials when
+// auth.allow_anonymous lets it through an authenticating server: it gets
+// the default role, plus what a roles-file binding for "anonymous" gives.
+const anonymousSubject = "anonymous"
+
+// principal is who a request acts as, once authenticated.
+type principal struct {
+	// unrestricted is set when authentication is off: the peer passed
+	// protected mode (loopback, or allow_anonymous) and may do anything.
+	unrestricted bool
+	id           authn.Identity
+	// label names a principal that is not a client, such as the operator
+	// sending SIGHUP.
+	label string
+}
+
+func (p principal) subject() rbac.Subject {
+	return rbac.Subject{Name: p.id.Subject, Roles: p.id.Roles, Collections: p.id.Collections}
+}
+
+// name is the identity as the audit log and access log show it.
+func (p principal) name() string {
+	switch {
+	case p.label != "":
+		return p.label
+	case p.unrestricted:
+		return "anonymous (no authentication configured)"
+	case p.id.Method == "":
+		return anonymousSubject
+	}
+	return p.id.Subject
+}
+
+const principalKey ctxKey = iota + 100
+
+func principalFrom(r *http.Request) principal {
+	p, _ := r.Context().Value(principalKey).(principal)
+	return p
+}
+
+// withAuthentication identifies every API request (API.md §4). With
+// authentication off it enforces protected mode instead: loopback peers, or
+// everyone with auth.allow_anonymous, act unrestricted. With it on, a
+// presented but invalid credential is 401 and never falls through; no
+// credential is 401 unless auth.allow_anonymous admits it as "anonymous".
+func (s *Server) withAuthentication(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sec := s.sec.Load()
+		var p principal
+		if sec.authn == nil {
+			if !s.cfg.Auth.AllowAnonymous && !isLoopback(r.RemoteAddr) {
+				s.audit.record(r, principal{unrestricted: true}, "access", "server", "denied", "protected_mode")
+				writeErrorBody(w, errForbidden(protectedModeMessage))
+				return
+			}
+			p.unrestricted = true
+		} else {
+			id, err := sec.authn.Authenticate(r)
+			switch {
+			case err == nil:
+				s.metrics.authSuccesses.With(string(id.Method)).Inc()
+				p.id = id
+			case errors.Is(err, authn.ErrNoCredentials) && s.cfg.Auth.AllowAnonymous:
+				p.id = authn.Identity{Subject: anonymousSubject}
+			default:
+				method, reason := "none", "no_credentials"
+				var ae *authn.Error
+				if errors.As(err, &ae) {
+					method, reason = string(ae.Method), ae.Reason
+				}
+				s.metrics.authFailures.With(method, reason).Inc()
+				s.audit.record(r, principal{}, "authenticate", r.URL.Path, "failure", method+": "+reason)
+				w.Header().Set("WWW-Authenticate", authn.Challenge(err))
+				msg := "authentication required: send Authorization: Bearer <JWT>, the " + s.cfg.Auth.APIKeyHeader + " header, or a client certificate"
+				if !errors.Is(err, authn.ErrNoCredentials) {
+					msg = "the credential was refused (" + reason + ")"
+				}
+				writeErrorBody(w, &apiError{status: http.StatusUnauthorized, code: "unauthenticated", message: msg})
+				return
+			}
+		}
+		ctx := r.Context()
+		if p.id.Method != "" {
+			ctx = authn.WithIdentity(ctx, p.id)
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+	})
+}
+
+// authorize checks that the request's principal may perform a on res. A
+// denial is audited and returned as a 403 error.
+func (s *Server) authorize(r *http.Request, a rbac.Action, res rbac.Resource) error {
+	p := principalFrom(r)
+	if p.unrestricted {
+		return nil
+	}
+	err := s.sec.Load().policy.Authorize(p.subject(), a, res)
+	if err == nil {
+		return nil
+	}
+	reason := "denied"
+	var de *rbac.DeniedError
+	if errors.As(err, &de) {
+		reason = de.Reason
+	}
+	s.audit.record(r, p, a.String(), res.String(), "denied", reason)
+	return errForbidden(fmt.Sprintf("%s may not %s %s (%s)", p.name(), a, res, reason))
+}
