@@ -6,6 +6,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -404,5 +406,58 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAuthStatusStopAndSighup(t *testing.T) {
+	dir := t.TempDir()
+	hash := func(key string) string {
+		sum := sha256.Sum256([]byte(key))
+		return base64.StdEncoding.EncodeToString(sum[:])
+	}
+	keys := filepath.Join(dir, "keys.json")
+	writeKeys := func(entries ...string) {
+		if err := os.WriteFile(keys, []byte("["+strings.Join(entries, ",")+"]"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry := func(id, key, role string) string {
+		return fmt.Sprintf(`{"id":%q,"key_hash":%q,"user_id":%q,"roles":[%q]}`, id, hash(key), id, role)
+	}
+	writeKeys(entry("ops", "admin-key-1", "admin"), entry("app", "reader-key-1", "reader"))
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[auth]\napi_keys_file = %q\n", keys)))
+
+	if code, _, errOut := cli(t, nil, "status", "--addr", d.api); code != 1 || !strings.Contains(errOut, "401") {
+		t.Errorf("status without credentials: %d %q", code, errOut)
+	}
+	if code, out, _ := cli(t, nil, "status", "--addr", d.api, "--api-key", "reader-key-1"); code != 0 || !strings.Contains(out, "serving") {
+		t.Errorf("status --api-key: %d %q", code, out)
+	}
+	if code, _, _ := cli(t, []string{"AMATERS_API_KEY=reader-key-1"}, "status", "--addr", d.api); code != 0 {
+		t.Errorf("status with AMATERS_API_KEY: %d", code)
+	}
+	if code, _, errOut := cli(t, nil, "stop", "--addr", d.api, "--api-key", "reader-key-1"); code != 1 || !strings.Contains(errOut, "403") {
+		t.Errorf("stop by a reader: %d %q", code, errOut)
+	}
+
+	// SIGHUP picks up a new keys file; a broken one is refused and the
+	// keys in force stay.
+	writeKeys(entry("ops", "admin-key-2", "admin"))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the new key after SIGHUP", func() bool {
+		code, _, _ := cli(t, nil, "status", "--addr", d.api, "--api-key", "admin-key-2")
+		return code == 0
+	})
+	if code, _, _ := cli(t, nil, "status", "--addr", d.api, "--api-key", "admin-key-1"); code != 1 {
+		t.Errorf("a removed key still works after SIGHUP")
+	}
+	writeKeys(`{"id": broken`)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the refused reload in the log", func() bool { return strings.Contains(d.logs.String(), "reload refused") })
+	if code, out, errOut := cli(t, nil, "stop", "--addr", d.api, "--api-key", "admin-key-2"); code != 0 {
+		t.Fatalf("stop by admin after a refused reload: %d %q %q", code, out, errOut)
+	}
+	if code := d.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

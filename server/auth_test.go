@@ -449,6 +449,18 @@ func TestMTLSAndHTTP2(t *testing.T) {
 			t.Errorf("%s: served with %d, want a refused handshake", name, resp.StatusCode)
 		}
 	}
+	// SIGHUP's reload swaps the client CA: new handshakes trust the new one
+	// only. (A fresh client for each, so no session is resumed.)
+	writeFile(t, dir, "ca.pem", string(other.caPEM))
+	if err := ts.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := send(client(other, "node-1"), "PUT", base+"/v1/collections/metrics/keys/cpu"); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("client of the new CA after reload: %v %v", resp, err)
+	}
+	if _, err := send(client(ca, "node-1"), "GET", base+"/v1/status"); err == nil {
+		t.Error("a client of the old CA is still served after the reload")
+	}
 	// Plain HTTP on the TLS port gets nowhere.
 	if resp, err := http.Get(ts.api + "/v1/status"); err == nil && resp.StatusCode < 400 {
 		t.Errorf("plain HTTP was served on the TLS port: %d", resp.StatusCode)
