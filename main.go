@@ -161,12 +161,23 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		return code
 	}
 	cfg, err := server.LoadConfig(cf.config, env, cf.o)
-	var srv *server.Server
-	log := server.NewLogger(stderr, cfg)
 	if err == nil {
-		// New validates the configuration and loads the files it names.
-		srv, err = server.New(cfg, server.Options{Logger: log})
+		err = cfg.Validate()
 	}
+	if err != nil {
+		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
+		printConfigErrors(stderr, err)
+		return exitFail
+	}
+	logOut, err := server.OpenLog(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server: open log file: %v\n", err)
+		return exitFail
+	}
+	// The log closes last, after the shutdown has been logged.
+	defer logOut.Close()
+	log := logOut.Logger
+	srv, err := server.New(cfg, server.Options{Log: logOut})
 	if err != nil {
 		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
 		printConfigErrors(stderr, err)

@@ -461,3 +461,71 @@ func TestAuthStatusStopAndSighup(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+func TestLogFileRotationAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "logs", "server.log")
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[logging]\nfile = %q\nmax_size_mb = 1\nmax_backups = 3\n", logFile)))
+	client := &http.Client{}
+	put := func(id string) {
+		req, _ := http.NewRequest("PUT", "http://"+d.api+"/v1/collections/c/keys/k", strings.NewReader("v"))
+		req.Header.Set("X-Request-Id", id)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	const n = 12000
+	for i := range n {
+		put(fmt.Sprintf("req-%05d", i))
+	}
+	// Old backups are pruned in the background; wait for the count to settle.
+	var files []string
+	waitFor(t, "backups pruned to max_backups", func() bool {
+		files, _ = filepath.Glob(filepath.Join(dir, "logs", "*"))
+		return len(files) == 4
+	})
+	all := ""
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 1<<20 {
+			t.Errorf("%s is %d bytes, over max_size_mb = 1", f, st.Size())
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, st.Mode().Perm())
+		}
+		data, _ := os.ReadFile(f)
+		all += string(data)
+	}
+	for i := n - 500; i < n; i++ {
+		if c := strings.Count(all, fmt.Sprintf("request_id=req-%05d ", i)); c != 1 {
+			t.Fatalf("request req-%05d logged %d times, want once", i, c)
+		}
+	}
+	// logrotate style: move the file away, SIGHUP, and the server writes a new one.
+	moved := filepath.Join(dir, "moved.log")
+	if err := os.Rename(logFile, moved); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reopened log file", func() bool {
+		put("after-hup")
+		data, _ := os.ReadFile(logFile)
+		return strings.Contains(string(data), "request_id=after-hup ")
+	})
+	if data, _ := os.ReadFile(moved); strings.Contains(string(data), "after-hup") {
+		t.Error("a request after SIGHUP went to the moved file")
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if data, _ := os.ReadFile(logFile); !strings.Contains(string(data), "stopped cleanly") {
+		t.Error("the shutdown is not in the log file")
+	}
+}

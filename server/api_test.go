@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -33,6 +34,12 @@ type testServer struct {
 // adjusted by mutate, and stops it when the test ends.
 func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, server.Options{Logger: discardLogger()}, mutate)
+}
+
+// startServerWith is startServer with the given Options.
+func startServerWith(t *testing.T, opts server.Options, mutate func(*server.Config)) *testServer {
+	t.Helper()
 	cfg := server.Default()
 	cfg.Server.BindAddress = "127.0.0.1:0"
 	cfg.Health.HTTPPort = 0
@@ -41,7 +48,7 @@ func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := server.New(cfg, server.Options{Logger: discardLogger()})
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -716,5 +723,40 @@ func promtool(t *testing.T, exposition []byte) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestLogFailureIsReportedNotFatal points the log file at /dev/full: every
+// log write fails with ENOSPC, the server goes on serving, and /health says so.
+func TestLogFailureIsReportedNotFatal(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "server.log")
+	if err := os.Symlink("/dev/full", logFile); err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Default()
+	cfg.Logging.File = logFile
+	out, err := server.OpenLog(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	ts := startServerWith(t, server.Options{Log: out}, nil)
+	for range 3 {
+		if r := do(t, "PUT", keyURL(ts, "c", []byte("k")), []byte("v")); r.status != 204 {
+			t.Fatalf("PUT with a failing log: %d", r.status)
+		}
+	}
+	r := do(t, "GET", ts.health+"/health", nil)
+	var h struct {
+		Status string
+		Checks map[string]string
+	}
+	json.Unmarshal(r.body, &h)
+	if r.status != 200 || h.Status != "ok" || !strings.HasPrefix(h.Checks["log"], "failing: ") || h.Checks["storage"] != "ok" {
+		t.Fatalf("health with a failing log: %d %s", r.status, r.body)
 	}
 }

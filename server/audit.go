@@ -3,13 +3,12 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"amaters-server/logrot"
 )
 
 // auditLog writes one JSON line per security event (API.md §4):
@@ -24,7 +23,7 @@ type auditLog struct {
 	log *slog.Logger // where write failures are reported
 
 	mu     sync.Mutex // guards w, failed and the write itself, so lines never interleave
-	w      io.WriteCloser
+	w      *logrot.Writer
 	failed bool // a write failed; reported once until one succeeds again
 }
 
@@ -43,16 +42,14 @@ type auditEvent struct {
 	Reason     string `json:"reason,omitempty"`
 }
 
-// openAuditLog opens (appending, 0600) the audit file.
-func openAuditLog(path string, now func() time.Time, log *slog.Logger) (*auditLog, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("audit log folder: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+// openAuditLog opens (appending, 0600) the audit file, rotated like the
+// server log.
+func openAuditLog(path string, opts logrot.Options, now func() time.Time, log *slog.Logger) (*auditLog, error) {
+	w, err := logrot.New(path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return &auditLog{now: now, log: log, w: f}, nil
+	return &auditLog{now: now, log: log, w: w}, nil
 }
 
 // record writes an event about request r (nil for events without one, such
@@ -95,6 +92,32 @@ func (a *auditLog) record(r *http.Request, p principal, action, resource, outcom
 		return
 	}
 	a.failed = false
+}
+
+// Reopen reopens the audit file (after an external logrotate moved it).
+func (a *auditLog) Reopen() error {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.w == nil {
+		return nil
+	}
+	return a.w.Reopen()
+}
+
+// health is the audit log's /health check.
+func (a *auditLog) health() string {
+	if a == nil {
+		return "disabled"
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.w == nil {
+		return "closed"
+	}
+	return writerHealth(a.w)
 }
 
 // Close closes the audit file; later events are discarded.

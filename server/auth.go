@@ -198,6 +198,7 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 				return
 			}
 		}
+		noteRequest(r).who = p
 		ctx := r.Context()
 		if p.id.Method != "" {
 			ctx = authn.WithIdentity(ctx, p.id)

@@ -61,6 +61,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Storage.Engine == "memory" {
 		checks["wal"] = "disabled"
 	}
+	// Log and audit failures are reported, not fatal: the server keeps
+	// serving data while its disk of logs is full.
+	checks["log"] = "ok"
+	if s.logOut != nil {
+		checks["log"] = writerHealth(s.logOut.file)
+	}
+	checks["audit"] = s.audit.health()
 	resp := healthResponse{
 		Status:        "ok",
 		State:         stateName(st),

@@ -74,6 +74,8 @@ func (s *Server) apiMux() http.Handler {
 // adapt authorizes a route's requests and answers its handler's errors.
 func (s *Server) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := noteRequest(r)
+		ri.route, ri.collection = r.Pattern, r.PathValue("c")
 		if err := s.authorizeRoute(r, rt); err != nil {
 			s.writeError(w, r, err)
 			return

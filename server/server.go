@@ -46,8 +46,12 @@ func stateName(s int32) string {
 // Options are the dependencies of a Server that do not come from the
 // configuration. The zero value is valid.
 type Options struct {
-	// Logger receives the server's logs; nil builds one on stderr from
-	// the configuration (observability.log_format, server.log_level).
+	// Log is where the server logs, from [OpenLog]; it is reopened on
+	// reload and its health shows in /health. Nil means Logger, or stderr.
+	Log *LogOutput
+	// Logger receives the server's logs when Log is nil; nil builds one on
+	// stderr from the configuration (observability.log_format,
+	// server.log_level).
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -59,6 +63,7 @@ type Options struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	logOut  *LogOutput // nil unless given in Options.Log
 	now     func() time.Time
 	reg     *promtext.Registry
 	metrics *metrics
@@ -97,7 +102,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 		ready:    make(chan struct{}),
 		shutdown: make(chan struct{}),
 	}
-	if s.log == nil {
+	switch {
+	case opts.Log != nil:
+		s.logOut, s.log = opts.Log, opts.Log.Logger
+	case s.log == nil:
 		s.log = NewLogger(os.Stderr, cfg)
 	}
 	if s.now == nil {
@@ -211,7 +219,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 
 	if s.cfg.Audit.Enabled {
-		if s.audit, err = openAuditLog(s.cfg.AuditFile(), s.now, s.log); err != nil {
+		if s.audit, err = openAuditLog(s.cfg.AuditFile(), s.cfg.rotationOptions(s.now), s.now, s.log); err != nil {
 			return err
 		}
 		defer s.audit.Close()
@@ -359,6 +367,7 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withDraining(h)
 	h = s.withAuthentication(h)
 	h = s.withMetrics(h)
+	h = s.withAccessLog(h)
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
 	return h
@@ -405,11 +414,20 @@ func removePIDFile(path string, log *slog.Logger) {
 	}
 }
 
-// Reload reads again the files that authentication, authorization and TLS
-// use (API keys, roles, JWT public key, certificate and client CAs) and
-// swaps them in at once. A file that fails to load leaves everything as it
+// Reload is what SIGHUP does: it reopens the log and audit files, then reads
+// again the files that authentication, authorization and TLS use (API keys,
+// roles, JWT public key, certificate and client CAs) and swaps them in at
+// once. A file that fails to load leaves everything as it
 // was; the error is logged, audited and returned.
 func (s *Server) Reload() error {
+	// Log files first: after an external logrotate moved them, the lines
+	// about this reload belong in the new files.
+	if err := s.logOut.Reopen(); err != nil {
+		s.log.Error("reopen log file", slog.String("error", err.Error()))
+	}
+	if err := s.audit.Reopen(); err != nil {
+		s.log.Error("reopen audit log", slog.String("error", err.Error()))
+	}
 	sec, err := loadSecurity(&s.cfg, s.now)
 	if err != nil {
 		s.log.Error("reload refused; the previous configuration stays in force", slog.String("error", err.Error()))

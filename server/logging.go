@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"amaters-server/logrot"
+)
+
+// rotationOptions maps the [logging] section onto a rotating writer's
+// options; the server log and the audit log share them.
+func (c *Config) rotationOptions(now func() time.Time) logrot.Options {
+	rot, _ := logrot.ParseRotation(c.Logging.Rotation) // validated
+	return logrot.Options{
+		MaxSize:    c.Logging.MaxSizeMB << 20,
+		Rotation:   rot,
+		MaxBackups: int(c.Logging.MaxBackups),
+		MaxAge:     time.Duration(c.Logging.MaxAgeDays) * 24 * time.Hour,
+		Compress:   c.Logging.Compress,
+		FileMode:   0o600,
+		Clock:      now,
+		Fallback:   os.Stderr, // a line the file refused is not lost
+	}
+}
+
+// LogOutput is where the server's log goes: stderr, or the rotating file of
+// logging.file. Create it with [OpenLog] before [New], pass it in
+// [Options.Log], and close it after [Server.Run] returns, so that the last
+// lines of the shutdown are written.
+type LogOutput struct {
+	// Logger writes in the configured format and level.
+	Logger *slog.Logger
+	file   *logrot.Writer // nil when logging to stderr
+}
+
+// OpenLog opens the log output the configuration asks for; stderr is used
+// when logging.file is not set.
+func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
+	if cfg.Logging.File == "" {
+		return &LogOutput{Logger: NewLogger(stderr, cfg)}, nil
+	}
+	opts := cfg.rotationOptions(time.Now)
+	opts.Fallback = stderr // a line the file refused is not lost
+	w, err := logrot.New(cfg.Logging.File, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &LogOutput{Logger: NewLogger(w, cfg), file: w}, nil
+}
+
+// Reopen reopens the log file (after an external logrotate moved it).
+func (l *LogOutput) Reopen() error {
+	if l == nil || l.file == nil {
+		return nil
+	}
+	return l.file.Reopen()
+}
+
+// Close flushes and closes the log file, if any.
+func (l *LogOutput) Close() error {
+	if l == nil || l.file == nil {
+		return nil
+	}
+	return l.file.Close()
+}
+
+// writerHealth describes a rotating writer for /health: "ok", or the count
+// and the last of its errors.
+func writerHealth(w *logrot.Writer) string {
+	if w == nil {
+		return "ok"
+	}
+	st := w.Stats()
+	n := st.WriteErrors + st.RotateErrors + st.BackgroundErrors
+	if n == 0 || st.LastError == nil {
+		return "ok"
+	}
+	return "failing: " + st.LastError.Error()
+}
+
+// requestInfo collects, for the access log, what only the inner steps of
+// the chain learn: the route pattern, the collection and the principal.
+type requestInfo struct {
+	route, collection string
+	who               principal
+}
+
+const infoKey ctxKey = iota + 200
+
+// noteRequest returns the request's requestInfo to fill in, or a throwaway
+// one when the access log is not in the chain.
+func noteRequest(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// withAccessLog logs one line per API request: method, route pattern (not
+// the raw path: keys may be sensitive), collection, status, bytes in and
+// out, duration, identity, request id and remote address. Never values,
+// tokens or keys.
+func (s *Server) withAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		sw := &statusWriter{ResponseWriter: w}
+		ri := &requestInfo{}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey, ri)))
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("method", r.Method),
+			slog.String("route", ri.route),
+			slog.String("collection", ri.collection),
+			slog.Int("status", status),
+			slog.Int64("bytes_in", max(r.ContentLength, 0)),
+			slog.Int64("bytes_out", sw.bytes),
+			slog.Duration("duration", s.now().Sub(start)),
+			slog.String("identity", ri.who.name()),
+			slog.String("remote", r.RemoteAddr))
+	})
+}
