@@ -465,7 +465,7 @@ func TestAuthStatusStopAndSighup(t *testing.T) {
 func TestLogFileRotationAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "logs", "server.log")
-	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[logging]\nfile = %q\nmax_size_mb = 1\nmax_backups = 3\n", logFile)))
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[logging]\nfile = %q\nmax_size_mb = 1\nmax_backups = 2\n[middleware]\nrate_limit_rps = 0\n", logFile)))
 	client := &http.Client{}
 	put := func(id string) {
 		req, _ := http.NewRequest("PUT", "http://"+d.api+"/v1/collections/c/keys/k", strings.NewReader("v"))
@@ -485,7 +485,7 @@ func TestLogFileRotationAndReopen(t *testing.T) {
 	var files []string
 	waitFor(t, "backups pruned to max_backups", func() bool {
 		files, _ = filepath.Glob(filepath.Join(dir, "logs", "*"))
-		return len(files) == 4
+		return len(files) == 3
 	})
 	all := ""
 	for _, f := range files {
@@ -501,6 +501,9 @@ func TestLogFileRotationAndReopen(t *testing.T) {
 		}
 		data, _ := os.ReadFile(f)
 		all += string(data)
+	}
+	if strings.Contains(all, "request_id=req-00000 ") {
+		t.Error("the oldest lines are still there: no backup was ever pruned")
 	}
 	for i := n - 500; i < n; i++ {
 		if c := strings.Count(all, fmt.Sprintf("request_id=req-%05d ", i)); c != 1 {

@@ -6,22 +6,34 @@ import (
 )
 
 type statusResponse struct {
-	Name          string `json:"name"`
-	Version       string `json:"version"`
-	State         string `json:"state"`
-	Engine        string `json:"engine"`
-	UptimeSeconds int64  `json:"uptime_seconds"`
-	Connections   int64  `json:"connections"`
+	Name           string          `json:"name"`
+	Version        string          `json:"version"`
+	State          string          `json:"state"`
+	Engine         string          `json:"engine"`
+	UptimeSeconds  int64           `json:"uptime_seconds"`
+	Connections    int64           `json:"connections"`
+	MaxConnections int64           `json:"max_connections"`
+	RateLimit      rateLimitStatus `json:"rate_limit"`
+}
+
+type rateLimitStatus struct {
+	Enabled  bool   `json:"enabled"`
+	RPS      int64  `json:"rps"`
+	Burst    int64  `json:"burst"`
+	Clients  int    `json:"clients"`
+	Rejected uint64 `json:"rejected"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, statusResponse{
-		Name:          "amaters-server",
-		Version:       Version,
-		State:         stateName(s.state.Load()),
-		Engine:        s.cfg.Storage.Engine,
-		UptimeSeconds: int64(s.uptime() / time.Second),
-		Connections:   s.conns.Load(),
+		Name:           "amaters-server",
+		Version:        Version,
+		State:          stateName(s.state.Load()),
+		Engine:         s.cfg.Storage.Engine,
+		UptimeSeconds:  int64(s.uptime() / time.Second),
+		Connections:    s.conns.Load(),
+		MaxConnections: s.cfg.Network.MaxConnections,
+		RateLimit:      s.rateLimitStatus(),
 	})
 	return nil
 }
@@ -36,4 +48,13 @@ func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
 	http.NewResponseController(w).Flush()
 	s.RequestShutdown()
 	return nil
+}
+
+func (s *Server) rateLimitStatus() rateLimitStatus {
+	st := rateLimitStatus{Enabled: s.limiters != nil}
+	if s.limiters != nil {
+		st.RPS, st.Burst = s.cfg.Middleware.RateLimitRPS, s.cfg.RateLimitBurst()
+		st.Clients, st.Rejected = s.limiters.clients(), s.limiters.rejected.Load()
+	}
+	return st
 }

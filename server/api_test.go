@@ -760,3 +760,18 @@ func TestLogFailureIsReportedNotFatal(t *testing.T) {
 		t.Fatalf("health with a failing log: %d %s", r.status, r.body)
 	}
 }
+
+func TestRangePageEndsAtItsByteBudget(t *testing.T) {
+	ts := startServer(t, nil)
+	big := bytes.Repeat([]byte("v"), 1<<20)
+	for i := range 10 {
+		do(t, "PUT", keyURL(ts, "big", []byte(fmt.Sprintf("k%d", i))), big)
+	}
+	p := getPage(t, ts, "big", "limit=100")
+	if len(p.Items) == 0 || len(p.Items) >= 10 || !p.More {
+		t.Fatalf("a page of 10 MiB of values was not cut: %d items, more=%v", len(p.Items), p.More)
+	}
+	if all := rangeAll(t, ts, "big", "", 100); len(all) != 10 {
+		t.Fatalf("paging through large values returned %d items", len(all))
+	}
+}

@@ -182,6 +182,12 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 			case errors.Is(err, authn.ErrNoCredentials) && s.cfg.Auth.AllowAnonymous:
 				p.id = authn.Identity{Subject: anonymousSubject}
 			default:
+				// Failed attempts spend the address's tokens: guessing
+				// credentials meets 429 once the burst is gone.
+				if ok, wait := s.limiters.allow(clientKey(r, principal{}), s.now()); !ok {
+					s.tooManyRequests(w, wait)
+					return
+				}
 				method, reason := "none", "no_credentials"
 				var ae *authn.Error
 				if errors.As(err, &ae) {

@@ -333,3 +333,39 @@ func localRequest(method, target string) *http.Request {
 	r.RemoteAddr = "127.0.0.1:40000"
 	return r
 }
+
+func TestLimiterTableIsBounded(t *testing.T) {
+	l := newLimiters(10, 10, 1000)
+	now := time.Unix(0, 0)
+	for i := range 100000 {
+		if ok, _ := l.allow(fmt.Sprintf("ip:10.%d.%d.%d", i>>16, i>>8&255, i&255), now); !ok {
+			t.Fatalf("a new client was refused at %d", i)
+		}
+	}
+	if n := l.clients(); n != 1000 {
+		t.Fatalf("table holds %d clients, want the cap of 1000", n)
+	}
+	// The most recent clients are still tracked: their buckets are spent.
+	key := "ip:10.1.134.159" // client 99999
+	for range 9 {
+		l.allow(key, now)
+	}
+	if ok, wait := l.allow(key, now); ok || wait != 100*time.Millisecond {
+		t.Fatalf("the 11th request of a recent client: ok=%v wait=%v", ok, wait)
+	}
+	var off *limiters
+	if ok, _ := off.allow("x", now); !ok || off.clients() != 0 {
+		t.Fatal("a nil table must allow everything")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"gzip": true, "GZIP": true, "deflate, gzip;q=0.5": true, "*": true, "br;q=1, gzip; q=0.1": true,
+		"": false, "identity": false, "gzip;q=0": false, "gzip; q=0.0": false, "deflate": false,
+	} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v", h, got)
+		}
+	}
+}

@@ -14,6 +14,9 @@ import (
 const (
 	defaultRangeLimit = 100
 	maxRangeLimit     = 10000
+	// maxPageBytes ends a range page early when its keys and values
+	// reach it, so that a page of large values stays a bounded answer.
+	maxPageBytes = 4 << 20
 )
 
 // pathKey reads and checks the {c} and {key} path values.
@@ -231,7 +234,7 @@ func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, resp)
 		return nil
 	}
-	items, more, next, err := s.store.Range(c, q.Start, q.End, q.Limit)
+	items, more, next, err := s.store.Range(c, q.Start, q.End, q.Limit, maxPageBytes)
 	if err != nil {
 		return err
 	}

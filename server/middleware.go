@@ -15,8 +15,9 @@ import (
 
 // The API middleware chain, outermost first (see Server.apiHandler):
 //
-//	request id → recover → metrics → authentication (or protected mode)
-//	→ draining → router → authorization → handler
+//	request id → recover → access log → metrics → CORS → compression
+//	→ body limit/decompression → authentication (or protected mode)
+//	→ rate limit → draining → router → authorization → handler
 
 type ctxKey int
 
@@ -140,6 +141,9 @@ func (s *Server) withMetrics(next http.Handler) http.Handler {
 				code = http.StatusOK
 			}
 			s.metrics.requests.With(methodLabel(r.Method), strconv.Itoa(code)).Inc()
+			if code == http.StatusRequestEntityTooLarge {
+				s.metrics.networkErrors.With("too_large").Inc()
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

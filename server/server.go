@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,13 +62,15 @@ type Options struct {
 // listener and the storage engine. Create it with New and run it once with
 // Run. Its methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	logOut  *LogOutput // nil unless given in Options.Log
-	now     func() time.Time
-	reg     *promtext.Registry
-	metrics *metrics
-	ids     *requestIDs
+	cfg      Config
+	log      *slog.Logger
+	logOut   *LogOutput // nil unless given in Options.Log
+	now      func() time.Time
+	reg      *promtext.Registry
+	metrics  *metrics
+	ids      *requestIDs
+	limiters *limiters // nil when rate limiting is off
+	gzip     gzipWriters
 
 	state   atomic.Int32
 	started time.Time
@@ -112,6 +115,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.started = s.now()
+	s.limiters = newLimiters(cfg.Middleware.RateLimitRPS, cfg.RateLimitBurst(), maxLimiters)
 	sec, err := s.cfg.check(s.now)
 	if err != nil {
 		return nil, err
@@ -179,10 +183,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		defer metricsLn.Close()
 	}
-	apiLn, err := listen(s.cfg.Server.BindAddress, "API")
+	rawAPILn, err := listen(s.cfg.Server.BindAddress, "API")
 	if err != nil {
 		return err
 	}
+	var apiLn net.Listener = newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections))
 	defer apiLn.Close()
 
 	// Health serves from now on: /livez answers during recovery, /readyz
@@ -242,16 +247,17 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		defer removePIDFile(s.cfg.Server.PIDFile, s.log)
 	}
 
+	transfer := s.transferTimeout()
 	apiSrv := &http.Server{
 		Handler:           s.apiHandler(),
 		ReadHeaderTimeout: s.cfg.Network.ReadHeaderTimeout,
-		// Bodies up to max_value_bytes must fit in the read budget even
+		// A whole body of max_body_bytes must fit in the read budget even
 		// from a slow client; slowloris is bounded by ReadHeaderTimeout.
-		ReadTimeout:    5 * time.Minute,
-		WriteTimeout:   5 * time.Minute,
+		ReadTimeout:    s.cfg.Network.ReadHeaderTimeout + transfer,
+		WriteTimeout:   s.cfg.Network.ReadHeaderTimeout + 2*transfer,
 		IdleTimeout:    s.cfg.Network.IdleTimeout,
-		MaxHeaderBytes: 256 << 10,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       log.New(serverErrorLog{s}, "", 0),
 		ConnState:      s.trackConn,
 	}
 	if s.sec.Load().tls != nil {
@@ -269,7 +275,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	serve(apiSrv, apiLn)
 
 	s.mu.Lock()
-	s.apiAddr, s.healthAddr = apiLn.Addr().String(), healthLn.Addr().String()
+	s.apiAddr, s.healthAddr = rawAPILn.Addr().String(), healthLn.Addr().String()
 	s.mu.Unlock()
 	s.state.Store(stateServing)
 	close(s.ready)
@@ -361,16 +367,32 @@ func (s *Server) trackConn(_ net.Conn, st http.ConnState) {
 	}
 }
 
-// apiHandler is the API middleware chain.
+// apiHandler is the API middleware chain; the outermost step is last.
 func (s *Server) apiHandler() http.Handler {
-	var h http.Handler = s.apiMux()
+	var h http.Handler = s.apiMux() // routing, then authorization per route
 	h = s.withDraining(h)
+	h = s.withRateLimit(h)
 	h = s.withAuthentication(h)
+	h = s.withBodyLimit(h)
+	h = s.withCompression(h)
+	h = s.withCORS(h)
 	h = s.withMetrics(h)
 	h = s.withAccessLog(h)
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
 	return h
+}
+
+// maxHeaderBytes caps a request's headers; net/http answers 431 past it.
+// A percent-encoded key of max_key_bytes takes at most 3·65535 bytes.
+const maxHeaderBytes = 256 << 10
+
+// minClientRate is the slowest body transfer (bytes per second) the
+// timeouts allow for: a body of max_body_bytes gets that long, plus 30 s.
+const minClientRate = 128 << 10
+
+func (s *Server) transferTimeout() time.Duration {
+	return 30*time.Second + time.Duration(s.cfg.MaxBodyBytes()/minClientRate)*time.Second
 }
 
 // writePIDFile writes the process id atomically: temp file, fsync, rename.

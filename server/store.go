@@ -106,9 +106,11 @@ func (s *store) Batch(ops []batchOp) (err error) {
 }
 
 // Range returns up to limit items of collection c with start <= key < end
-// (nil start/end: unbounded), from one consistent snapshot. When more items
-// follow, more is true and next is the first key of the next page.
-func (s *store) Range(c string, start, end []byte, limit int) (items []kv, more bool, next []byte, err error) {
+// (nil start/end: unbounded), from one consistent snapshot. A page also ends
+// before an item that would take it past maxBytes of keys and values (it
+// always holds at least one item). When more items follow, more is true and
+// next is the first key of the next page.
+func (s *store) Range(c string, start, end []byte, limit int, maxBytes int) (items []kv, more bool, next []byte, err error) {
 	defer s.observe("range", time.Now(), &err)
 	prefix := collectionPrefix(c)
 	lo := append(bytes.Clone(prefix), start...)
@@ -118,8 +120,10 @@ func (s *store) Range(c string, start, end []byte, limit int) (items []kv, more 
 	} else {
 		hi = prefixEnd(prefix)
 	}
+	size := 0
 	err = s.eng.Scan(lo, hi, func(k, v []byte) bool {
-		if len(items) == limit {
+		size += len(k) - len(prefix) + len(v)
+		if len(items) == limit || (len(items) > 0 && size > maxBytes) {
 			more = true
 			next = bytes.Clone(k[len(prefix):])
 			return false

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// corsMaxAge is how long (seconds) a browser may cache a preflight answer.
+const corsMaxAge = "600"
+
+// withCORS answers cross-origin requests from middleware.cors_origins
+// (exact origins, or "*"). A preflight (OPTIONS with
+// Access-Control-Request-Method) from an allowed origin is answered 204
+// here, before authentication, since browsers send no credentials with it.
+// Other origins get no CORS headers at all, so browsers refuse the answer.
+func (s *Server) withCORS(next http.Handler) http.Handler {
+	origins := s.cfg.Middleware.CORSOrigins
+	if len(origins) == 0 {
+		return next
+	}
+	any := slices.Contains(origins, "*")
+	allowHeaders := strings.Join([]string{"Authorization", "Content-Type", "Content-Encoding", s.cfg.Auth.APIKeyHeader, "X-Request-Id"}, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		if origin == "" || !(any || slices.Contains(origins, origin)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		allowOrigin := origin
+		if any {
+			allowOrigin = "*"
+		}
+		h.Set("Access-Control-Allow-Origin", allowOrigin)
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Add("Vary", "Access-Control-Request-Method")
+			h.Add("Vary", "Access-Control-Request-Headers")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, DELETE, POST")
+			h.Set("Access-Control-Allow-Headers", allowHeaders)
+			h.Set("Access-Control-Max-Age", corsMaxAge)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"container/list"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxLimiters bounds the table of per-client token buckets. Past it, the
+// least recently seen client is forgotten (and starts again with a full
+// bucket if it returns), so a flood of distinct addresses costs a fixed
+// amount of memory.
+const maxLimiters = 10000
+
+// limiters holds one token bucket per client. It is safe for concurrent
+// use; a nil *limiters allows everything (rate limiting off).
+type limiters struct {
+	rps   rate.Limit
+	burst int
+	max   int
+
+	mu    sync.Mutex // guards byKey and order
+	byKey map[string]*list.Element
+	order *list.List // of *bucket, most recently seen first
+
+	rejected atomic.Uint64
+}
+
+type bucket struct {
+	key string
+	lim *rate.Limiter
+}
+
+func newLimiters(rps, burst int64, max int) *limiters {
+	if rps <= 0 {
+		return nil
+	}
+	return &limiters{
+		rps: rate.Limit(rps), burst: int(burst), max: max,
+		byKey: map[string]*list.Element{}, order: list.New(),
+	}
+}
+
+// allow takes a token from key's bucket at time now. When the bucket is
+// empty it returns false and how long until a token is available.
+func (l *limiters) allow(key string, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	l.mu.Lock()
+	e, ok := l.byKey[key]
+	if ok {
+		l.order.MoveToFront(e)
+	} else {
+		e = l.order.PushFront(&bucket{key: key, lim: rate.NewLimiter(l.rps, l.burst)})
+		l.byKey[key] = e
+		for l.order.Len() > l.max {
+			old := l.order.Back()
+			l.order.Remove(old)
+			delete(l.byKey, old.Value.(*bucket).key)
+		}
+	}
+	lim := e.Value.(*bucket).lim
+	l.mu.Unlock()
+
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		l.rejected.Add(1)
+		return false, time.Second
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		l.rejected.Add(1)
+		return false, d
+	}
+	return true, 0
+}
+
+// clients returns how many clients the table tracks.
+func (l *limiters) clients() int {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.order.Len()
+}
+
+// clientKey is the rate-limit key of a request: its authenticated identity,
+// else its remote IP.
+func clientKey(r *http.Request, p principal) string {
+	if p.id.Method != "" {
+		return "id:" + string(p.id.Method) + ":" + p.id.Subject
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "ip:" + host
+}
+
+// withRateLimit refuses, with 429 and Retry-After, a request whose client
+// has no token left. It runs right after authentication, so that a client
+// is its identity when it has one (see README, "Middleware").
+func (s *Server) withRateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := s.limiters.allow(clientKey(r, principalFrom(r)), s.now()); !ok {
+			s.tooManyRequests(w, wait)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) tooManyRequests(w http.ResponseWriter, wait time.Duration) {
+	s.metrics.rateLimited.Inc()
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	writeErrorBody(w, &apiError{
+		status: http.StatusTooManyRequests, code: "rate_limited",
+		message: "too many requests; retry after " + strconv.Itoa(secs) + " s",
+		header:  map[string]string{"Retry-After": strconv.Itoa(secs)},
+	})
+}
