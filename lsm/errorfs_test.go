@@ -1,0 +1,105 @@
+package lsm_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"amaters-server/lsm"
+)
+
+// errInjected is the error errorFS injects unless told otherwise.
+var errInjected = errors.New("injected error")
+
+// errorFS wraps an FS and fails operations: the Nth counted operation
+// (once, or that one and every later one when sticky), or every Sync when
+// failSyncs is set. Counted operations are Create, Write, Sync, Rename and
+// Remove: the ones that change state. Modelled on Pebble's vfs/errorfs.
+type errorFS struct {
+	lsm.FS
+	mu        sync.Mutex // guards the fields below
+	n         int        // ops so far
+	failAt    int        // 1-based op to fail; 0 = none
+	sticky    bool
+	err       error
+	failSyncs bool
+}
+
+func (e *errorFS) check() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.n++
+	if e.failAt > 0 && (e.n == e.failAt || (e.sticky && e.n > e.failAt)) {
+		return e.err
+	}
+	return nil
+}
+
+func (e *errorFS) syncErr() error {
+	e.mu.Lock()
+	fail := e.failSyncs
+	e.mu.Unlock()
+	if fail {
+		return e.err
+	}
+	return e.check()
+}
+
+func (e *errorFS) Create(name string) (lsm.File, error) {
+	if err := e.check(); err != nil {
+		return nil, &os.PathError{Op: "create", Path: name, Err: err}
+	}
+	f, err := e.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &errorFile{File: f, fs: e}, nil
+}
+
+func (e *errorFS) OpenDir(name string) (lsm.File, error) {
+	f, err := e.FS.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	return &errorFile{File: f, fs: e}, nil
+}
+
+func (e *errorFS) Rename(o, n string) error {
+	if err := e.check(); err != nil {
+		return &os.LinkError{Op: "rename", Old: o, New: n, Err: err}
+	}
+	return e.FS.Rename(o, n)
+}
+
+func (e *errorFS) Remove(name string) error {
+	if err := e.check(); err != nil {
+		return &os.PathError{Op: "remove", Path: name, Err: err}
+	}
+	return e.FS.Remove(name)
+}
+
+func (e *errorFS) Lock(name string) (io.Closer, error) { return e.FS.Lock(name) }
+
+type errorFile struct {
+	lsm.File
+	fs *errorFS
+}
+
+func (f *errorFile) Write(p []byte) (int, error) {
+	if err := f.fs.check(); err != nil {
+		return 0, &os.PathError{Op: "write", Path: "file", Err: err}
+	}
+	return f.File.Write(p)
+}
+
+func (f *errorFile) Sync() error {
+	if err := f.fs.syncErr(); err != nil {
+		return &os.PathError{Op: "sync", Path: "file", Err: err}
+	}
+	return f.File.Sync()
+}
+
+// enospc is what a full disk returns.
+var enospc error = syscall.ENOSPC

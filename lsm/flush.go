@@ -1,0 +1,248 @@
+package lsm
+
+import (
+	"bufio"
+	"fmt"
+	"path/filepath"
+
+	"amaters-server/lsm/internal/sstable"
+)
+
+// tableBuilder writes one SSTable: to a temporary name, then fsync, rename
+// and directory fsync, so that a table name in the directory always holds
+// a complete, durable table.
+type tableBuilder struct {
+	d        *DB
+	num      uint64
+	tmp      string
+	f        File
+	bw       *bufio.Writer
+	w        *sstable.Writer
+	smallest []byte
+	largest  []byte
+}
+
+func (d *DB) newTableBuilder() (*tableBuilder, error) {
+	num := d.nextFileNum.Add(1) - 1
+	tmp := filepath.Join(d.dir, tableName(num)+".tmp")
+	f, err := d.fs.Create(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	return &tableBuilder{d: d, num: num, tmp: tmp, f: f, bw: bw,
+		w: sstable.NewWriter(bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey})}, nil
+}
+
+func (b *tableBuilder) add(key, value []byte) error {
+	if b.smallest == nil {
+		b.smallest = append([]byte{}, key...)
+	}
+	b.largest = append(b.largest[:0], key...)
+	return b.w.Add(key, value)
+}
+
+func (b *tableBuilder) size() uint64 { return b.w.EstimatedSize() }
+
+func (b *tableBuilder) empty() bool { return b.smallest == nil }
+
+// finish completes the table and returns its metadata.
+func (b *tableBuilder) finish() (*fileMeta, error) {
+	_, err := b.w.Close()
+	if err == nil {
+		err = b.bw.Flush()
+	}
+	if err == nil {
+		err = b.f.Sync()
+	}
+	if cerr := b.f.Close(); err == nil {
+		err = cerr
+	}
+	final := filepath.Join(b.d.dir, tableName(b.num))
+	if err == nil {
+		err = b.d.fs.Rename(b.tmp, final)
+	}
+	if err == nil {
+		err = syncDir(b.d.fs, b.d.dir)
+	}
+	if err != nil {
+		b.d.fs.Remove(b.tmp)
+		return nil, fmt.Errorf("write table %s: %w", tableName(b.num), err)
+	}
+	st, err := b.d.fs.Stat(final)
+	if err != nil {
+		return nil, fmt.Errorf("write table %s: %w", tableName(b.num), err)
+	}
+	return &fileMeta{num: b.num, size: uint64(st.Size()), smallest: b.smallest, largest: append([]byte{}, b.largest...)}, nil
+}
+
+// abandon removes a table that will not be finished.
+func (b *tableBuilder) abandon() {
+	b.f.Close()
+	b.d.fs.Remove(b.tmp)
+}
+
+// writeLevel0 writes every entry of a memtable to a new table.
+func (d *DB) writeLevel0(m *memtable) (*fileMeta, error) {
+	b, err := d.newTableBuilder()
+	if err != nil {
+		return nil, err
+	}
+	it := m.newIter()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := b.add(it.Key(), it.Value()); err != nil {
+			b.abandon()
+			return nil, err
+		}
+	}
+	return b.finish()
+}
+
+// flushLoop flushes immutable memtables, oldest first, one at a time.
+func (d *DB) flushLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.flushCh:
+		}
+		for {
+			d.mu.Lock()
+			if len(d.imm) == 0 || d.bgErr != nil {
+				d.mu.Unlock()
+				break
+			}
+			m := d.imm[0]
+			d.mu.Unlock()
+			if err := d.flushMemtable(m); err != nil {
+				d.setBGErr(fmt.Errorf("flush: %w", err))
+				break
+			}
+		}
+	}
+}
+
+// flushMemtable writes m, the oldest immutable memtable, to level 0, then
+// records it in the manifest, then drops m and deletes its log. The order
+// is what makes a crash at any point safe: until the manifest edit is
+// synced the log is still there to replay.
+func (d *DB) flushMemtable(m *memtable) error {
+	meta, err := d.writeLevel0(m)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	next := d.mem.walNum
+	if len(d.imm) > 1 {
+		next = d.imm[1].walNum
+	}
+	d.mu.Unlock()
+	e := &versionEdit{hasLogNum: true, logNum: next, added: []addedFile{{0, meta}}}
+	err = d.logAndApply(e, func() {
+		d.imm = d.imm[1:len(d.imm):len(d.imm)]
+	})
+	if err != nil {
+		return err
+	}
+	d.stats.flushes.Add(1)
+	d.log.Info("lsm: flushed memtable", "table", meta.num, "bytes", meta.size)
+	d.removeFile(filepath.Join(d.walDir, walName(m.walNum)))
+	d.mu.Lock()
+	d.maybeScheduleCompactionLocked()
+	d.cond.Broadcast()
+	d.mu.Unlock()
+	return nil
+}
+
+// removeFile deletes a file that is no longer needed. Failure only leaks
+// space until the next Open cleans up, so it is logged, not returned.
+func (d *DB) removeFile(path string) {
+	if err := d.fs.Remove(path); err != nil && !isNotExist(err) {
+		d.log.Warn("lsm: remove obsolete file", "file", path, "err", err)
+	}
+}
+
+// deleteObsoleteTables removes tables no version refers to any more.
+func (d *DB) deleteObsoleteTables(files []*fileMeta) {
+	for _, f := range files {
+		d.tc.evict(f.num)
+		d.removeFile(filepath.Join(d.dir, tableName(f.num)))
+	}
+}
+
+// logAndApply makes an edit durable in the manifest and installs the
+// resulting version. install, if set, runs under d.mu in the same step, so
+// readers see the new version and the caller's change together.
+func (d *DB) logAndApply(e *versionEdit, install func()) error {
+	d.manifestMu.Lock()
+	defer d.manifestMu.Unlock()
+	if !e.hasLogNum {
+		e.hasLogNum, e.logNum = true, d.logNum
+	}
+	e.hasNextFileNum, e.nextFileNum = true, d.nextFileNum.Load()
+	e.hasLastSeq, e.lastSeq = true, d.visibleSeq.Load()
+	d.mu.Lock()
+	base := d.current
+	d.mu.Unlock()
+	nv, err := base.apply(e)
+	if err != nil {
+		return fmt.Errorf("apply version edit: %w", err)
+	}
+	d.pinFiles(nv)
+	if d.manifest.size >= maxManifestSize {
+		err = d.rotateManifest(nv, e)
+	} else {
+		err = d.manifest.append(e)
+	}
+	if err != nil {
+		nv.unref()
+		return d.setBGErr(err)
+	}
+	d.logNum = e.logNum
+	d.mu.Lock()
+	old := d.current
+	d.current = nv
+	if install != nil {
+		install()
+	}
+	d.mu.Unlock()
+	old.unref()
+	return nil
+}
+
+// maxManifestSize is the size at which the manifest is rewritten as one
+// snapshot edit in a new file.
+const maxManifestSize = 16 << 20
+
+// rotateManifest writes nv as the first edit of a new manifest and points
+// CURRENT at it. d.manifestMu must be held.
+func (d *DB) rotateManifest(nv *version, e *versionEdit) error {
+	num := d.nextFileNum.Add(1) - 1
+	first := nv.snapshotEdit()
+	first.hasLogNum, first.logNum = true, e.logNum
+	first.hasNextFileNum, first.nextFileNum = true, d.nextFileNum.Load()
+	first.hasLastSeq, first.lastSeq = true, e.lastSeq
+	m, err := createManifest(d.fs, d.dir, num, first)
+	if err != nil {
+		d.removeFile(filepath.Join(d.dir, manifestName(num)))
+		return err
+	}
+	old := d.manifest
+	d.manifest = m
+	old.close()
+	d.removeFile(filepath.Join(d.dir, manifestName(old.num)))
+	return nil
+}
+
+// pinFiles gives a new version its reference and one reference on each of
+// its files.
+func (d *DB) pinFiles(v *version) {
+	v.refs.Store(1)
+	v.onZero = d.deleteObsoleteTables
+	for _, files := range v.levels {
+		for _, f := range files {
+			f.refs.Add(1)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package lsm_test
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }

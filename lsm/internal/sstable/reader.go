@@ -1,0 +1,315 @@
+package sstable
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// BlockCache caches verified block contents by table ID and offset. The
+// DB's cache is built on package lru; it must be safe for concurrent use.
+// Cached slices are shared and must not be modified.
+type BlockCache interface {
+	Get(id, offset uint64) ([]byte, bool)
+	Add(id, offset uint64, block []byte)
+}
+
+// ReaderOptions configures a Reader.
+type ReaderOptions struct {
+	// Compare must be the order the table was written with.
+	Compare func(a, b []byte) int
+	// FilterKey must be the function the table was written with.
+	FilterKey func(key []byte) []byte
+	// Cache, when set, holds data blocks across reads.
+	Cache BlockCache
+	// CacheID names this table in Cache (the file number).
+	CacheID uint64
+}
+
+// Reader reads a table. It is safe for concurrent use; iterators are not.
+// It reads through the io.ReaderAt given to NewReader, which the caller
+// keeps open for the Reader's lifetime and closes afterwards.
+type Reader struct {
+	r      io.ReaderAt
+	size   int64
+	opts   ReaderOptions
+	index  []byte // contents of the index block
+	filter []byte // nil without a filter
+	props  Properties
+}
+
+// NewReader opens the table of the given size in r. It reads and checks
+// the footer, index, filter and properties; data blocks are checked as
+// they are read.
+func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
+	if opts.FilterKey == nil {
+		opts.FilterKey = func(k []byte) []byte { return k }
+	}
+	if size < FooterSize {
+		return nil, &CorruptError{0, fmt.Sprintf("file of %d bytes is too short for a table", size)}
+	}
+	fb := make([]byte, FooterSize)
+	if _, err := r.ReadAt(fb, size-FooterSize); err != nil {
+		return nil, fmt.Errorf("read footer: %w", err)
+	}
+	f, err := decodeFooter(fb, size-FooterSize)
+	if err != nil {
+		return nil, err
+	}
+	t := &Reader{r: r, size: size, opts: opts}
+	if t.index, err = t.readBlock(f.index); err != nil {
+		return nil, err
+	}
+	var it blockIter
+	if err := it.init(opts.Compare, t.index, int64(f.index.offset)); err != nil {
+		return nil, err
+	}
+	meta, err := t.readBlock(f.metaindex)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok, err := findString(meta, metaFilter, int64(f.metaindex.offset)); err != nil {
+		return nil, err
+	} else if ok {
+		h, ok := decodeHandle(v)
+		if !ok {
+			return nil, &CorruptError{int64(f.metaindex.offset), "bad filter handle"}
+		}
+		if t.filter, err = t.readBlock(h); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok, err := findString(meta, metaProperties, int64(f.metaindex.offset)); err != nil {
+		return nil, err
+	} else if ok {
+		h, ok := decodeHandle(v)
+		if !ok {
+			return nil, &CorruptError{int64(f.metaindex.offset), "bad properties handle"}
+		}
+		pb, err := t.readBlock(h)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.decodeProps(pb, int64(h.offset)); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *Reader) decodeProps(b []byte, off int64) error {
+	for name, dst := range map[string]*uint64{
+		"num.data.blocks": &t.props.NumDataBlocks,
+		"num.entries":     &t.props.NumEntries,
+		"raw.key.size":    &t.props.RawKeySize,
+		"raw.value.size":  &t.props.RawValueSize,
+	} {
+		v, ok, err := findString(b, name, off)
+		if err != nil {
+			return err
+		}
+		if ok {
+			n, m := binary.Uvarint(v)
+			if m <= 0 {
+				return &CorruptError{off, "bad property " + name}
+			}
+			*dst = n
+		}
+	}
+	return nil
+}
+
+// Properties returns the table's properties.
+func (t *Reader) Properties() Properties { return t.props }
+
+// readBlock reads and verifies the block at h.
+func (t *Reader) readBlock(h handle) ([]byte, error) {
+	if h.length > uint64(t.size) || h.offset > uint64(t.size)-h.length ||
+		h.offset+h.length+blockTrailerSize > uint64(t.size) {
+		return nil, &CorruptError{int64(min(h.offset, uint64(t.size))), "block handle out of range"}
+	}
+	b := make([]byte, h.length+blockTrailerSize)
+	if _, err := t.r.ReadAt(b, int64(h.offset)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &CorruptError{int64(h.offset), "block beyond end of file"}
+		}
+		return nil, fmt.Errorf("read block at %d: %w", h.offset, err)
+	}
+	n := h.length
+	if b[n] != 0 {
+		return nil, &CorruptError{int64(h.offset + n), fmt.Sprintf("unknown compression %d", b[n])}
+	}
+	if binary.LittleEndian.Uint32(b[n+1:]) != maskedCRC(b[:n+1]) {
+		return nil, &CorruptError{int64(h.offset), "block checksum mismatch"}
+	}
+	return b[:n:n], nil
+}
+
+// dataBlock returns the verified data block at h, from the cache if
+// possible.
+func (t *Reader) dataBlock(h handle) ([]byte, error) {
+	if c := t.opts.Cache; c != nil {
+		if b, ok := c.Get(t.opts.CacheID, h.offset); ok {
+			return b, nil
+		}
+	}
+	b, err := t.readBlock(h)
+	if err != nil {
+		return nil, err
+	}
+	if c := t.opts.Cache; c != nil {
+		c.Add(t.opts.CacheID, h.offset, b)
+	}
+	return b, nil
+}
+
+// MayContain reports whether the table may hold a key whose FilterKey is
+// filterKey. False is certain; true may be a false positive.
+func (t *Reader) MayContain(filterKey []byte) bool {
+	if t.filter == nil {
+		return true
+	}
+	return bloomMayContain(t.filter, filterKey)
+}
+
+// Iter iterates over a table in key order. It is not safe for concurrent
+// use. The slices returned by Key and Value stay valid until the next
+// positioning call.
+type Iter struct {
+	t     *Reader
+	index blockIter
+	data  blockIter
+	valid bool
+	err   error
+}
+
+// NewIter returns an unpositioned iterator.
+func (t *Reader) NewIter() *Iter {
+	it := &Iter{t: t}
+	it.reset()
+	return it
+}
+
+func (it *Iter) reset() {
+	it.valid = false
+	it.err = it.index.init(it.t.opts.Compare, it.t.index, 0)
+}
+
+// loadBlock opens the data block the index iterator points at.
+func (it *Iter) loadBlock() bool {
+	h, ok := decodeHandle(it.index.val)
+	if !ok {
+		it.err = &CorruptError{int64(it.index.off), "bad block handle in index"}
+		return false
+	}
+	b, err := it.t.dataBlock(h)
+	if err != nil {
+		it.err = err
+		return false
+	}
+	if err := it.data.init(it.t.opts.Compare, b, int64(h.offset)); err != nil {
+		it.err = err
+		return false
+	}
+	return true
+}
+
+// SeekGE moves to the first key >= target and reports whether there is one.
+func (it *Iter) SeekGE(target []byte) bool {
+	it.valid = false
+	if it.err != nil {
+		return false
+	}
+	if !it.index.seekGE(target) {
+		it.err = it.index.err
+		return false
+	}
+	if !it.loadBlock() {
+		return false
+	}
+	if it.data.seekGE(target) {
+		it.valid = true
+		return true
+	}
+	if it.data.err != nil {
+		it.err = it.data.err
+		return false
+	}
+	// The index key is the block's last key, so target <= it implies a
+	// match in this block; reaching here means the block disagrees with
+	// the index.
+	return it.skipForward()
+}
+
+// First moves to the first key.
+func (it *Iter) First() bool {
+	it.valid = false
+	if it.err != nil {
+		return false
+	}
+	if !it.index.first() {
+		it.err = it.index.err
+		return false
+	}
+	if !it.loadBlock() {
+		return false
+	}
+	if it.data.first() {
+		it.valid = true
+		return true
+	}
+	return it.skipForward()
+}
+
+// Next moves to the following key.
+func (it *Iter) Next() bool {
+	if !it.valid {
+		return false
+	}
+	if it.data.next() {
+		return true
+	}
+	return it.skipForward()
+}
+
+// skipForward moves to the first entry of the next non-empty block.
+func (it *Iter) skipForward() bool {
+	it.valid = false
+	for {
+		if it.data.err != nil {
+			it.err = it.data.err
+			return false
+		}
+		if !it.index.next() {
+			it.err = it.index.err
+			return false
+		}
+		if !it.loadBlock() {
+			return false
+		}
+		if it.data.first() {
+			it.valid = true
+			return true
+		}
+	}
+}
+
+// Valid reports whether the iterator is at a key.
+func (it *Iter) Valid() bool { return it.valid }
+
+// Key returns the current key.
+func (it *Iter) Key() []byte { return it.data.key }
+
+// Value returns the current value.
+func (it *Iter) Value() []byte { return it.data.val }
+
+// Err returns the first error met, such as a *CorruptError.
+func (it *Iter) Err() error { return it.err }
+
+// Reset makes it an unpositioned iterator over t, keeping its buffers, so
+// that point lookups can reuse iterators from a pool.
+func (it *Iter) Reset(t *Reader) {
+	it.t = t
+	it.reset()
+}

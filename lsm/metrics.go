@@ -1,0 +1,75 @@
+package lsm
+
+// Metrics is a point-in-time report of a DB's activity and shape, for the
+// server's gauges and counters. Counters count since Open.
+type Metrics struct {
+	Flushes     uint64 // memtables written to level 0
+	Compactions uint64 // compactions finished, trivial moves included
+	WALSyncs    uint64 // fsyncs of the write-ahead log
+	WriteStalls uint64 // times a write waited for a flush or compaction
+	// TornWALTails counts torn log tails cut during recovery at Open.
+	TornWALTails uint64
+
+	Levels [numLevels]LevelMetrics // per level, 0 to 6
+
+	MemtableBytes int64 // bytes held by the mutable and immutable memtables
+	TableBytes    int64 // bytes of all live SSTables
+	WALBytes      int64 // bytes of the current write-ahead log
+	DiskBytes     int64 // TableBytes + WALBytes + manifest
+
+	BlockCacheHits      uint64
+	BlockCacheMisses    uint64
+	BlockCacheBytes     int64
+	BlockCacheEvictions uint64
+
+	// Err is the sticky error that stopped writes, or nil.
+	Err error
+}
+
+// LevelMetrics describe one level.
+type LevelMetrics struct {
+	Files int
+	Bytes int64
+}
+
+// Metrics returns the current metrics. It is cheap enough to call on every
+// scrape.
+func (d *DB) Metrics() Metrics {
+	m := Metrics{
+		Flushes:      d.stats.flushes.Load(),
+		Compactions:  d.stats.compactions.Load(),
+		WALSyncs:     d.stats.walSyncs.Load(),
+		WriteStalls:  d.stats.writeStalls.Load(),
+		TornWALTails: d.stats.tornTails.Load(),
+	}
+	d.mu.Lock()
+	v := d.current
+	v.ref()
+	m.MemtableBytes = d.mem.size()
+	for _, im := range d.imm {
+		m.MemtableBytes += im.size()
+	}
+	m.Err = d.bgErr
+	d.mu.Unlock()
+	for level, files := range v.levels {
+		m.Levels[level].Files = len(files)
+		for _, f := range files {
+			m.Levels[level].Bytes += int64(f.size)
+		}
+		m.TableBytes += m.Levels[level].Bytes
+	}
+	v.unref()
+	d.walMu.Lock()
+	m.WALBytes = d.wal.w.Offset()
+	d.walMu.Unlock()
+	d.manifestMu.Lock()
+	manifest := d.manifest.size
+	d.manifestMu.Unlock()
+	m.DiskBytes = m.TableBytes + m.WALBytes + manifest
+	if d.bc != nil {
+		st := d.bc.c.Stats()
+		m.BlockCacheHits, m.BlockCacheMisses, m.BlockCacheEvictions = st.Hits, st.Misses, st.Evictions
+		m.BlockCacheBytes = d.bc.c.Cost()
+	}
+	return m
+}
