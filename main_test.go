@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -531,4 +533,112 @@ func TestLogFileRotationAndReopen(t *testing.T) {
 	if data, _ := os.ReadFile(logFile); !strings.Contains(string(data), "stopped cleanly") {
 		t.Error("the shutdown is not in the log file")
 	}
+}
+
+// TestLSMDurableAcrossRestarts loads 100k keys with a 1 MiB memtable, so
+// flushes and compactions happen, then checks every key after a SIGTERM
+// restart and after a SIGKILL restart.
+func TestLSMDurableAcrossRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 100k keys")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	cfg := writeConfig(t, "[storage]\nmemtable_size_mb = 1\n[middleware]\nrate_limit_rps = 0\n")
+	args := []string{"--config", cfg, "--engine", "lsm", "--data-dir", data}
+	const n = 100000
+	d := startDaemon(t, args...)
+	client := &http.Client{}
+	value := func(i int) string { return fmt.Sprintf("value-%06d-%s", i, strings.Repeat("x", 40)) }
+	for b := 0; b < n; b += 1000 {
+		var ops []string
+		for i := b; i < b+1000; i++ {
+			ops = append(ops, fmt.Sprintf(`{"op":"set","collection":"load","key":%q,"value":%q}`,
+				base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("key-%06d", i))),
+				base64.StdEncoding.EncodeToString([]byte(value(i)))))
+		}
+		resp, err := client.Post("http://"+d.api+"/v1/batch", "application/json", strings.NewReader(`{"ops":[`+strings.Join(ops, ",")+`]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("batch at %d: %d", b, resp.StatusCode)
+		}
+	}
+	// Deletes must stay deleted across restarts too.
+	for i := 0; i < n; i += 1000 {
+		req, _ := http.NewRequest("DELETE", fmt.Sprintf("http://%s/v1/collections/load/keys/key-%06d", d.api, i), nil)
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("delete %d: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
+	}
+	waitFor(t, "flushes and a compaction in /metrics", func() bool {
+		resp, err := http.Get(d.health + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		f := regexp.MustCompile(`(?m)^amaters_lsm_flushes_total (\d+)`).FindSubmatch(body)
+		c := regexp.MustCompile(`(?m)^amaters_lsm_compactions_total (\d+)`).FindSubmatch(body)
+		if f == nil || c == nil {
+			return false
+		}
+		flushes, _ := strconv.Atoi(string(f[1]))
+		compactions, _ := strconv.Atoi(string(c[1]))
+		return flushes >= 2 && compactions >= 1
+	})
+	verify := func(d *daemon) {
+		t.Helper()
+		seen, next := 0, ""
+		for {
+			u := "http://" + d.api + "/v1/collections/load/range?limit=10000" + next
+			resp, err := client.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var page struct {
+				Items []struct{ Key, Value []byte }
+				More  bool
+				Next  []byte
+			}
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range page.Items {
+				var i int
+				fmt.Sscanf(string(it.Key), "key-%06d", &i)
+				if i%1000 == 0 {
+					t.Fatalf("deleted key %s came back", it.Key)
+				}
+				if string(it.Value) != value(i) {
+					t.Fatalf("key %s = %q", it.Key, it.Value)
+				}
+				seen++
+			}
+			if !page.More {
+				break
+			}
+			next = "&next=" + url.QueryEscape(base64.StdEncoding.EncodeToString(page.Next))
+		}
+		if want := n - n/1000; seen != want {
+			t.Fatalf("%d keys after restart, want %d", seen, want)
+		}
+	}
+	verify(d)
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	d = startDaemon(t, args...)
+	verify(d)
+	d.cmd.Process.Kill()
+	d.wait(t, 10*time.Second)
+	d = startDaemon(t, args...)
+	verify(d)
 }

@@ -575,9 +575,20 @@ func TestStatusHealthAndMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	// One key "k" with value "v" in collection "m": 1 length byte + "m" + "k" + "v".
-	if !strings.Contains(text, "amaters_storage_size_bytes 4\n") {
-		t.Errorf("storage size should be 4 bytes:\n%s", grepLines(text, "amaters_storage_size_bytes"))
+	sizeOf := func(text string) float64 {
+		var v float64
+		for _, line := range strings.Split(text, "\n") {
+			if rest, ok := strings.CutPrefix(line, "amaters_storage_size_bytes "); ok {
+				fmt.Sscan(rest, &v)
+			}
+		}
+		return v
+	}
+	before := sizeOf(text)
+	do(t, "PUT", keyURL(ts, "m", []byte("k2")), bytes.Repeat([]byte("v"), 10000))
+	after := sizeOf(string(do(t, "GET", ts.health+"/metrics", nil).body))
+	if before <= 0 || after < before+10000 {
+		t.Errorf("storage size %v, then %v after writing 10000 bytes", before, after)
 	}
 }
 

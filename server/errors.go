@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"net/http"
 	"syscall"
+
+	"amaters-server/lsm"
 )
 
+// The engine's sentinels, under the names the server uses.
 var (
 	// errNotFound is returned by an engine when a key is absent.
-	errNotFound = errors.New("not found")
+	errNotFound = lsm.ErrNotFound
 	// errClosed is returned by an engine after Close.
-	errClosed = errors.New("storage is closed")
+	errClosed = lsm.ErrClosed
 )
 
 // apiError is an error with its HTTP answer. Handlers return one for every
@@ -69,6 +72,8 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return errUnavailable("storage is closed; the server is shutting down"), false
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return &apiError{status: http.StatusInsufficientStorage, code: "insufficient_storage", message: "the server's disk is full; the write was not applied"}, true
+	case errors.Is(err, lsm.ErrWritesStopped):
+		return errUnavailable("writes are stopped after a storage failure (see the server log); reads still work; restart the server once the cause is fixed"), true
 	}
 	return &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id"}, true
 }

@@ -58,8 +58,17 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		checks["storage"] = "closed"
 		checks["wal"] = "closed"
 	}
+	status := http.StatusOK
+	if st == stateServing {
+		if err := s.engineStats().Err; err != nil {
+			// Reads still work, but writes are refused: alert.
+			checks["storage"] = "writes stopped: " + err.Error()
+			checks["wal"] = "failing"
+			status = http.StatusServiceUnavailable
+		}
+	}
 	if s.cfg.Storage.Engine == "memory" {
-		checks["wal"] = "disabled"
+		checks["wal"] = "in memory"
 	}
 	// Log and audit failures are reported, not fatal: the server keeps
 	// serving data while its disk of logs is full.
@@ -75,10 +84,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Version:       Version,
 		UptimeSeconds: int64(s.uptime() / time.Second),
 	}
-	status := http.StatusOK
 	if st != stateServing {
-		resp.Status = "unavailable"
 		status = http.StatusServiceUnavailable
+	}
+	if status != http.StatusOK {
+		resp.Status = "unavailable"
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, resp)

@@ -136,56 +136,6 @@ func TestDiskFullIs507(t *testing.T) {
 	}
 }
 
-func TestMemEngineModel(t *testing.T) {
-	// Random ops against the engine and a map; every read and scan agrees.
-	e := newMemEngine()
-	model := map[string][]byte{}
-	rng := xorshift64(42)
-	key := func() []byte { return []byte{byte(rng.next() % 8), byte(rng.next() % 8)} }
-	for i := range 20000 {
-		switch rng.next() % 4 {
-		case 0, 1:
-			k, v := key(), []byte(fmt.Sprint(i))
-			if rng.next()%5 == 0 {
-				v = []byte{}
-			}
-			if err := e.Apply([]op{{key: k, value: v}}); err != nil {
-				t.Fatal(err)
-			}
-			model[string(k)] = v
-		case 2:
-			k := key()
-			e.Apply([]op{{del: true, key: k}})
-			delete(model, string(k))
-		case 3:
-			k := key()
-			got, err := e.Get(k)
-			want, ok := model[string(k)]
-			if ok != (err == nil) || !bytes.Equal(got, want) || (ok && got == nil) {
-				t.Fatalf("step %d Get(%v) = %q, %v; want %q, %v", i, k, got, err, want, ok)
-			}
-		}
-	}
-	var n int
-	var last []byte
-	var size int64
-	e.Scan(nil, nil, func(k, v []byte) bool {
-		if last != nil && bytes.Compare(last, k) >= 0 {
-			t.Fatalf("scan out of order")
-		}
-		last = bytes.Clone(k)
-		if !bytes.Equal(model[string(k)], v) {
-			t.Fatalf("scan %v = %q, want %q", k, v, model[string(k)])
-		}
-		size += int64(len(k) + len(v))
-		n++
-		return true
-	})
-	if n != len(model) || size != e.Stats().SizeBytes {
-		t.Fatalf("scan saw %d keys (%d bytes), model has %d (engine says %d bytes)", n, size, len(model), e.Stats().SizeBytes)
-	}
-}
-
 func TestRetryPolicy(t *testing.T) {
 	p := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second, Seed: 7}.withDefaults()
 	rng := xorshift64(p.Seed)

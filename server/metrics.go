@@ -55,7 +55,7 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 		}
 	}
 
-	reg.NewGaugeFunc("amaters_storage_size_bytes", "Bytes of keys and values held by the storage engine.",
+	reg.NewGaugeFunc("amaters_storage_size_bytes", "Bytes the storage engine holds: SSTables, write-ahead log and manifest (in memory for the memory engine).",
 		func() float64 { return float64(s.engineStats().SizeBytes) })
 	reg.NewGaugeFunc("amaters_network_connections", "Open API connections.",
 		func() float64 { return float64(s.conns.Load()) })

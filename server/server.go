@@ -341,20 +341,15 @@ func listen(addr, what string) (net.Listener, error) {
 	return ln, nil
 }
 
-// openStorage opens the configured engine.
+// openStorage opens the configured engine and recovers its data.
 func (s *Server) openStorage() error {
-	var e engine
-	switch s.cfg.Storage.Engine {
-	case "memory":
-		e = newMemEngine()
-	case "lsm":
-		s.log.Warn("the LSM engine is not built yet; using the memory engine: DATA WILL NOT SURVIVE A RESTART")
-		e = newMemEngine()
-	default:
-		return fmt.Errorf("unknown storage engine %q", s.cfg.Storage.Engine)
+	e, err := openLSM(&s.cfg, s.log)
+	if err != nil {
+		return err
 	}
-	s.eng.Store(&e)
-	s.store = &store{eng: e, metrics: s.metrics}
+	var eng engine = e
+	s.eng.Store(&eng)
+	s.store = &store{eng: eng, metrics: s.metrics}
 	return nil
 }
 
