@@ -50,4 +50,3 @@ type levelStats struct {
 	Files int64
 	Bytes int64
 }
-
