@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -143,19 +142,15 @@ func (p principal) name() string {
 	case p.label != "":
 		return p.label
 	case p.unrestricted:
-		return "anonymous (no authentication configured)"
+		return "local" // no authentication configured: a loopback (or allowed anonymous) peer
 	case p.id.Method == "":
 		return anonymousSubject
 	}
 	return p.id.Subject
 }
 
-const principalKey ctxKey = iota + 100
-
-func principalFrom(r *http.Request) principal {
-	p, _ := r.Context().Value(principalKey).(principal)
-	return p
-}
+// principalFrom returns who the request acts as, set by withAuthentication.
+func principalFrom(r *http.Request) principal { return exchangeFrom(r).who }
 
 // withAuthentication identifies every API request (API.md §4). With
 // authentication off it enforces protected mode instead: loopback peers, or
@@ -204,12 +199,8 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 				return
 			}
 		}
-		noteRequest(r).who = p
-		ctx := r.Context()
-		if p.id.Method != "" {
-			ctx = authn.WithIdentity(ctx, p.id)
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+		exchangeFrom(r).who = p
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -18,7 +18,10 @@ func BenchmarkChain(b *testing.B) {
 		level  slog.Level
 	}{
 		{"off", func(c *Config) { c.Middleware.RateLimitRPS = 0; c.Middleware.Compression = false }, slog.LevelWarn},
-		{"full", func(c *Config) { c.Middleware.RateLimitRPS = 1e9; c.Middleware.CORSOrigins = []string{"https://a.example"} }, slog.LevelInfo},
+		{"full", func(c *Config) {
+			c.Middleware.RateLimitRPS = 1e9
+			c.Middleware.CORSOrigins = []string{"https://a.example"}
+		}, slog.LevelInfo},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := Default()

@@ -55,6 +55,9 @@ func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 		case "", "identity":
+			if r.Body == nil || r.Body == http.NoBody {
+				break
+			}
 			if r.ContentLength > limit {
 				writeErrorBody(w, errTooLarge("request body is %d bytes; the limit (middleware.max_body_bytes) is %d", r.ContentLength, limit))
 				return

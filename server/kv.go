@@ -19,32 +19,33 @@ const (
 	maxPageBytes = 4 << 20
 )
 
-// pathKey reads and checks the {c} and {key} path values.
-func (s *Server) pathKey(r *http.Request) (c string, key []byte, err error) {
+// pathKey reads and checks the {c} and {key} path values. The key stays a
+// string (the bytes ServeMux unescaped) until it becomes an engine key.
+func (s *Server) pathKey(r *http.Request) (c, key string, err error) {
 	c = r.PathValue("c")
 	if err := checkCollection(c); err != nil {
-		return "", nil, err
+		return "", "", err
 	}
-	key = []byte(r.PathValue("key"))
-	if err := s.checkKey(key); err != nil {
-		return "", nil, err
+	key = r.PathValue("key")
+	if err := s.checkKey(len(key)); err != nil {
+		return "", "", err
 	}
 	return c, key, nil
 }
 
 func checkCollection(c string) error {
-	if !collectionName.MatchString(c) {
+	if !validCollection(c) {
 		return errInvalid("collection name %q must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", truncate(c, 140))
 	}
 	return nil
 }
 
-func (s *Server) checkKey(key []byte) error {
-	if len(key) == 0 {
+func (s *Server) checkKey(n int) error {
+	if n == 0 {
 		return errInvalid("key must not be empty")
 	}
-	if max := s.cfg.Storage.MaxKeyBytes; int64(len(key)) > max {
-		return errTooLarge("key is %d bytes; the limit (storage.max_key_bytes) is %d", len(key), max)
+	if max := s.cfg.Storage.MaxKeyBytes; int64(n) > max {
+		return errTooLarge("key is %d bytes; the limit (storage.max_key_bytes) is %d", n, max)
 	}
 	return nil
 }
@@ -117,10 +118,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Canonical names, assigned directly: Set would canonicalize each.
 	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Length", strconv.Itoa(len(value)))
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = octetStream
+	h["Content-Length"] = []string{strconv.Itoa(len(value))}
+	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(value)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -82,52 +81,32 @@ func writerHealth(w *logrot.Writer) string {
 	return "failing: " + st.LastError.Error()
 }
 
-// requestInfo collects, for the access log, what only the inner steps of
-// the chain learn: the route pattern, the collection and the principal.
-type requestInfo struct {
-	route, collection string
-	who               principal
-}
-
-const infoKey ctxKey = iota + 200
-
-// noteRequest returns the request's requestInfo to fill in, or a throwaway
-// one when the access log is not in the chain.
-func noteRequest(r *http.Request) *requestInfo {
-	if ri, ok := r.Context().Value(infoKey).(*requestInfo); ok {
-		return ri
-	}
-	return &requestInfo{}
-}
-
 // withAccessLog logs one line per API request: method, route pattern (not
 // the raw path: keys may be sensitive), collection, status, bytes in and
 // out, duration, identity, request id and remote address. Never values,
 // tokens or keys.
 func (s *Server) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := s.now()
-		sw := &statusWriter{ResponseWriter: w}
-		ri := &requestInfo{}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey, ri)))
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		next.ServeHTTP(w, r)
+		ex := exchangeFrom(r)
+		status := ex.code()
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
+		if !s.log.Enabled(r.Context(), level) {
+			return
+		}
 		s.log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", requestID(r.Context())),
+			slog.String("request_id", ex.id),
 			slog.String("method", r.Method),
-			slog.String("route", ri.route),
-			slog.String("collection", ri.collection),
+			slog.String("route", ex.route),
+			slog.String("collection", ex.collection),
 			slog.Int("status", status),
 			slog.Int64("bytes_in", max(r.ContentLength, 0)),
-			slog.Int64("bytes_out", sw.bytes),
-			slog.Duration("duration", s.now().Sub(start)),
-			slog.String("identity", ri.who.name()),
+			slog.Int64("bytes_out", ex.bytes),
+			slog.Duration("duration", s.now().Sub(ex.start)),
+			slog.String("identity", ex.who.name()),
 			slog.String("remote", r.RemoteAddr))
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // The API middleware chain, outermost first (see Server.apiHandler):
@@ -21,12 +22,42 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const exchangeKey ctxKey = iota
+
+// exchange is the state one request shares along the chain: its id, the
+// one wrapper of its ResponseWriter (status and size for the access log,
+// metrics and recover), and what inner steps learn for outer ones (route,
+// collection, principal). One allocation and one context value per request:
+// every r.WithContext copies the request, so the chain adds just one.
+type exchange struct {
+	statusWriter
+	id         string
+	start      time.Time
+	route      string
+	collection string
+	who        principal
+}
+
+func exchangeOf(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey).(*exchange)
+	return ex
+}
+
+// exchangeFrom returns the request's exchange; outside the chain (tests of
+// one step) a throwaway one.
+func exchangeFrom(r *http.Request) *exchange {
+	if ex := exchangeOf(r.Context()); ex != nil {
+		return ex
+	}
+	return &exchange{}
+}
 
 // requestID returns the request's id, set by withRequestID.
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if ex := exchangeOf(ctx); ex != nil {
+		return ex.id
+	}
+	return ""
 }
 
 // requestIDs makes request ids: a random per-process prefix and a counter,
@@ -61,15 +92,17 @@ func validRequestID(id string) bool {
 }
 
 // withRequestID echoes the client's X-Request-Id (when valid) or makes one,
-// on every response, and puts it in the request's context.
+// on every response. It starts the request's exchange, so it is the
+// outermost step.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
 			id = s.ids.next()
 		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		w.Header()["X-Request-Id"] = []string{id}
+		ex := &exchange{statusWriter: statusWriter{ResponseWriter: w}, id: id, start: s.now()}
+		next.ServeHTTP(&ex.statusWriter, r.WithContext(context.WithValue(r.Context(), exchangeKey, ex)))
 	})
 }
 
@@ -99,11 +132,19 @@ func (sw *statusWriter) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
 
+// code is the status sent, 200 when the handler wrote nothing.
+func (sw *statusWriter) code() int {
+	if sw.status == 0 {
+		return http.StatusOK
+	}
+	return sw.status
+}
+
 // withRecover turns a panic in a handler into one log line with the stack
 // and a 500 JSON answer without internals, and keeps the server up.
 func (s *Server) withRecover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &exchangeFrom(r).statusWriter
 		defer func() {
 			v := recover()
 			if v == nil {
@@ -120,33 +161,46 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 				slog.String("panic", fmt.Sprint(v)),
 				slog.String("stack", string(debug.Stack())))
 			if sw.status == 0 {
-				writeErrorBody(sw, &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id " + requestID(r.Context())})
+				writeErrorBody(w, &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id " + requestID(r.Context())})
 			} else {
 				// Headers are gone; cut the connection so the client
 				// does not take a partial body for a whole one.
 				panic(http.ErrAbortHandler)
 			}
 		}()
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
 // withMetrics counts every answered request by method and status code.
 func (s *Server) withMetrics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &exchangeFrom(r).statusWriter
 		defer func() {
-			code := sw.status
-			if code == 0 {
-				code = http.StatusOK
-			}
-			s.metrics.requests.With(methodLabel(r.Method), strconv.Itoa(code)).Inc()
+			code := sw.code()
+			s.metrics.requests.With(methodLabel(r.Method), statusLabel(code)).Inc()
 			if code == http.StatusRequestEntityTooLarge {
 				s.metrics.networkErrors.With("too_large").Inc()
 			}
 		}()
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// statusLabels holds the label text of every status code, so counting a
+// request does not format a number.
+var statusLabels = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // methodLabel keeps the method label's cardinality bounded.

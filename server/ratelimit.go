@@ -110,6 +110,9 @@ func clientKey(r *http.Request, p principal) string {
 // has no token left. It runs right after authentication, so that a client
 // is its identity when it has one (see README, "Middleware").
 func (s *Server) withRateLimit(next http.Handler) http.Handler {
+	if s.limiters == nil {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := s.limiters.allow(clientKey(r, principalFrom(r)), s.now()); !ok {
 			s.tooManyRequests(w, wait)

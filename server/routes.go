@@ -74,8 +74,8 @@ func (s *Server) apiMux() http.Handler {
 // adapt authorizes a route's requests and answers its handler's errors.
 func (s *Server) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := noteRequest(r)
-		ri.route, ri.collection = r.Pattern, r.PathValue("c")
+		ex := exchangeFrom(r)
+		ex.route, ex.collection = rt.path, r.PathValue("c")
 		if err := s.authorizeRoute(r, rt); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -109,15 +109,26 @@ func (s *Server) authorizeRoute(r *http.Request, rt route) error {
 // router intact and ServeMux unescapes it into the {key} value.
 func rejectUncleanPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.EscapedPath()
-		if p != "/" {
-			for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-				if seg == "" || seg == "." || seg == ".." {
-					writeErrorBody(w, errInvalid(`path has an empty, "." or ".." segment; percent-encode keys containing "/" (%%2F) or consisting of dots (%%2E)`))
-					return
-				}
-			}
+		if p := r.URL.EscapedPath(); p != "/" && hasUncleanSegment(p) {
+			writeErrorBody(w, errInvalid(`path has an empty, "." or ".." segment; percent-encode keys containing "/" (%%2F) or consisting of dots (%%2E)`))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hasUncleanSegment reports whether the path (after its leading "/") has an
+// empty, "." or ".." segment.
+func hasUncleanSegment(p string) bool {
+	p = strings.TrimPrefix(p, "/")
+	for {
+		seg, rest, more := strings.Cut(p, "/")
+		if seg == "" || seg == "." || seg == ".." {
+			return true
+		}
+		if !more {
+			return false
+		}
+		p = rest
+	}
 }

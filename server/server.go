@@ -349,7 +349,7 @@ func (s *Server) openStorage() error {
 	}
 	var eng engine = e
 	s.eng.Store(&eng)
-	s.store = &store{eng: eng, metrics: s.metrics}
+	s.store = newStore(eng, s.metrics)
 	return nil
 }
 

@@ -3,12 +3,29 @@ package server
 import (
 	"bytes"
 	"errors"
-	"regexp"
 	"time"
+
+	"amaters-server/promtext"
 )
 
-// collectionName is the shape of a collection name (API.md §3).
-var collectionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validCollection reports whether c is a collection name (API.md §3):
+// ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$, checked without a regexp because it
+// runs on every request.
+func validCollection(c string) bool {
+	if len(c) == 0 || len(c) > 128 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		switch {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		case i > 0 && (b == '_' || b == '.' || b == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // store maps collections onto one engine keyspace. Each engine key is
 //
@@ -18,8 +35,40 @@ var collectionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 // can equal or sort inside the range of collection "ab", whatever its bytes.
 // Collection names are at most 128 bytes, so the length fits in one byte.
 type store struct {
-	eng     engine
-	metrics *metrics
+	eng engine
+	ops [numOps]opMetrics
+}
+
+// The operations counted in amaters_storage_ops_total{op}.
+const (
+	opGet = iota
+	opSet
+	opDelete
+	opRange
+	opBatch
+	numOps
+)
+
+var opNames = [numOps]string{"get", "set", "delete", "range", "batch"}
+
+// opMetrics are one operation's series, looked up once rather than by
+// label on every request.
+type opMetrics struct {
+	ok, notFound, failed *promtext.Counter
+	latency              *promtext.Histogram
+}
+
+func newStore(eng engine, m *metrics) *store {
+	s := &store{eng: eng}
+	for i, name := range opNames {
+		s.ops[i] = opMetrics{
+			ok:       m.storageOps.With(name, "ok"),
+			notFound: m.storageOps.With(name, "not_found"),
+			failed:   m.storageOps.With(name, "error"),
+			latency:  m.storageLatency.With(name),
+		}
+	}
+	return s
 }
 
 // kv is one item of a range page.
@@ -40,7 +89,7 @@ func collectionPrefix(c string) []byte {
 	return append(p, c...)
 }
 
-func engineKey(c string, key []byte) []byte {
+func engineKey[K string | []byte](c string, key K) []byte {
 	k := make([]byte, 0, 1+len(c)+len(key))
 	k = append(k, byte(len(c)))
 	k = append(k, c...)
@@ -60,41 +109,40 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
-func (s *store) observe(op string, start time.Time, errp *error) {
-	err := *errp
-	result := "ok"
-	switch {
+func (s *store) observe(op int, start time.Time, errp *error) {
+	m := &s.ops[op]
+	switch err := *errp; {
 	case err == nil:
+		m.ok.Inc()
 	case errors.Is(err, errNotFound):
-		result = "not_found"
+		m.notFound.Inc()
 	default:
-		result = "error"
+		m.failed.Inc()
 	}
-	s.metrics.storageOps.With(op, result).Inc()
-	s.metrics.storageLatency.With(op).Observe(time.Since(start).Seconds())
+	m.latency.Observe(time.Since(start).Seconds())
 }
 
-func (s *store) Get(c string, key []byte) (v []byte, err error) {
-	defer s.observe("get", time.Now(), &err)
+func (s *store) Get(c, key string) (v []byte, err error) {
+	defer s.observe(opGet, time.Now(), &err)
 	return s.eng.Get(engineKey(c, key))
 }
 
-func (s *store) Put(c string, key, value []byte) (err error) {
-	defer s.observe("set", time.Now(), &err)
+func (s *store) Put(c, key string, value []byte) (err error) {
+	defer s.observe(opSet, time.Now(), &err)
 	if value == nil {
 		value = []byte{}
 	}
 	return s.eng.Apply([]op{{key: engineKey(c, key), value: value}})
 }
 
-func (s *store) Delete(c string, key []byte) (err error) {
-	defer s.observe("delete", time.Now(), &err)
+func (s *store) Delete(c, key string) (err error) {
+	defer s.observe(opDelete, time.Now(), &err)
 	return s.eng.Apply([]op{{del: true, key: engineKey(c, key)}})
 }
 
 // Batch applies every op atomically.
 func (s *store) Batch(ops []batchOp) (err error) {
-	defer s.observe("batch", time.Now(), &err)
+	defer s.observe(opBatch, time.Now(), &err)
 	eops := make([]op, len(ops))
 	for i, o := range ops {
 		eops[i] = op{del: o.Delete, key: engineKey(o.Collection, o.Key), value: o.Value}
@@ -111,7 +159,7 @@ func (s *store) Batch(ops []batchOp) (err error) {
 // always holds at least one item). When more items follow, more is true and
 // next is the first key of the next page.
 func (s *store) Range(c string, start, end []byte, limit int, maxBytes int) (items []kv, more bool, next []byte, err error) {
-	defer s.observe("range", time.Now(), &err)
+	defer s.observe(opRange, time.Now(), &err)
 	prefix := collectionPrefix(c)
 	lo := append(bytes.Clone(prefix), start...)
 	var hi []byte
