@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -319,3 +320,37 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 	}
 }
+
+func TestLineBuffer(t *testing.T) {
+	var out bytes.Buffer
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	b := newLineBuffer(w)
+	line := strings.Repeat("x", 99) + "\n"
+	b.Write([]byte(line))
+	if got := b.String(); got != line {
+		t.Fatalf("buffered %q", got)
+	}
+	// Past the buffer size, whole lines go out at once.
+	for range lineBufferSize / 100 {
+		b.Write([]byte(line))
+	}
+	mu.Lock()
+	n := out.Len()
+	mu.Unlock()
+	if n < lineBufferSize || n%100 != 0 {
+		t.Fatalf("%d bytes written after filling the buffer", n)
+	}
+	// Close writes the rest and stops the goroutine.
+	b.Write([]byte("last\n"))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(out.String(), line+"last\n") || strings.Count(out.String(), "\n") != lineBufferSize/100+2 {
+		t.Fatalf("after Close: %d lines", strings.Count(out.String(), "\n"))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

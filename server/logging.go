@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,38 +34,51 @@ func (c *Config) rotationOptions(now func() time.Time) logrot.Options {
 type LogOutput struct {
 	// Logger writes in the configured format and level.
 	Logger *slog.Logger
+	// access writes the access log to the same place, through a
+	// lineBuffer: in batches rather than one write per request.
+	access *slog.Logger
+	buf    *lineBuffer
 	file   *logrot.Writer // nil when logging to stderr
 }
 
 // OpenLog opens the log output the configuration asks for; stderr is used
 // when logging.file is not set.
 func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
-	if cfg.Logging.File == "" {
-		return &LogOutput{Logger: NewLogger(stderr, cfg)}, nil
+	var w io.Writer = stderr
+	var file *logrot.Writer
+	if cfg.Logging.File != "" {
+		opts := cfg.rotationOptions(time.Now)
+		opts.Fallback = stderr // a line the file refused is not lost
+		var err error
+		if file, err = logrot.New(cfg.Logging.File, opts); err != nil {
+			return nil, err
+		}
+		w = file
 	}
-	opts := cfg.rotationOptions(time.Now)
-	opts.Fallback = stderr // a line the file refused is not lost
-	w, err := logrot.New(cfg.Logging.File, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &LogOutput{Logger: NewLogger(w, cfg), file: w}, nil
+	buf := newLineBuffer(w)
+	return &LogOutput{Logger: NewLogger(w, cfg), access: NewLogger(buf, cfg), buf: buf, file: file}, nil
 }
 
-// Reopen reopens the log file (after an external logrotate moved it).
+// Reopen reopens the log file (after an external logrotate moved it),
+// first writing out the access lines still buffered for the old one.
 func (l *LogOutput) Reopen() error {
 	if l == nil || l.file == nil {
 		return nil
 	}
+	l.buf.Flush()
 	return l.file.Reopen()
 }
 
-// Close flushes and closes the log file, if any.
+// Close flushes the access log and closes the log file, if any.
 func (l *LogOutput) Close() error {
-	if l == nil || l.file == nil {
+	if l == nil {
 		return nil
 	}
-	return l.file.Close()
+	err := l.buf.Close()
+	if l.file != nil {
+		err = errors.Join(err, l.file.Close())
+	}
+	return err
 }
 
 // writerHealth describes a rotating writer for /health: "ok", or the count
@@ -94,10 +108,10 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		if !s.log.Enabled(r.Context(), level) {
+		if !s.access.Enabled(r.Context(), level) {
 			return
 		}
-		s.log.LogAttrs(r.Context(), level, "request",
+		s.access.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", ex.id),
 			slog.String("method", r.Method),
 			slog.String("route", ex.route),

@@ -64,7 +64,8 @@ type Options struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	logOut   *LogOutput // nil unless given in Options.Log
+	logOut   *LogOutput   // nil unless given in Options.Log
+	access   *slog.Logger // the access log: logOut's buffered one, or log
 	now      func() time.Time
 	reg      *promtext.Registry
 	metrics  *metrics
@@ -107,9 +108,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	switch {
 	case opts.Log != nil:
-		s.logOut, s.log = opts.Log, opts.Log.Logger
+		s.logOut, s.log, s.access = opts.Log, opts.Log.Logger, opts.Log.access
 	case s.log == nil:
 		s.log = NewLogger(os.Stderr, cfg)
+	}
+	if s.access == nil {
+		s.access = s.log
 	}
 	if s.now == nil {
 		s.now = time.Now
