@@ -786,3 +786,54 @@ func TestRangePageEndsAtItsByteBudget(t *testing.T) {
 		t.Fatalf("paging through large values returned %d items", len(all))
 	}
 }
+
+func TestRangeCacheInvalidation(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, k := range []string{"a", "b", "c"} {
+		do(t, "PUT", keyURL(ts, "r", []byte(k)), []byte(k))
+	}
+	keys := func() string {
+		var out []string
+		for _, it := range getPage(t, ts, "r", "start=a&end=c").Items {
+			out = append(out, string(it.Key)+"="+string(it.Value))
+		}
+		return strings.Join(out, ",")
+	}
+	if got := keys(); got != "a=a,b=b" {
+		t.Fatalf("first scan %q", got)
+	}
+	keys() // now cached
+	do(t, "PUT", keyURL(ts, "r", []byte("b2")), []byte("new"))
+	do(t, "DELETE", keyURL(ts, "r", []byte("a")), nil)
+	if got := keys(); got != "b=b,b2=new" {
+		t.Fatalf("scan after insert and delete: %q (stale cached page)", got)
+	}
+	// A batch invalidates too, and writes to another collection do not matter.
+	postBatch(t, ts, []any{map[string]string{"op": "set", "collection": "r", "key": b64("b"), "value": b64("batched")}})
+	if got := keys(); got != "b=batched,b2=new" {
+		t.Fatalf("scan after a batch: %q", got)
+	}
+	m := string(do(t, "GET", ts.health+"/metrics", nil).body)
+	for _, name := range []string{"amaters_cache_hits_total", "amaters_cache_entries", "amaters_cache_bytes"} {
+		if strings.Contains(m, "\n"+name+" 0\n") || !strings.Contains(m, "\n"+name+" ") {
+			t.Errorf("%s does not show the cache at work:\n%s", name, grepLines(m, "amaters_cache"))
+		}
+	}
+}
+
+func TestCacheRespectsAuthorization(t *testing.T) {
+	ts, _ := authServer(t, nil)
+	admin := token(t, "ada", []string{"admin"}, nil)
+	reader := token(t, "rita", []string{"reader"}, []string{"a"})
+	do(t, "PUT", keyURL(ts, "secret", []byte("k")), []byte("classified"), bearer(admin)...)
+	for range 2 { // the second read is a cache hit
+		if r := do(t, "GET", keyURL(ts, "secret", []byte("k")), nil, bearer(admin)...); r.status != 200 {
+			t.Fatalf("admin read: %d", r.status)
+		}
+	}
+	r := do(t, "GET", keyURL(ts, "secret", []byte("k")), nil, bearer(reader)...)
+	wantError(t, r, 403, "permission_denied")
+	if strings.Contains(string(r.body), "classified") {
+		t.Fatal("a cached value leaked to an unauthorized reader")
+	}
+}

@@ -114,12 +114,21 @@ var (
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONBody(w, status, encodeJSON(v))
+}
+
+// encodeJSON is the body of a JSON answer, newline-terminated.
+func encodeJSON(v any) []byte {
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Only our own plain types reach here; failing to encode them is a bug.
 		panic(fmt.Sprintf("encode response: %v", err))
 	}
-	body = append(body, '\n')
+	return append(body, '\n')
+}
+
+// writeJSONBody answers with an encoded JSON body.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = applicationJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}

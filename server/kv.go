@@ -236,6 +236,17 @@ func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, resp)
 		return nil
 	}
+	var key [32]byte
+	var tag uint64
+	if s.cache != nil {
+		key = rangeKey(c, q, maxPageBytes)
+		gen := s.cache.collectionGen(c)
+		if e, ok := s.cache.lookup(key, gen); ok {
+			writeJSONBody(w, http.StatusOK, e.data)
+			return nil
+		}
+		tag = gen.Load() // before the engine is read: see queryCache
+	}
 	items, more, next, err := s.store.Range(c, q.Start, q.End, q.Limit, maxPageBytes)
 	if err != nil {
 		return err
@@ -251,6 +262,10 @@ func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		resp.Next = next
 	}
-	writeJSON(w, http.StatusOK, resp)
+	body := encodeJSON(resp)
+	if s.cache != nil {
+		s.cache.fill(key, tag, true, body)
+	}
+	writeJSONBody(w, http.StatusOK, body)
 	return nil
 }

@@ -70,7 +70,8 @@ type Server struct {
 	reg      *promtext.Registry
 	metrics  *metrics
 	ids      *requestIDs
-	limiters *limiters // nil when rate limiting is off
+	limiters *limiters   // nil when rate limiting is off
+	cache    *queryCache // nil when the query cache is off
 	gzip     gzipWriters
 
 	state   atomic.Int32
@@ -126,6 +127,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.sec.Store(sec)
 	s.metrics = newMetrics(s.reg, s)
+	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
 	return s, nil
 }
 
@@ -353,7 +355,7 @@ func (s *Server) openStorage() error {
 	}
 	var eng engine = e
 	s.eng.Store(&eng)
-	s.store = newStore(eng, s.metrics)
+	s.store = newStore(eng, s.cache, s.metrics)
 	return nil
 }
 

@@ -35,8 +35,9 @@ func validCollection(c string) bool {
 // can equal or sort inside the range of collection "ab", whatever its bytes.
 // Collection names are at most 128 bytes, so the length fits in one byte.
 type store struct {
-	eng engine
-	ops [numOps]opMetrics
+	eng   engine
+	cache *queryCache // nil when the query cache is off
+	ops   [numOps]opMetrics
 }
 
 // The operations counted in amaters_storage_ops_total{op}.
@@ -58,8 +59,8 @@ type opMetrics struct {
 	latency              *promtext.Histogram
 }
 
-func newStore(eng engine, m *metrics) *store {
-	s := &store{eng: eng}
+func newStore(eng engine, cache *queryCache, m *metrics) *store {
+	s := &store{eng: eng, cache: cache}
 	for i, name := range opNames {
 		s.ops[i] = opMetrics{
 			ok:       m.storageOps.With(name, "ok"),
@@ -124,7 +125,27 @@ func (s *store) observe(op int, start time.Time, errp *error) {
 
 func (s *store) Get(c, key string) (v []byte, err error) {
 	defer s.observe(opGet, time.Now(), &err)
-	return s.eng.Get(engineKey(c, key))
+	if s.cache == nil {
+		return s.eng.Get(engineKey(c, key))
+	}
+	k := getKey(c, key)
+	gen := &s.cache.stripes[stripeOf(k)].gen
+	if e, ok := s.cache.lookup(k, gen); ok {
+		if !e.found {
+			return nil, errNotFound
+		}
+		return e.data, nil
+	}
+	// The generation is read before the engine: see queryCache.
+	tag := gen.Load()
+	v, err = s.eng.Get(engineKey(c, key))
+	switch {
+	case err == nil:
+		s.cache.fill(k, tag, true, v)
+	case errors.Is(err, errNotFound):
+		s.cache.fill(k, tag, false, nil)
+	}
+	return v, err
 }
 
 func (s *store) Put(c, key string, value []byte) (err error) {
@@ -132,17 +153,22 @@ func (s *store) Put(c, key string, value []byte) (err error) {
 	if value == nil {
 		value = []byte{}
 	}
-	return s.eng.Apply([]op{{key: engineKey(c, key), value: value}})
+	return s.apply([]batchOp{{Collection: c, Key: []byte(key), Value: value}})
 }
 
 func (s *store) Delete(c, key string) (err error) {
 	defer s.observe(opDelete, time.Now(), &err)
-	return s.eng.Apply([]op{{del: true, key: engineKey(c, key)}})
+	return s.apply([]batchOp{{Delete: true, Collection: c, Key: []byte(key)}})
 }
 
 // Batch applies every op atomically.
 func (s *store) Batch(ops []batchOp) (err error) {
 	defer s.observe(opBatch, time.Now(), &err)
+	return s.apply(ops)
+}
+
+// apply writes ops to the engine atomically, through the cache when it is on.
+func (s *store) apply(ops []batchOp) error {
 	eops := make([]op, len(ops))
 	for i, o := range ops {
 		eops[i] = op{del: o.Delete, key: engineKey(o.Collection, o.Key), value: o.Value}
@@ -150,7 +176,14 @@ func (s *store) Batch(ops []batchOp) (err error) {
 			eops[i].value = []byte{}
 		}
 	}
-	return s.eng.Apply(eops)
+	if s.cache == nil {
+		return s.eng.Apply(eops)
+	}
+	ws := make([]cachedWrite, len(ops))
+	for i, o := range ops {
+		ws[i] = cachedWrite{collection: o.Collection, key: getKey(o.Collection, o.Key), del: o.Delete, value: eops[i].value}
+	}
+	return s.cache.write(ws, func() error { return s.eng.Apply(eops) })
 }
 
 // Range returns up to limit items of collection c with start <= key < end
