@@ -1,10 +1,6 @@
 package lru
 
-import (
-	"hash/maphash"
-	"sync"
-	"sync/atomic"
-)
+import "hash/maphash"
 
 // ShardedOptions configures a [Sharded] cache. The zero value is an
 // unlimited cache with a default number of shards.
@@ -49,47 +45,6 @@ type Sharded[K comparable, V any] struct {
 	hash   func(K) uint64
 }
 
-// shard is one independently locked part of a Sharded cache. Its list,
-// costs and limits work like those of a Cache; see Sharded for the
-// eviction order.
-type shard[K comparable, V any] struct {
-	// mu guards index, ents, used's length, free, cost and evictions.
-	// Get holds it shared and touches only hits, misses and elements of
-	// used, all atomic.
-	mu    sync.RWMutex
-	index map[K]slot[V]
-	// ents[0] is the sentinel of the circular list in insertion order:
-	// ents[0].next is the newest entry, ents[0].prev the oldest.
-	ents []node[K]
-	// used[i] is 1 when entry i was read since it was added or last
-	// passed over by eviction. It is parallel to ents but separate, so
-	// that the marks of a shard share a few cache lines.
-	used       []atomic.Uint32
-	free       int32 // head of the free list (linked through next), 0 if empty
-	cost       int64
-	evictions  uint64
-	hits       atomic.Uint64
-	misses     atomic.Uint64
-	maxEntries int
-	maxCost    int64
-	onEvict    func(key K, value V, reason EvictReason)
-	_          [64]byte // keeps neighbouring shards off each other's cache lines
-}
-
-// slot is an index entry: the value sits in the map next to its key, so
-// that a hit reads one place.
-type slot[V any] struct {
-	value V
-	i     int32
-}
-
-// node is an entry's place in its shard's list.
-type node[K comparable] struct {
-	key        K
-	cost       int64
-	prev, next int32
-}
-
 // NewSharded returns an empty sharded cache.
 func NewSharded[K comparable, V any](opts ShardedOptions[K, V]) *Sharded[K, V] {
 	n := 64
@@ -113,39 +68,31 @@ func NewSharded[K comparable, V any](opts ShardedOptions[K, V]) *Sharded[K, V] {
 		if opts.MaxCost > 0 {
 			sh.maxCost = max(1, opts.MaxCost/int64(n))
 		}
-		sh.index = make(map[K]slot[V])
-		sh.ents = make([]node[K], 1, 16)
-		sh.used = make([]atomic.Uint32, 1, 16)
+		sh.init()
 	}
 	return s
 }
 
-func (s *Sharded[K, V]) shardOf(key K) *shard[K, V] {
-	h := s.hash(key)
-	// Mix the high bits in: some hashes (identity-like ones supplied by
-	// callers) vary mostly in their upper half.
-	return &s.shards[(h^h>>32)&s.mask]
+// locate returns key's shard and its hash within the shard.
+func (s *Sharded[K, V]) locate(key K) (*shard[K, V], uint32) {
+	// Mix first: hashes supplied by callers may be weak in some bits.
+	h := s.hash(key) * 0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	return &s.shards[h&s.mask], uint32(h >> 32)
 }
 
 // Get returns the value stored under key and marks it used.
 func (s *Sharded[K, V]) Get(key K) (V, bool) {
-	sh := s.shardOf(key)
+	sh, h := s.locate(key)
 	sh.mu.RLock()
-	sl, ok := sh.index[key]
-	if ok {
-		// Test before setting: a hot entry's mark is already set, and a
-		// store would dirty a cache line the other cores read.
-		if u := &sh.used[sl.i]; u.Load() == 0 {
-			u.Store(1)
-		}
-	}
+	v, ok := sh.get(h, key)
 	sh.mu.RUnlock()
 	if ok {
 		sh.hits.Add(1)
 	} else {
 		sh.misses.Add(1)
 	}
-	return sl.value, ok
+	return v, ok
 }
 
 // Add stores value under key with the given cost, replacing any earlier
@@ -153,20 +100,20 @@ func (s *Sharded[K, V]) Get(key K) (V, bool) {
 // reports whether the value was stored: an entry whose cost alone exceeds
 // the shard's cost budget is not.
 func (s *Sharded[K, V]) Add(key K, value V, cost int64) bool {
-	sh := s.shardOf(key)
+	sh, h := s.locate(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.add(key, value, cost)
+	return sh.add(h, key, value, cost)
 }
 
 // Remove deletes key and reports whether it was present.
 func (s *Sharded[K, V]) Remove(key K) bool {
-	sh := s.shardOf(key)
+	sh, h := s.locate(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sl, ok := sh.index[key]
+	pos, ok := sh.find(h, key)
 	if ok {
-		sh.unlinkAndFree(sl.i, Removed)
+		sh.evict(sh.slots[pos].node, Removed)
 	}
 	return ok
 }
@@ -176,8 +123,8 @@ func (s *Sharded[K, V]) Purge() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for len(sh.index) > 0 {
-			sh.unlinkAndFree(sh.ents[sentinel].prev, Removed)
+		for sh.count > 0 {
+			sh.evict(sh.nodes[sentinel].prev, Removed)
 		}
 		sh.mu.Unlock()
 	}
@@ -189,7 +136,7 @@ func (s *Sharded[K, V]) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		n += len(sh.index)
+		n += sh.count
 		sh.mu.RUnlock()
 	}
 	return n
@@ -219,100 +166,4 @@ func (s *Sharded[K, V]) Stats() Stats {
 		st.Misses += sh.misses.Load()
 	}
 	return st
-}
-
-// add is Sharded.Add on one shard. sh.mu must be held.
-func (sh *shard[K, V]) add(key K, value V, cost int64) bool {
-	if cost < 0 {
-		cost = 0
-	}
-	if sl, ok := sh.index[key]; ok {
-		sh.unlinkAndFree(sl.i, Replaced)
-	}
-	if sh.maxCost > 0 && cost > sh.maxCost {
-		return false
-	}
-	i := sh.alloc()
-	sh.ents[i].key, sh.ents[i].cost = key, cost
-	sh.used[i].Store(0)
-	sh.index[key] = slot[V]{value: value, i: i}
-	sh.cost += cost
-	sh.linkFront(i)
-	for (sh.maxEntries > 0 && len(sh.index) > sh.maxEntries) || (sh.maxCost > 0 && sh.cost > sh.maxCost) {
-		sh.evictOne(i)
-	}
-	return true
-}
-
-// evictOne evicts the oldest entry not used since it was added or last
-// passed over, giving the used ones passed over a second chance. Entry
-// keep, the one being added, is passed over too. The shard holds at least
-// one entry besides keep, because no single entry breaks a limit alone,
-// so the loop ends within one pass. sh.mu must be held.
-func (sh *shard[K, V]) evictOne(keep int32) {
-	for {
-		i := sh.ents[sentinel].prev
-		if i == keep || sh.used[i].Load() != 0 {
-			sh.used[i].Store(0)
-			sh.unlink(i)
-			sh.linkFront(i)
-			continue
-		}
-		sh.unlinkAndFree(i, Evicted)
-		sh.evictions++
-		return
-	}
-}
-
-func (sh *shard[K, V]) alloc() int32 {
-	if sh.free != 0 {
-		i := sh.free
-		sh.free = sh.ents[i].next
-		return i
-	}
-	sh.ents = append(sh.ents, node[K]{})
-	if len(sh.used) < cap(sh.used) {
-		sh.used = sh.used[:len(sh.used)+1]
-	} else {
-		// atomic.Uint32 must not be copied by append; copy the values.
-		used := make([]atomic.Uint32, len(sh.used)+1, 2*cap(sh.used))
-		for j := range sh.used {
-			used[j].Store(sh.used[j].Load())
-		}
-		sh.used = used
-	}
-	return int32(len(sh.ents) - 1)
-}
-
-func (sh *shard[K, V]) linkFront(i int32) {
-	s := &sh.ents[sentinel]
-	e := &sh.ents[i]
-	e.prev = sentinel
-	e.next = s.next
-	sh.ents[s.next].prev = i
-	s.next = i
-}
-
-func (sh *shard[K, V]) unlink(i int32) {
-	e := &sh.ents[i]
-	sh.ents[e.prev].next = e.next
-	sh.ents[e.next].prev = e.prev
-}
-
-// unlinkAndFree drops entry i from the list, the index and the cost, calls
-// OnEvict and returns the slot to the free list. sh.mu must be held.
-func (sh *shard[K, V]) unlinkAndFree(i int32, reason EvictReason) {
-	sh.unlink(i)
-	e := &sh.ents[i]
-	k := e.key
-	v := sh.index[k].value
-	delete(sh.index, k)
-	sh.cost -= e.cost
-	var zk K
-	e.key, e.cost = zk, 0
-	e.next = sh.free
-	sh.free = i
-	if sh.onEvict != nil {
-		sh.onEvict(k, v, reason)
-	}
 }
