@@ -1,6 +1,9 @@
 package lru
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"sync"
+)
 
 // ShardedOptions configures a [Sharded] cache. The zero value is an
 // unlimited cache with a default number of shards.
@@ -22,23 +25,21 @@ type ShardedOptions[K comparable, V any] struct {
 	Hash func(K) uint64
 }
 
-// Sharded is a cache split into shards by a hash of the key, each with
-// its own lock, limits and eviction order. It is safe for concurrent use.
-// Create it with [NewSharded]; the zero value is not usable.
+// shard pads a Cache and its lock to its own cache lines, so that two
+// cores working on neighbouring shards do not fight over one line.
+type shard[K comparable, V any] struct {
+	mu sync.Mutex // guards c
+	c  Cache[K, V]
+	_  [64]byte
+}
+
+// Sharded is a least-recently-used cache split into shards, each an
+// independent [Cache] behind its own mutex. Recency is tracked per shard,
+// so the entry evicted is the least recently used of its shard, which
+// approximates global LRU well when keys hash evenly.
 //
-// Each shard approximates least-recently-used order with the CLOCK
-// (second chance) policy, so that a Get is a read: it looks the key up
-// under a shared lock and sets the entry's used mark, without relinking
-// any list. Entries are kept in insertion order. When a limit forces an
-// eviction, the shard looks at its oldest entry: if it was used since it
-// was added or last looked at, its mark is cleared and it moves to the
-// front as if just added (its second chance); otherwise it is evicted.
-// So an entry read since the last pass survives an entry that was not,
-// as under LRU, but among entries both read, or both not, the older goes
-// first, whatever the order of the reads. An entry is never evicted to
-// make room for itself. The policy is per shard, so the entry evicted is
-// chosen within the new entry's shard, which approximates a global order
-// well when keys hash evenly.
+// A Sharded is safe for concurrent use. Create it with [NewSharded]; the
+// zero value is not usable.
 type Sharded[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
@@ -60,61 +61,50 @@ func NewSharded[K comparable, V any](opts ShardedOptions[K, V]) *Sharded[K, V] {
 		s.hash = func(k K) uint64 { return maphash.Comparable(seed, k) }
 	}
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.onEvict = opts.OnEvict
+		c := &s.shards[i].c
+		c.OnEvict = opts.OnEvict
 		if opts.MaxEntries > 0 {
-			sh.maxEntries = max(1, opts.MaxEntries/n)
+			c.MaxEntries = max(1, opts.MaxEntries/n)
 		}
 		if opts.MaxCost > 0 {
-			sh.maxCost = max(1, opts.MaxCost/int64(n))
+			c.MaxCost = max(1, opts.MaxCost/int64(n))
 		}
-		sh.init()
 	}
 	return s
 }
 
-// locate returns key's shard and its hash within the shard.
-func (s *Sharded[K, V]) locate(key K) (*shard[K, V], uint32) {
-	// Mix first: hashes supplied by callers may be weak in some bits.
-	h := s.hash(key) * 0xbf58476d1ce4e5b9
-	h ^= h >> 31
-	return &s.shards[h&s.mask], uint32(h >> 32)
+func (s *Sharded[K, V]) shardOf(key K) *shard[K, V] {
+	h := s.hash(key)
+	// Mix the high bits in: some hashes (identity-like ones supplied by
+	// callers) vary mostly in their upper half.
+	return &s.shards[(h^h>>32)&s.mask]
 }
 
-// Get returns the value stored under key and marks it used.
+// Get returns the value stored under key and marks it recently used.
 func (s *Sharded[K, V]) Get(key K) (V, bool) {
-	sh, h := s.locate(key)
-	sh.mu.RLock()
-	v, ok := sh.get(h, key)
-	sh.mu.RUnlock()
-	if ok {
-		sh.hits.Add(1)
-	} else {
-		sh.misses.Add(1)
-	}
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	v, ok := sh.c.Get(key)
+	sh.mu.Unlock()
 	return v, ok
 }
 
-// Add stores value under key with the given cost, replacing any earlier
-// value, and evicts entries of the key's shard until its limits hold. It
-// reports whether the value was stored: an entry whose cost alone exceeds
-// the shard's cost budget is not.
+// Add stores value under key with the given cost and reports whether it was
+// stored (see [Cache.Add]).
 func (s *Sharded[K, V]) Add(key K, value V, cost int64) bool {
-	sh, h := s.locate(key)
+	sh := s.shardOf(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.add(h, key, value, cost)
+	ok := sh.c.Add(key, value, cost)
+	sh.mu.Unlock()
+	return ok
 }
 
 // Remove deletes key and reports whether it was present.
 func (s *Sharded[K, V]) Remove(key K) bool {
-	sh, h := s.locate(key)
+	sh := s.shardOf(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	pos, ok := sh.find(h, key)
-	if ok {
-		sh.evict(sh.slots[pos].node, Removed)
-	}
+	ok := sh.c.Remove(key)
+	sh.mu.Unlock()
 	return ok
 }
 
@@ -123,9 +113,7 @@ func (s *Sharded[K, V]) Purge() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for sh.count > 0 {
-			sh.evict(sh.nodes[sentinel].prev, Removed)
-		}
+		sh.c.Purge()
 		sh.mu.Unlock()
 	}
 }
@@ -135,9 +123,9 @@ func (s *Sharded[K, V]) Len() int {
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
-		n += sh.count
-		sh.mu.RUnlock()
+		sh.mu.Lock()
+		n += sh.c.Len()
+		sh.mu.Unlock()
 	}
 	return n
 }
@@ -147,9 +135,9 @@ func (s *Sharded[K, V]) Cost() int64 {
 	var n int64
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
-		n += sh.cost
-		sh.mu.RUnlock()
+		sh.mu.Lock()
+		n += sh.c.Cost()
+		sh.mu.Unlock()
 	}
 	return n
 }
@@ -159,11 +147,12 @@ func (s *Sharded[K, V]) Stats() Stats {
 	var st Stats
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
-		st.Evictions += sh.evictions
-		sh.mu.RUnlock()
-		st.Hits += sh.hits.Load()
-		st.Misses += sh.misses.Load()
+		sh.mu.Lock()
+		cs := sh.c.Stats()
+		sh.mu.Unlock()
+		st.Hits += cs.Hits
+		st.Misses += cs.Misses
+		st.Evictions += cs.Evictions
 	}
 	return st
 }
