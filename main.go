@@ -177,7 +177,11 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	// The log closes last, after the shutdown has been logged.
 	defer logOut.Close()
 	log := logOut.Logger
-	srv, err := server.New(cfg, server.Options{Log: logOut})
+	srv, err := server.New(cfg, server.Options{
+		Log: logOut,
+		// SIGHUP loads the same file, environment and flags again.
+		Reload: func() (server.Config, error) { return server.LoadConfig(cf.config, env, cf.o) },
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
 		printConfigErrors(stderr, err)
@@ -208,7 +212,7 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		}
 		os.Exit(code)
 	}()
-	// SIGHUP reloads API keys, roles and certificates; a bad file is
+	// SIGHUP reloads the configuration (see server.Reload); a bad one is
 	// refused (logged and audited) and the previous one stays in force.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

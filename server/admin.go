@@ -51,10 +51,11 @@ func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) rateLimitStatus() rateLimitStatus {
-	st := rateLimitStatus{Enabled: s.limiters != nil}
-	if s.limiters != nil {
-		st.RPS, st.Burst = s.cfg.Middleware.RateLimitRPS, s.cfg.RateLimitBurst()
-		st.Clients, st.Rejected = s.limiters.clients(), s.limiters.rejected.Load()
+	l := s.live.Load().limiters
+	st := rateLimitStatus{Enabled: l != nil}
+	if l != nil {
+		st.RPS, st.Burst = int64(l.rps), int64(l.burst)
+		st.Clients, st.Rejected = l.clients(), l.rejected.Load()
 	}
 	return st
 }

@@ -12,26 +12,34 @@ import (
 	"amaters-server/rbac"
 )
 
-// security is everything SIGHUP can reload at once: who a request is
-// (authenticator), what it may do (policy) and the API listener's TLS
-// configuration (certificate and client CAs). It is immutable; a reload
-// builds a new one and swaps Server.sec, so a request sees one consistent
-// version from authentication to authorization.
-type security struct {
-	authn  *authn.Authenticator // nil when authentication is off
-	policy *rbac.Policy
-	tls    *tls.Config // nil without network.tls_cert
+// live is the state SIGHUP can reload at once: who a request is
+// (authenticator), what it may do (policy), the API listener's TLS
+// configuration (certificate and client CAs), CORS origins and rate limits,
+// with the configuration they came from. It is immutable; a reload builds a
+// new one and swaps Server.live, so a request sees one consistent version
+// from authentication to authorization.
+type live struct {
+	cfg      *Config
+	authn    *authn.Authenticator // nil when authentication is off
+	policy   *rbac.Policy
+	tls      *tls.Config // nil without network.tls_cert
+	cors     corsPolicy
+	limiters *limiters // nil when rate limiting is off
 }
 
-// loadSecurity reads every file the [auth], [authz] and TLS keys name and
-// builds a security. Each problem is a *ConfigError on its key, so
+// loadLive reads every file the [auth], [authz] and TLS keys name and
+// builds a live state. Each problem is a *ConfigError on its key, so
 // validate-config, start and reload report them alike.
-func loadSecurity(c *Config, now func() time.Time) (*security, error) {
+func loadLive(c *Config, now func() time.Time) (*live, error) {
 	var errs []error
 	bad := func(key string, err error) {
 		errs = append(errs, &ConfigError{Where: c.origin[key], Key: key, Message: err.Error()})
 	}
-	sec := &security{}
+	sec := &live{
+		cfg:      c,
+		cors:     newCORSPolicy(c),
+		limiters: newLimiters(c.Middleware.RateLimitRPS, c.RateLimitBurst(), maxLimiters),
+	}
 	var cfg authn.Config
 	cfg.Clock = now
 	cfg.APIKeyHeader = c.Auth.APIKeyHeader
@@ -159,10 +167,10 @@ func principalFrom(r *http.Request) principal { return exchangeFrom(r).who }
 // credential is 401 unless auth.allow_anonymous admits it as "anonymous".
 func (s *Server) withAuthentication(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sec := s.sec.Load()
+		sec := s.live.Load()
 		var p principal
 		if sec.authn == nil {
-			if !s.cfg.Auth.AllowAnonymous && !isLoopback(r.RemoteAddr) {
+			if !sec.cfg.Auth.AllowAnonymous && !isLoopback(r.RemoteAddr) {
 				s.audit.record(r, principal{unrestricted: true}, "access", "server", "denied", "protected_mode")
 				writeErrorBody(w, errForbidden(protectedModeMessage))
 				return
@@ -174,12 +182,12 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 			case err == nil:
 				s.metrics.authSuccesses.With(string(id.Method)).Inc()
 				p.id = id
-			case errors.Is(err, authn.ErrNoCredentials) && s.cfg.Auth.AllowAnonymous:
+			case errors.Is(err, authn.ErrNoCredentials) && sec.cfg.Auth.AllowAnonymous:
 				p.id = authn.Identity{Subject: anonymousSubject}
 			default:
 				// Failed attempts spend the address's tokens: guessing
 				// credentials meets 429 once the burst is gone.
-				if ok, wait := s.limiters.allow(clientKey(r, principal{}), s.now()); !ok {
+				if ok, wait := sec.limiters.allow(clientKey(r, principal{}), s.now()); !ok {
 					s.tooManyRequests(w, wait)
 					return
 				}
@@ -191,7 +199,7 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 				s.metrics.authFailures.With(method, reason).Inc()
 				s.audit.record(r, principal{}, "authenticate", r.URL.Path, "failure", method+": "+reason)
 				w.Header().Set("WWW-Authenticate", authn.Challenge(err))
-				msg := "authentication required: send Authorization: Bearer <JWT>, the " + s.cfg.Auth.APIKeyHeader + " header, or a client certificate"
+				msg := "authentication required: send Authorization: Bearer <JWT>, the " + sec.cfg.Auth.APIKeyHeader + " header, or a client certificate"
 				if !errors.Is(err, authn.ErrNoCredentials) {
 					msg = "the credential was refused (" + reason + ")"
 				}
@@ -211,7 +219,7 @@ func (s *Server) authorize(r *http.Request, a rbac.Action, res rbac.Resource) er
 	if p.unrestricted {
 		return nil
 	}
-	err := s.sec.Load().policy.Authorize(p.subject(), a, res)
+	err := s.live.Load().policy.Authorize(p.subject(), a, res)
 	if err == nil {
 		return nil
 	}

@@ -466,3 +466,66 @@ func TestMTLSAndHTTP2(t *testing.T) {
 		t.Errorf("plain HTTP was served on the TLS port: %d", resp.StatusCode)
 	}
 }
+
+// TestReloadWholeConfiguration edits the configuration file of a running
+// server and reloads it: reloadable settings apply at once, the others are
+// named in a warning, and an invalid file changes nothing.
+func TestReloadWholeConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	write := func(body string) { writeFile(t, dir, "config.toml", body) }
+	write("[middleware]\nrate_limit_rps = 100\n")
+	load := func() (server.Config, error) {
+		c, err := server.LoadConfig(path, nil, server.Overrides{})
+		c.Server.BindAddress, c.Health.HTTPPort, c.Server.DataDir, c.Storage.Engine = "127.0.0.1:0", 0, filepath.Join(dir, "data"), "memory"
+		return c, err
+	}
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	out, err := server.OpenLog(cfg, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	ts := startServerWith(t, server.Options{Log: out, Reload: load}, func(c *server.Config) { *c = cfg })
+	status := func() string { return string(do(t, "GET", ts.api+"/v1/status", nil).body) }
+	if !strings.Contains(status(), `"rps":100,"burst":100`) {
+		t.Fatalf("before reload: %s", status())
+	}
+	write(`[server]
+log_level = "debug"
+shutdown_timeout_ms = 1234
+[middleware]
+rate_limit_rps = 7
+rate_limit_burst = 9
+cors_origins = ["https://new.example"]
+`)
+	if err := ts.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status(), `"rps":7,"burst":9`) {
+		t.Errorf("rate limit not reloaded: %s", status())
+	}
+	if r := do(t, "GET", ts.api+"/v1/status", nil, "Origin", "https://new.example"); r.header.Get("Access-Control-Allow-Origin") != "https://new.example" {
+		t.Errorf("CORS origins not reloaded: %v", r.header)
+	}
+	out.Close() // flush the access log
+	text := logs.String()
+	if !strings.Contains(text, "level=DEBUG") {
+		t.Errorf("log level not reloaded to debug")
+	}
+	if !strings.Contains(text, `need a restart to take effect" keys=server.shutdown_timeout_ms`) {
+		t.Errorf("the restart-only change is not named:\n%s", grepLines(text, "reload"))
+	}
+	// A typo is refused whole: the running settings stay.
+	write("[middleware]\nrate_limit_rps = 1\nrate_limt_burst = 2\n")
+	if err := ts.srv.Reload(); err == nil || !strings.Contains(err.Error(), "did you mean") {
+		t.Fatalf("reload of a bad file: %v", err)
+	}
+	if !strings.Contains(status(), `"rps":7,"burst":9`) {
+		t.Errorf("a refused reload changed the rate limit: %s", status())
+	}
+}

@@ -9,28 +9,42 @@ import (
 // corsMaxAge is how long (seconds) a browser may cache a preflight answer.
 const corsMaxAge = "600"
 
+// corsPolicy is the CORS part of the live configuration.
+type corsPolicy struct {
+	origins      []string
+	any          bool   // "*" is among the origins
+	allowHeaders string // for preflight answers
+}
+
+func newCORSPolicy(c *Config) corsPolicy {
+	return corsPolicy{
+		origins:      c.Middleware.CORSOrigins,
+		any:          slices.Contains(c.Middleware.CORSOrigins, "*"),
+		allowHeaders: strings.Join([]string{"Authorization", "Content-Type", "Content-Encoding", c.Auth.APIKeyHeader, "X-Request-Id"}, ", "),
+	}
+}
+
 // withCORS answers cross-origin requests from middleware.cors_origins
 // (exact origins, or "*"). A preflight (OPTIONS with
 // Access-Control-Request-Method) from an allowed origin is answered 204
 // here, before authentication, since browsers send no credentials with it.
 // Other origins get no CORS headers at all, so browsers refuse the answer.
 func (s *Server) withCORS(next http.Handler) http.Handler {
-	origins := s.cfg.Middleware.CORSOrigins
-	if len(origins) == 0 {
-		return next
-	}
-	any := slices.Contains(origins, "*")
-	allowHeaders := strings.Join([]string{"Authorization", "Content-Type", "Content-Encoding", s.cfg.Auth.APIKeyHeader, "X-Request-Id"}, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := &s.live.Load().cors
+		if len(p.origins) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
 		h := w.Header()
 		h.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
-		if origin == "" || !(any || slices.Contains(origins, origin)) {
+		if origin == "" || !(p.any || slices.Contains(p.origins, origin)) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		allowOrigin := origin
-		if any {
+		if p.any {
 			allowOrigin = "*"
 		}
 		h.Set("Access-Control-Allow-Origin", allowOrigin)
@@ -38,7 +52,7 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, DELETE, POST")
-			h.Set("Access-Control-Allow-Headers", allowHeaders)
+			h.Set("Access-Control-Allow-Headers", p.allowHeaders)
 			h.Set("Access-Control-Max-Age", corsMaxAge)
 			w.WriteHeader(http.StatusNoContent)
 			return

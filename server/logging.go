@@ -39,6 +39,7 @@ type LogOutput struct {
 	access *slog.Logger
 	buf    *lineBuffer
 	file   *logrot.Writer // nil when logging to stderr
+	level  *slog.LevelVar // both loggers' level, set by a reload
 }
 
 // OpenLog opens the log output the configuration asks for; stderr is used
@@ -56,7 +57,8 @@ func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
 		w = file
 	}
 	buf := newLineBuffer(w)
-	return &LogOutput{Logger: NewLogger(w, cfg), access: NewLogger(buf, cfg), buf: buf, file: file}, nil
+	level := logLevel(cfg)
+	return &LogOutput{Logger: newLogger(w, cfg, level), access: newLogger(buf, cfg, level), buf: buf, file: file, level: level}, nil
 }
 
 // Reopen reopens the log file (after an external logrotate moved it),

@@ -83,6 +83,15 @@ func (l *limiters) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// sameRate reports whether l and m limit at the same rate and burst (both
+// nil: both off).
+func (l *limiters) sameRate(m *limiters) bool {
+	if l == nil || m == nil {
+		return l == m
+	}
+	return l.rps == m.rps && l.burst == m.burst
+}
+
 // clients returns how many clients the table tracks.
 func (l *limiters) clients() int {
 	if l == nil {
@@ -110,13 +119,12 @@ func clientKey(r *http.Request, p principal) string {
 // has no token left. It runs right after authentication, so that a client
 // is its identity when it has one (see README, "Middleware").
 func (s *Server) withRateLimit(next http.Handler) http.Handler {
-	if s.limiters == nil {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.limiters.allow(clientKey(r, principalFrom(r)), s.now()); !ok {
-			s.tooManyRequests(w, wait)
-			return
+		if l := s.live.Load().limiters; l != nil { // nil: rate limiting is off
+			if ok, wait := l.allow(clientKey(r, principalFrom(r)), s.now()); !ok {
+				s.tooManyRequests(w, wait)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

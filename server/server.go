@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +58,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Reload loads the configuration again (file, environment, flags) for
+	// [Server.Reload]; nil means Reload re-reads only the files the current
+	// configuration names (keys, roles, certificates).
+	Reload func() (Config, error)
 }
 
 // Server is one amaters-server: the API listener, the health and metrics
@@ -70,16 +76,21 @@ type Server struct {
 	reg      *promtext.Registry
 	metrics  *metrics
 	ids      *requestIDs
-	limiters *limiters   // nil when rate limiting is off
-	cache    *queryCache // nil when the query cache is off
+	cache *queryCache // nil when the query cache is off
 	gzip     gzipWriters
 
 	state   atomic.Int32
 	started time.Time
 	conns   atomic.Int64
 
-	// sec is the reloadable authentication, authorization and TLS state.
-	sec atomic.Pointer[security]
+	// live is the state SIGHUP reloads: authentication, authorization, TLS,
+	// CORS, rate limits (see Reload).
+	live atomic.Pointer[live]
+	// level is the log level, when the logger came from OpenLog.
+	level *slog.LevelVar
+	// reload loads the configuration again for Reload; nil re-reads only
+	// the files the current configuration names.
+	reload func() (Config, error)
 	// audit is set in Run, before the API serves.
 	audit *auditLog
 
@@ -109,7 +120,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	switch {
 	case opts.Log != nil:
-		s.logOut, s.log, s.access = opts.Log, opts.Log.Logger, opts.Log.access
+		s.logOut, s.log, s.access, s.level = opts.Log, opts.Log.Logger, opts.Log.access, opts.Log.level
 	case s.log == nil:
 		s.log = NewLogger(os.Stderr, cfg)
 	}
@@ -120,12 +131,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.started = s.now()
-	s.limiters = newLimiters(cfg.Middleware.RateLimitRPS, cfg.RateLimitBurst(), maxLimiters)
 	sec, err := s.cfg.check(s.now)
 	if err != nil {
 		return nil, err
 	}
-	s.sec.Store(sec)
+	s.live.Store(sec)
+	s.reload = opts.Reload
 	s.metrics = newMetrics(s.reg, s)
 	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
 	return s, nil
@@ -133,10 +144,20 @@ func New(cfg Config, opts Options) (*Server, error) {
 
 // NewLogger builds the slog logger the configuration asks for.
 func NewLogger(w io.Writer, cfg Config) *slog.Logger {
+	return newLogger(w, cfg, logLevel(cfg))
+}
+
+func logLevel(cfg Config) *slog.LevelVar {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.Server.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
+	v := new(slog.LevelVar)
+	v.Set(level)
+	return v
+}
+
+func newLogger(w io.Writer, cfg Config, level slog.Leveler) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: level}
 	if cfg.Observability.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
@@ -266,14 +287,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		ErrorLog:       log.New(serverErrorLog{s}, "", 0),
 		ConnState:      s.trackConn,
 	}
-	if s.sec.Load().tls != nil {
+	if s.live.Load().tls != nil {
 		// Every handshake takes the current configuration, so a reload
 		// of the certificate or the client CAs applies to new connections.
 		apiSrv.TLSConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"},
 			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				return s.sec.Load().tls, nil
+				return s.live.Load().tls, nil
 			},
 		}
 		apiLn = tls.NewListener(apiLn, apiSrv.TLSConfig)
@@ -292,7 +313,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		slog.String("engine", s.cfg.Storage.Engine),
 		slog.String("data_dir", s.cfg.Server.DataDir),
 		slog.Bool("auth", s.cfg.Auth.Enabled()),
-		slog.Bool("tls", s.sec.Load().tls != nil))
+		slog.Bool("tls", s.live.Load().tls != nil))
 	switch {
 	case !s.cfg.Auth.Enabled() && s.cfg.Auth.AllowAnonymous:
 		s.log.Warn("no authentication and auth.allow_anonymous = true: every client that reaches the API can read, write and shut down the server")
@@ -437,11 +458,13 @@ func removePIDFile(path string, log *slog.Logger) {
 	}
 }
 
-// Reload is what SIGHUP does: it reopens the log and audit files, then reads
-// again the files that authentication, authorization and TLS use (API keys,
-// roles, JWT public key, certificate and client CAs) and swaps them in at
-// once. A file that fails to load leaves everything as it
-// was; the error is logged, audited and returned.
+// Reload is what SIGHUP does. It reopens the log and audit files, then
+// loads the configuration again (Options.Reload), validates all of it, and
+// applies what can change while serving: authentication and roles (keys,
+// secrets, files), TLS certificate and client CAs, log level, rate limits
+// and CORS origins. Settings that need a restart are named in a warning and
+// keep their running values. An invalid configuration changes nothing: the
+// error is logged, audited and returned.
 func (s *Server) Reload() error {
 	// Log files first: after an external logrotate moved them, the lines
 	// about this reload belong in the new files.
@@ -451,14 +474,65 @@ func (s *Server) Reload() error {
 	if err := s.audit.Reopen(); err != nil {
 		s.log.Error("reopen audit log", slog.String("error", err.Error()))
 	}
-	sec, err := loadSecurity(&s.cfg, s.now)
+	old := s.live.Load()
+	cfg := *old.cfg
+	var err error
+	if s.reload != nil {
+		cfg, err = s.reload()
+	}
+	var next *live
+	if err == nil {
+		next, err = cfg.check(s.now)
+	}
 	if err != nil {
 		s.log.Error("reload refused; the previous configuration stays in force", slog.String("error", err.Error()))
 		s.audit.record(nil, principal{label: "operator (SIGHUP)"}, "reload", "config", "failure", "invalid configuration")
 		return err
 	}
-	s.sec.Store(sec)
-	s.log.Info("reloaded API keys, roles and TLS certificates")
+	restart := restartNeeded(old.cfg, next.cfg)
+	if (old.tls == nil) != (next.tls == nil) {
+		next.tls = old.tls // the listener is TLS or not from the start
+		restart = append(restart, "network.tls_cert", "network.tls_key")
+	}
+	if old.limiters.sameRate(next.limiters) {
+		next.limiters = old.limiters // keep the clients' buckets
+	}
+	s.live.Store(next)
+	if s.level != nil {
+		s.level.Set(logLevel(cfg).Level())
+	} else if cfg.Server.LogLevel != old.cfg.Server.LogLevel {
+		restart = append(restart, "server.log_level")
+	}
+	s.log.Debug("reload applied", slog.String("log_level", cfg.Server.LogLevel),
+		slog.Int64("rate_limit_rps", cfg.Middleware.RateLimitRPS), slog.Int("cors_origins", len(cfg.Middleware.CORSOrigins)))
+	if len(restart) > 0 {
+		s.log.Warn("reloaded; these settings changed but need a restart to take effect", slog.String("keys", strings.Join(restart, ", ")))
+	} else {
+		s.log.Info("reloaded the configuration, API keys, roles and TLS certificates")
+	}
 	s.audit.record(nil, principal{label: "operator (SIGHUP)"}, "reload", "config", "success", "")
 	return nil
+}
+
+// reloadableKeys are the settings Reload applies while serving.
+var reloadableKeys = []string{
+	"server.log_level",
+	"middleware.rate_limit_rps", "middleware.rate_limit_burst", "middleware.cors_origins",
+	"network.tls_cert", "network.tls_key",
+}
+
+// restartNeeded lists the keys that differ between a and b and that Reload
+// does not apply.
+func restartNeeded(a, b *Config) []string {
+	var out []string
+	fb := b.fields()
+	for i, f := range a.fields() {
+		if strings.HasPrefix(f.key, "auth.") || strings.HasPrefix(f.key, "authz.") || slices.Contains(reloadableKeys, f.key) {
+			continue
+		}
+		if a.showValue(f) != b.showValue(fb[i]) {
+			out = append(out, f.key)
+		}
+	}
+	return out
 }

@@ -34,7 +34,7 @@ func (c *Config) Validate() error {
 
 // check is Validate, returning also the security state it loaded, so that
 // starting a server reads each file once.
-func (c *Config) check(now func() time.Time) (*security, error) {
+func (c *Config) check(now func() time.Time) (*live, error) {
 	v := validator{c: c}
 
 	v.hostPort("server.bind_address", c.Server.BindAddress)
@@ -128,7 +128,7 @@ func (c *Config) check(now func() time.Time) (*security, error) {
 
 	// Load what the auth and TLS keys name (keys, certificates, roles), and
 	// report what fails on keys that have no problem yet.
-	sec, err := loadSecurity(c, now)
+	sec, err := loadLive(c, now)
 	if err != nil {
 		reported := map[string]bool{}
 		for _, e := range v.errs {
