@@ -68,16 +68,16 @@ type Options struct {
 // listener and the storage engine. Create it with New and run it once with
 // Run. Its methods are safe for concurrent use.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	logOut   *LogOutput   // nil unless given in Options.Log
-	access   *slog.Logger // the access log: logOut's buffered one, or log
-	now      func() time.Time
-	reg      *promtext.Registry
-	metrics  *metrics
-	ids      *requestIDs
-	cache *queryCache // nil when the query cache is off
-	gzip     gzipWriters
+	cfg     Config
+	log     *slog.Logger
+	logOut  *LogOutput   // nil unless given in Options.Log
+	access  *slog.Logger // the access log: logOut's buffered one, or log
+	now     func() time.Time
+	reg     *promtext.Registry
+	metrics *metrics
+	ids     *requestIDs
+	cache   *queryCache // nil when the query cache is off
+	gzip    gzipWriters
 
 	state   atomic.Int32
 	started time.Time
