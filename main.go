@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -180,7 +181,9 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	srv, err := server.New(cfg, server.Options{
 		Log: logOut,
 		// SIGHUP loads the same file, environment and flags again.
-		Reload: func() (server.Config, error) { return server.LoadConfig(cf.config, env, cf.o) },
+		Reload:       func() (server.Config, error) { return server.LoadConfig(cf.config, env, cf.o) },
+		NotifySocket: getenv(env, "NOTIFY_SOCKET"),
+		Watchdog:     watchdogInterval(env),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
@@ -266,8 +269,17 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// commit returns the short VCS revision stamped by go build, or "unknown".
+// buildCommit is set at link time by builds without VCS information (such
+// as deploy/Dockerfile): -ldflags "-X main.buildCommit=abc1234". It is
+// never written at run time.
+var buildCommit string
+
+// commit returns the short VCS revision: the one stamped by -ldflags, else
+// the one go build recorded, else "unknown".
 func commit() string {
+	if buildCommit != "" {
+		return buildCommit
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
@@ -387,4 +399,17 @@ func cmdStop(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "amaters-server at %s stopped\n", cf.addr)
 	return exitOK
+}
+
+// watchdogInterval reads systemd's $WATCHDOG_USEC (microseconds), when it is
+// meant for this process ($WATCHDOG_PID unset or ours).
+func watchdogInterval(env []string) time.Duration {
+	if pid := getenv(env, "WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	us, err := strconv.ParseInt(getenv(env, "WATCHDOG_USEC"), 10, 64)
+	if err != nil || us <= 0 {
+		return 0
+	}
+	return time.Duration(us) * time.Microsecond
 }

@@ -649,3 +649,137 @@ func TestLSMDurableAcrossRestarts(t *testing.T) {
 	d = startDaemon(t, args...)
 	verify(d)
 }
+
+// TestSystemdNotify plays systemd: a unixgram socket as $NOTIFY_SOCKET
+// must receive READY=1 once the server serves, watchdog pings, and
+// STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ap, hp := freePort(t), freePort(t)
+	cmd := exec.Command(binary, "start", "--bind", fmt.Sprintf("127.0.0.1:%d", ap), "--health-port", strconv.Itoa(hp),
+		"--data-dir", filepath.Join(t.TempDir(), "d"), "--engine", "memory")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	read := func() string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		buf := make([]byte, 512)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if msg := read(); !strings.HasPrefix(msg, "READY=1") {
+		t.Fatalf("first notification %q, want READY=1", msg)
+	}
+	// The server serves by then.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", hp))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("READY=1 sent before the server was ready: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if msg := read(); msg != "WATCHDOG=1" {
+		t.Fatalf("then %q, want WATCHDOG=1", msg)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	for {
+		msg := read()
+		if strings.HasPrefix(msg, "STOPPING=1") {
+			break
+		}
+		if msg != "WATCHDOG=1" {
+			t.Fatalf("unexpected notification %q", msg)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+// TestDeployConfigIsValid keeps the Kubernetes ConfigMap's config.toml
+// valid (with the secret the StatefulSet passes through the environment).
+func TestDeployConfigIsValid(t *testing.T) {
+	data, err := os.ReadFile("deploy/kubernetes/statefulset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(data), "config.toml: |\n")
+	if !ok {
+		t.Fatal("no config.toml in the ConfigMap")
+	}
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(l, "    ") {
+			break
+		}
+		lines = append(lines, l[4:])
+	}
+	path := writeConfig(t, strings.Join(lines, "\n")+"\n")
+	code, out, _ := cli(t, []string{"AMATERS_AUTH_JWT_SECRET=" + strings.Repeat("k", 48)}, "validate-config", "--config", path)
+	if code != 0 {
+		t.Fatalf("the ConfigMap's config.toml is invalid:\n%s", out)
+	}
+}
+
+// TestPrometheusScrapes runs a real Prometheus (Debian package prometheus,
+// installed by .ci/run) against the server: the target must be up and the
+// server's series queryable.
+func TestPrometheusScrapes(t *testing.T) {
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("prometheus is not installed and CI is set (.ci/run installs it)")
+		}
+		t.Skip("prometheus not installed (apt-get install prometheus); CI runs this test")
+	}
+	d := startDaemon(t)
+	dir := t.TempDir()
+	promPort := freePort(t)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: amaters\n    static_configs:\n      - targets: [%q]\n", strings.TrimPrefix(d.health, "http://"))
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", logs.String())
+		}
+	}()
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/", promPort)
+	get := func(path string) string {
+		resp, err := http.Get(api + path)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	waitFor(t, "the target to be up with no scrape error", func() bool {
+		body := get("targets")
+		return strings.Contains(body, `"health":"up"`) && strings.Contains(body, `"lastError":""`)
+	})
+	waitFor(t, "amaters_build_info in Prometheus", func() bool {
+		return strings.Contains(get("query?query=amaters_build_info"), `"version":"0.2.0"`)
+	})
+	if body := get("query?query=up"); !strings.Contains(body, `"1"]`) {
+		t.Errorf("up is not 1: %s", body)
+	}
+}

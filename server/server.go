@@ -62,6 +62,13 @@ type Options struct {
 	// [Server.Reload]; nil means Reload re-reads only the files the current
 	// configuration names (keys, roles, certificates).
 	Reload func() (Config, error)
+	// NotifySocket is systemd's $NOTIFY_SOCKET: the server sends READY=1
+	// once it serves and STOPPING=1 when it starts shutting down. ""
+	// means not under systemd.
+	NotifySocket string
+	// Watchdog is systemd's watchdog interval ($WATCHDOG_USEC); the server
+	// pings every half of it while serving. 0 means none.
+	Watchdog time.Duration
 }
 
 // Server is one amaters-server: the API listener, the health and metrics
@@ -91,6 +98,7 @@ type Server struct {
 	// reload loads the configuration again for Reload; nil re-reads only
 	// the files the current configuration names.
 	reload func() (Config, error)
+	notify notifier
 	// audit is set in Run, before the API serves.
 	audit *auditLog
 
@@ -137,6 +145,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.live.Store(sec)
 	s.reload = opts.Reload
+	s.notify = notifier{socket: opts.NotifySocket, watchdog: opts.Watchdog, log: s.log}
 	s.metrics = newMetrics(s.reg, s)
 	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
 	return s, nil
@@ -306,6 +315,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.mu.Unlock()
 	s.state.Store(stateServing)
 	close(s.ready)
+	s.notify.send("READY=1\nSTATUS=serving")
+	wdctx, stopWatchdog := context.WithCancel(ctx)
+	wg.Go(func() { s.notify.runWatchdog(wdctx) })
 	s.log.Info("serving",
 		slog.String("version", Version),
 		slog.String("api", s.Addr()),
@@ -335,6 +347,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	// §6: readiness off, listeners closed, in-flight requests drained.
 	s.state.Store(stateDraining)
+	stopWatchdog()
+	s.notify.send("STOPPING=1\nSTATUS=draining")
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := apiSrv.Shutdown(dctx); err != nil {
