@@ -527,13 +527,20 @@ func TestLogFileRotationAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.cmd.Process.Signal(syscall.SIGHUP)
+	// Requests sent before the signal is handled may still go to the moved
+	// file; once one reached the new file, later ones must too.
 	waitFor(t, "the reopened log file", func() bool {
 		put("after-hup")
 		data, _ := os.ReadFile(logFile)
 		return strings.Contains(string(data), "request_id=after-hup ")
 	})
-	if data, _ := os.ReadFile(moved); strings.Contains(string(data), "after-hup") {
-		t.Error("a request after SIGHUP went to the moved file")
+	put("after-reopen")
+	waitFor(t, "a later request in the new file", func() bool {
+		data, _ := os.ReadFile(logFile)
+		return strings.Contains(string(data), "request_id=after-reopen ")
+	})
+	if data, _ := os.ReadFile(moved); strings.Contains(string(data), "after-reopen") {
+		t.Error("a request after the reopen went to the moved file")
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if code := d.wait(t, 20*time.Second); code != 0 {
