@@ -231,7 +231,9 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		}
 	}()
 	if err := srv.Run(ctx); err != nil {
-		log.Error("server stopped with an error", "error", err.Error())
+		if cfg.Logging.File != "" { // else the log is stderr already
+			log.Error("server stopped with an error", "error", err.Error())
+		}
 		fmt.Fprintf(stderr, "amaters-server: %v\n", err)
 		return exitFail
 	}
