@@ -1004,3 +1004,131 @@ func TestCorruptFilesRefusedAtStart(t *testing.T) {
 		}
 	})
 }
+
+// TestSigtermUnderLoadLosesNothing stops the server with SIGTERM while
+// writers run: it exits 0, and after a restart every acknowledged write is
+// there.
+func TestSigtermUnderLoadLosesNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	args := []string{"--engine", "lsm", "--data-dir", data, "--config", writeConfig(t, "[middleware]\nrate_limit_rps = 0\n")}
+	d := startDaemon(t, args...)
+	acked := map[string]string{}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("w%d-%06d", w, n)
+				req, _ := http.NewRequest("PUT", "http://"+d.api+"/v1/collections/kill/keys/"+key, strings.NewReader("v-"+key))
+				resp, err := client.Do(req)
+				if err != nil {
+					return // the listener closed
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 204 {
+					mu.Lock()
+					acked[key] = "v-" + key
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM under load", code)
+	}
+	close(stop)
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	d = startDaemon(t, args...)
+	verifyAcked(t, d, acked, map[string]bool{})
+}
+
+// TestAbuseDoesNotStarveClients opens 1000 connections that never finish
+// their headers, sends oversized headers and a flood of bad tokens, and
+// checks that an authenticated client is served throughout, with memory
+// bounded.
+func TestAbuseDoesNotStarveClients(t *testing.T) {
+	dir := t.TempDir()
+	sum := sha256.Sum256([]byte("good-key"))
+	keys := filepath.Join(dir, "keys.json")
+	os.WriteFile(keys, []byte(fmt.Sprintf(`[{"id":"k","key_hash":%q,"user_id":"app","roles":["admin"]}]`, base64.StdEncoding.EncodeToString(sum[:]))), 0o600)
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[auth]\napi_keys_file = %q\n[network]\nmax_connections = 1500\nread_header_timeout_ms = 3000\n", keys)))
+	client := &http.Client{Timeout: 5 * time.Second}
+	legit := func() {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", "http://"+d.api+"/v1/collections/c/keys/k", strings.NewReader("v"))
+		req.Header.Set("X-API-Key", "good-key")
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("a legitimate client was not served: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	rss := func() float64 {
+		resp, err := http.Get(d.health + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^process_resident_memory_bytes (\S+)`).FindSubmatch(body)
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		return v
+	}
+	before := rss()
+	var slow []net.Conn
+	defer func() {
+		for _, c := range slow {
+			c.Close()
+		}
+	}()
+	for range 1000 {
+		c, err := net.Dial("tcp", d.api)
+		if err != nil {
+			t.Fatalf("slow connection: %v", err)
+		}
+		fmt.Fprint(c, "GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+		slow = append(slow, c)
+	}
+	legit()
+	// Oversized headers get 431.
+	req, _ := http.NewRequest("GET", "http://"+d.api+"/v1/status", nil)
+	req.Header.Set("X-Big", strings.Repeat("x", 1<<20))
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != 431 {
+		t.Errorf("oversized headers: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// A flood of bad credentials: 401, then 429 once the address's burst is spent.
+	codes := map[int]int{}
+	for i := range 2000 {
+		req, _ := http.NewRequest("GET", "http://"+d.api+"/v1/status", nil)
+		req.Header.Set("X-API-Key", fmt.Sprintf("guess-%d", i))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[401]+codes[429] != 2000 || codes[429] == 0 {
+		t.Errorf("bad-token flood answered %v, want only 401 then 429", codes)
+	}
+	legit()
+	if grew := rss() - before; grew > 100<<20 {
+		t.Errorf("resident memory grew %.0f MiB under abuse", grew/(1<<20))
+	}
+}
