@@ -1132,3 +1132,82 @@ func TestAbuseDoesNotStarveClients(t *testing.T) {
 		t.Errorf("resident memory grew %.0f MiB under abuse", grew/(1<<20))
 	}
 }
+
+// TestProtectedModeAcrossANetwork makes a network namespace joined by a
+// veth pair, runs the server without authentication on the host side, and
+// calls it from the namespace: refused with 403 and the explanation, and
+// served once auth.allow_anonymous = true. It needs root and iproute2.
+func TestProtectedModeAcrossANetwork(t *testing.T) {
+	ipTool, err := exec.LookPath("ip")
+	curl, cerr := exec.LookPath("curl")
+	if err != nil || cerr != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must run this test as root with ip (iproute2) and curl: %v %v uid %d", err, cerr, os.Geteuid())
+		}
+		t.Skip("needs root, ip and curl; CI runs it")
+	}
+	id := os.Getpid() % 10000
+	ns, hostIf, nsIf := fmt.Sprintf("amaters%d", id), fmt.Sprintf("amh%d", id), fmt.Sprintf("amn%d", id)
+	subnet := fmt.Sprintf("10.%d.%d", 200+id%50, id%250)
+	hostIP, nsIP := subnet+".1", subnet+".2"
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ipTool, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	run("netns", "add", ns)
+	t.Cleanup(func() {
+		exec.Command(ipTool, "link", "del", hostIf).Run()
+		exec.Command(ipTool, "netns", "del", ns).Run()
+	})
+	run("link", "add", hostIf, "type", "veth", "peer", "name", nsIf)
+	run("link", "set", nsIf, "netns", ns)
+	run("addr", "add", hostIP+"/24", "dev", hostIf)
+	run("link", "set", hostIf, "up")
+	run("netns", "exec", ns, "ip", "addr", "add", nsIP+"/24", "dev", nsIf)
+	run("netns", "exec", ns, "ip", "link", "set", nsIf, "up")
+	run("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+	for _, tc := range []struct {
+		name, config string
+		want         int
+	}{
+		{"protected", "", 403},
+		{"allow_anonymous", "[auth]\nallow_anonymous = true\n", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := freePort(t)
+			hp := freePort(t)
+			cmd := exec.Command(binary, "start", "--engine", "memory", "--data-dir", filepath.Join(t.TempDir(), "d"),
+				"--bind", fmt.Sprintf("%s:%d", hostIP, port), "--health-port", strconv.Itoa(hp), "--config", writeConfig(t, tc.config))
+			var logs bytes.Buffer
+			cmd.Stderr = &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+			waitFor(t, "the server", func() bool {
+				resp, err := http.Get(fmt.Sprintf("http://%s:%d/readyz", hostIP, hp))
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err == nil && resp.StatusCode == 200
+			})
+			out, err := exec.Command(ipTool, "netns", "exec", ns, curl, "-s", "-m", "10", "-w", "\n%{http_code}",
+				fmt.Sprintf("http://%s:%d/v1/status", hostIP, port)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("curl from the namespace: %v\n%s\n%s", err, out, logs.String())
+			}
+			text := strings.TrimSpace(string(out))
+			i := strings.LastIndexByte(text, '\n')
+			body, code := text[:max(i, 0)], text[i+1:]
+			if code != strconv.Itoa(tc.want) {
+				t.Fatalf("a peer at %s got %s, want %d: %s", nsIP, code, tc.want, body)
+			}
+			if tc.want == 403 && (!strings.Contains(body, "protected mode") || !strings.Contains(body, "allow_anonymous")) {
+				t.Fatalf("the refusal does not explain itself: %s", body)
+			}
+		})
+	}
+}
