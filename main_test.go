@@ -609,41 +609,19 @@ func TestLSMDurableAcrossRestarts(t *testing.T) {
 	})
 	verify := func(d *daemon) {
 		t.Helper()
-		seen, next := 0, ""
-		for {
-			u := "http://" + d.api + "/v1/collections/load/range?limit=10000" + next
-			resp, err := client.Get(u)
-			if err != nil {
-				t.Fatal(err)
+		all := scanCollection(t, d, "load")
+		for k, v := range all {
+			var i int
+			fmt.Sscanf(k, "key-%06d", &i)
+			if i%1000 == 0 {
+				t.Fatalf("deleted key %s came back", k)
 			}
-			var page struct {
-				Items []struct{ Key, Value []byte }
-				More  bool
-				Next  []byte
+			if v != value(i) {
+				t.Fatalf("key %s = %q", k, v)
 			}
-			err = json.NewDecoder(resp.Body).Decode(&page)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range page.Items {
-				var i int
-				fmt.Sscanf(string(it.Key), "key-%06d", &i)
-				if i%1000 == 0 {
-					t.Fatalf("deleted key %s came back", it.Key)
-				}
-				if string(it.Value) != value(i) {
-					t.Fatalf("key %s = %q", it.Key, it.Value)
-				}
-				seen++
-			}
-			if !page.More {
-				break
-			}
-			next = "&next=" + url.QueryEscape(base64.StdEncoding.EncodeToString(page.Next))
 		}
-		if want := n - n/1000; seen != want {
-			t.Fatalf("%d keys after restart, want %d", seen, want)
+		if want := n - n/1000; len(all) != want {
+			t.Fatalf("%d keys after restart, want %d", len(all), want)
 		}
 	}
 	verify(d)
@@ -872,31 +850,7 @@ func TestKillLoopLosesNoAcknowledgedWrite(t *testing.T) {
 // recorded in acked.
 func verifyAcked(t *testing.T, d *daemon, acked map[string]string, pendingDelete map[string]bool) {
 	t.Helper()
-	present := map[string]string{}
-	next := ""
-	for {
-		resp, err := http.Get("http://" + d.api + "/v1/collections/kill/range?limit=10000" + next)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Items []struct{ Key, Value []byte }
-			More  bool
-			Next  []byte
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range page.Items {
-			present[string(it.Key)] = string(it.Value)
-		}
-		if !page.More {
-			break
-		}
-		next = "&next=" + url.QueryEscape(base64.StdEncoding.EncodeToString(page.Next))
-	}
+	present := scanCollection(t, d, "kill")
 	for k, v := range acked {
 		got, ok := present[k]
 		switch {
@@ -1209,5 +1163,35 @@ func TestProtectedModeAcrossANetwork(t *testing.T) {
 				t.Fatalf("the refusal does not explain itself: %s", body)
 			}
 		})
+	}
+}
+
+// scanCollection reads a whole collection through range paging.
+func scanCollection(t *testing.T, d *daemon, collection string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	next := ""
+	for {
+		resp, err := http.Get("http://" + d.api + "/v1/collections/" + collection + "/range?limit=10000" + next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct{ Key, Value []byte }
+			More  bool
+			Next  []byte
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			out[string(it.Key)] = string(it.Value)
+		}
+		if !page.More {
+			return out
+		}
+		next = "&next=" + url.QueryEscape(base64.StdEncoding.EncodeToString(page.Next))
 	}
 }
