@@ -42,9 +42,12 @@ Usage:
   amaters-server validate-config --config FILE [--show]
   amaters-server status --addr HOST:PORT [--format human|json] [auth flags]
   amaters-server stop --addr HOST:PORT [--timeout 30s] [auth flags]
+  amaters-server bench --addr HOST:PORT [--clients 64] [--duration 30s | --requests N]
+                       [--workload get|put|mixed:90/10|range|batch] [--keys 100000]
+                       [--value-size 100] [--format human|json] [auth flags]
   amaters-server version
 
-Auth flags (status, stop): --token JWT, --api-key KEY, --api-key-header NAME,
+Auth flags (status, stop, bench): --token JWT, --api-key KEY, --api-key-header NAME,
   --cacert FILE, --cert FILE, --key FILE, --insecure-skip-verify.
   AMATERS_TOKEN and AMATERS_API_KEY are read when the flags are not given.
 
@@ -79,6 +82,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return cmdStatus(ctx, rest, env, stdout, stderr)
 	case "stop":
 		return cmdStop(ctx, rest, env, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, env, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -414,4 +419,65 @@ func watchdogInterval(env []string) time.Duration {
 		return 0
 	}
 	return time.Duration(us) * time.Microsecond
+}
+
+func cmdBench(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("bench", "--addr HOST:PORT [flags]")
+	var cf clientFlags
+	cf.register(fs, env)
+	o := server.LoadOptions{}
+	fs.IntVar(&o.Clients, "clients", 64, "concurrent clients, each on its own kept-alive connection")
+	fs.DurationVar(&o.Duration, "duration", 0, "how long to run (default 10s when --requests is not given)")
+	fs.IntVar(&o.Requests, "requests", 0, "how many requests to send in all (0 = bounded by --duration)")
+	workload := fs.String("workload", "get", "`workload`: get, put, mixed:R/W (e.g. mixed:90/10), range or batch")
+	fs.IntVar(&o.Keys, "keys", 100000, "size of the key set (preloaded for reads)")
+	fs.IntVar(&o.ValueSize, "value-size", 100, "value size in bytes")
+	fs.StringVar(&o.Collection, "collection", "bench", "collection to use")
+	fs.IntVar(&o.BatchSize, "batch-size", 100, "ops per batch for --workload batch")
+	format := fs.String("format", "human", "output `format`: human or json")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	o.Addr, o.Client, o.Workload = cf.addr, cf.o, *workload
+	// A target other than loopback only when the address was typed.
+	fs.Visit(func(f *flag.Flag) { o.AddrExplicit = o.AddrExplicit || f.Name == "addr" })
+	if *format != "human" && *format != "json" {
+		fmt.Fprintln(stderr, "amaters-server bench: --format must be human or json")
+		return exitUsage
+	}
+	if err := o.Validate(); err != nil {
+		fmt.Fprintf(stderr, "amaters-server bench: %v\n", err)
+		return exitUsage
+	}
+	if isTerminal(stderr) {
+		o.Progress = stderr
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := server.RunLoad(ctx, o)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "amaters-server bench: %v\n", err)
+		return exitFail
+	}
+	if *format == "json" {
+		out, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", out)
+	} else {
+		res.WriteHuman(stdout)
+	}
+	if res.Ops == 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+// isTerminal reports whether w is a character device (a terminal), where a
+// live progress line makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

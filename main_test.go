@@ -1195,3 +1195,25 @@ func scanCollection(t *testing.T, d *daemon, collection string) map[string]strin
 		next = "&next=" + url.QueryEscape(base64.StdEncoding.EncodeToString(page.Next))
 	}
 }
+
+func TestBenchSubcommand(t *testing.T) {
+	d := startDaemon(t, "--config", writeConfig(t, "[middleware]\nrate_limit_rps = 0\n"))
+	code, out, errOut := cli(t, nil, "bench", "--addr", d.api, "--requests", "3000", "--keys", "500", "--clients", "8", "--workload", "mixed:80/20", "--format", "json")
+	if code != 0 {
+		t.Fatalf("bench: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var res struct {
+		Ops, Errors int64
+		Latency     struct{ P99 float64 `json:"p99_ms"` }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Ops != 3000 || res.Errors != 0 || res.Latency.P99 <= 0 {
+		t.Fatalf("bench result %+v (%v):\n%s", res, err, out)
+	}
+	if code, _, errOut := cli(t, nil, "bench", "--addr", d.api, "--workload", "mixed:90/20"); code != 2 || !strings.Contains(errOut, "100") {
+		t.Errorf("bad workload: exit %d %q", code, errOut)
+	}
+	// The human form.
+	if code, out, _ := cli(t, nil, "bench", "--addr", d.api, "--requests", "10", "--workload", "put"); code != 0 || !strings.Contains(out, "ops") {
+		t.Errorf("human output: exit %d %q", code, out)
+	}
+}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -266,6 +267,22 @@ func TestRunLoadProgress(t *testing.T) {
 	last := lines[len(lines)-1]
 	if !strings.Contains(last, fmt.Sprintf(" %d ops ", res.Ops)) || !strings.HasSuffix(last, " ops/s average\n") {
 		t.Errorf("last progress line %q does not show the %d ops of the run and the average", last, res.Ops)
+	}
+}
+
+func TestRunLoadProgressOfPreload(t *testing.T) {
+	addr := startLoadServer(t)
+	var out bytes.Buffer
+	clock := newStepClock(10 * time.Millisecond)
+	_, err := server.RunLoad(t.Context(), server.LoadOptions{
+		Addr: addr, Clients: 2, Requests: 10, Workload: "get", Keys: 10, Now: clock.now, Progress: &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 requests take 0.1 fake seconds: no live line, only the preload.
+	if want := "preloading 10 keys ...\rpreloaded 10 keys in 0.0 s\n"; out.String() != want {
+		t.Errorf("progress %q, want %q", out.String(), want)
 	}
 }
 
@@ -750,4 +767,115 @@ func ExampleParseWorkload() {
 	// mixed:90/10: mixed, 90% reads
 	// get: get, 100% reads
 	// error: workload "mixed:90/20": reads and writes must sum to 100 percent, not 110
+}
+
+// rawStub answers every request on loopback with the canned bytes of
+// answer, closing the connection after each answer when closeAfter is set.
+// It returns its address and the number of connections it accepted.
+func rawStub(t *testing.T, answer string, closeAfter bool) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := new(atomic.Int64)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					if _, err := io.WriteString(conn, answer); err != nil || closeAfter {
+						return
+					}
+				}
+			})
+		}
+	})
+	return ln.Addr().String(), accepted
+}
+
+func TestRunLoadHTTP1Answers(t *testing.T) {
+	tests := []struct {
+		name       string
+		answer     string
+		closeAfter bool
+		wantOK     bool
+		wantStatus int    // counted as an error with this status
+		wantFirst  string // in FirstError
+		maxConns   int64  // 0: no limit
+	}{
+		{name: "content length", answer: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", wantOK: true, maxConns: 2},
+		{name: "chunked with extension and trailer",
+			answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n1000\r\n" + strings.Repeat("z", 4096) + "\r\n0\r\nX-Trailer: y\r\n\r\n",
+			wantOK: true, maxConns: 2},
+		{name: "header case and spaces", answer: "HTTP/1.1 200 OK\r\ncontent-LENGTH:   3  \r\n\r\nabc", wantOK: true, maxConns: 2},
+		{name: "connection close", answer: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", closeAfter: true, wantOK: true},
+		{name: "close-delimited body", answer: "HTTP/1.1 200 OK\r\n\r\n" + strings.Repeat("b", 20000), closeAfter: true, wantOK: true},
+		{name: "HTTP/1.0", answer: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", closeAfter: true, wantOK: true},
+		{name: "interim answer", answer: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", wantOK: true, maxConns: 2},
+		// The server drops each connection after one answer without
+		// saying so, as on its idle timeout: the next request on it fails
+		// before any answer and is sent again on a new connection.
+		{name: "silently closed keep-alive", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", closeAfter: true, wantOK: true},
+		{name: "error status keeps the body's start",
+			answer:     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 300\r\n\r\n{\"error\":\"busy\"}" + strings.Repeat(" ", 284),
+			wantStatus: 503, wantFirst: `status 503: {"error":"busy"}`, maxConns: 2},
+		{name: "chunked error", answer: "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnot\r\n6\r\n found\r\n0\r\n\r\n",
+			wantStatus: 404, wantFirst: "status 404: not found", maxConns: 2},
+		{name: "malformed status", answer: "HTTP/1.1 2x0 OK\r\n\r\n", wantFirst: "malformed status line"},
+		{name: "short body", answer: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", closeAfter: true, wantFirst: "unexpected EOF"},
+		{name: "bad chunk", answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", closeAfter: true, wantFirst: "bad chunk size"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, accepted := rawStub(t, tc.answer, tc.closeAfter)
+			res, err := server.RunLoad(t.Context(), server.LoadOptions{Addr: addr, Target: server.TargetBare, Clients: 2, Requests: 20, Workload: "mixed:50/50"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.wantOK && (res.Ops != 20 || res.Errors != 0):
+				t.Errorf("ops %d, errors %d (%s), want 20 ops", res.Ops, res.Errors, res.FirstError)
+			case tc.wantStatus != 0 && res.ErrorsByStatus[tc.wantStatus] != 20:
+				t.Errorf("errors %v (%s), want 20 of status %d", res.ErrorsByStatus, res.FirstError, tc.wantStatus)
+			case !tc.wantOK && tc.wantStatus == 0 && res.TransportErrors != 20:
+				t.Errorf("ops %d, transport errors %d, want 20 transport errors", res.Ops, res.TransportErrors)
+			}
+			if !strings.Contains(res.FirstError, tc.wantFirst) {
+				t.Errorf("first error %q lacks %q", res.FirstError, tc.wantFirst)
+			}
+			if n := accepted.Load(); tc.maxConns > 0 && n > tc.maxConns {
+				t.Errorf("%d connections for 2 clients: not kept alive", n)
+			}
+		})
+	}
+}
+
+func TestRunLoadNetHTTPMatches(t *testing.T) {
+	addr := startLoadServer(t)
+	for _, workload := range []string{"get", "put", "range", "batch"} {
+		res, err := server.RunLoad(t.Context(), server.LoadOptions{
+			Addr: addr, UseNetHTTP: true, Clients: 4, Requests: 200, Workload: workload, Keys: 50, BatchSize: 5, Collection: "nethttp",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Ops != 200 || res.Errors != 0 {
+			t.Errorf("%s through net/http: ops %d, errors %d (%s)", workload, res.Ops, res.Errors, res.FirstError)
+		}
+		checkSummary(t, res.Latency)
+	}
 }
