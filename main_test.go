@@ -1204,7 +1204,9 @@ func TestBenchSubcommand(t *testing.T) {
 	}
 	var res struct {
 		Ops, Errors int64
-		Latency     struct{ P99 float64 `json:"p99_ms"` }
+		Latency     struct {
+			P99 float64 `json:"p99_ms"`
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Ops != 3000 || res.Errors != 0 || res.Latency.P99 <= 0 {
 		t.Fatalf("bench result %+v (%v):\n%s", res, err, out)
