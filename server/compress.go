@@ -9,6 +9,9 @@ import (
 	"sync"
 )
 
+// varyAcceptEncoding is the Vary header of every compressible answer.
+var varyAcceptEncoding = []string{"Accept-Encoding"}
+
 // gzipMinBytes is the smallest response worth compressing.
 const gzipMinBytes = 1 << 10
 
@@ -29,7 +32,9 @@ func (p *gzipWriters) put(z *gzip.Writer) { p.pool.Put(z) }
 // acceptsGzip reports whether an Accept-Encoding value allows gzip (a
 // q-value of 0 refuses it).
 func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
+	for rest := header; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
 		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		coding = strings.TrimSpace(coding)
 		if !strings.EqualFold(coding, "gzip") && coding != "*" {
@@ -109,7 +114,11 @@ func (s *Server) withCompression(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Add("Vary", "Accept-Encoding")
+		if h := w.Header(); h["Vary"] == nil {
+			h["Vary"] = varyAcceptEncoding // shared, never modified: saves an allocation
+		} else {
+			h.Add("Vary", "Accept-Encoding")
+		}
 		if r.Method == http.MethodHead || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			next.ServeHTTP(w, r)
 			return
