@@ -139,24 +139,9 @@ func (c *configFlags) register(fs *flag.FlagSet, overrides bool) {
 }
 
 func printConfigErrors(w io.Writer, err error) {
-	for _, e := range flattenErrors(err) {
+	for _, e := range server.Problems(err) {
 		fmt.Fprintln(w, e.Error())
 	}
-}
-
-// flattenErrors undoes errors.Join, so each problem prints on its own line.
-func flattenErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flattenErrors(e)...)
-		}
-		return out
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }
 
 func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
@@ -351,14 +336,7 @@ func cmdStatus(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "amaters-server status: %s answered %d: %s\n", cf.addr, resp.Status, strings.TrimSpace(string(resp.Body)))
 		return exitFail
 	}
-	var st struct {
-		Name          string `json:"name"`
-		Version       string `json:"version"`
-		State         string `json:"state"`
-		Engine        string `json:"engine"`
-		UptimeSeconds int64  `json:"uptime_seconds"`
-		Connections   int64  `json:"connections"`
-	}
+	var st server.StatusResponse
 	if err := json.Unmarshal(resp.Body, &st); err != nil {
 		fmt.Fprintf(stderr, "amaters-server status: %s answered something that is not a status: %v\n", cf.addr, err)
 		return exitFail

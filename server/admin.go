@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-type statusResponse struct {
+// StatusResponse is the body of GET /v1/status (API.md §3), which the
+// status command decodes.
+type StatusResponse struct {
 	Name           string          `json:"name"`
 	Version        string          `json:"version"`
 	State          string          `json:"state"`
@@ -13,10 +15,11 @@ type statusResponse struct {
 	UptimeSeconds  int64           `json:"uptime_seconds"`
 	Connections    int64           `json:"connections"`
 	MaxConnections int64           `json:"max_connections"`
-	RateLimit      rateLimitStatus `json:"rate_limit"`
+	RateLimit      RateLimitStatus `json:"rate_limit"`
 }
 
-type rateLimitStatus struct {
+// RateLimitStatus is the rate_limit member of [StatusResponse].
+type RateLimitStatus struct {
 	Enabled  bool   `json:"enabled"`
 	RPS      int64  `json:"rps"`
 	Burst    int64  `json:"burst"`
@@ -25,7 +28,7 @@ type rateLimitStatus struct {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, statusResponse{
+	writeJSON(w, http.StatusOK, StatusResponse{
 		Name:           "amaters-server",
 		Version:        Version,
 		State:          stateName(s.state.Load()),
@@ -50,9 +53,9 @@ func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) rateLimitStatus() rateLimitStatus {
+func (s *Server) rateLimitStatus() RateLimitStatus {
 	l := s.live.Load().limiters
-	st := rateLimitStatus{Enabled: l != nil}
+	st := RateLimitStatus{Enabled: l != nil}
 	if l != nil {
 		st.RPS, st.Burst = int64(l.rps), int64(l.burst)
 		st.Clients, st.Rejected = l.clients(), l.rejected.Load()

@@ -24,19 +24,9 @@ import (
 // problems lists the joined *ConfigError lines of err.
 func problems(err error) []string {
 	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		if e != nil {
-			out = append(out, e.Error())
-		}
+	for _, e := range server.Problems(err) {
+		out = append(out, e.Error())
 	}
-	walk(err)
 	return out
 }
 

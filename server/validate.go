@@ -134,7 +134,7 @@ func (c *Config) check(now func() time.Time) (*live, error) {
 		for _, e := range v.errs {
 			reported[e.(*ConfigError).Key] = true
 		}
-		for _, e := range flatten(err) {
+		for _, e := range Problems(err) {
 			if ce, ok := e.(*ConfigError); !ok || !reported[ce.Key] {
 				v.errs = append(v.errs, e)
 			}
@@ -146,12 +146,17 @@ func (c *Config) check(now func() time.Time) (*live, error) {
 	return sec, nil
 }
 
-// flatten undoes errors.Join.
-func flatten(err error) []error {
+// Problems undoes errors.Join: it lists the single problems in an error
+// from [LoadConfig], [Config.Validate] or [New], each printable on its own
+// line. A nil error has none.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+			out = append(out, Problems(e)...)
 		}
 		return out
 	}
