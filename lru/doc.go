@@ -6,10 +6,14 @@
 //
 //   - [Cache] is a single LRU list. It is not safe for concurrent use; its
 //     zero value is an empty cache with no limits.
-//   - [Sharded] spreads keys over independently locked [Cache] shards by a
-//     hash of the key. It is safe for concurrent use and is what the storage
+//   - [Sharded] spreads keys over independently locked shards by a hash
+//     of the key. It is safe for concurrent use and is what the storage
 //     engine's block cache and the server's query cache use, because every
-//     parallel read touches them.
+//     parallel read touches them. To keep a hit cheap it tracks recency
+//     approximately, with the CLOCK (second chance) policy: a Get only
+//     marks the entry used, and an eviction passes over (once) the
+//     entries marked since it last came by. See [Sharded] for the exact
+//     order.
 //
 // # Costs
 //
@@ -22,6 +26,6 @@
 // # Eviction callback
 //
 // The callback runs synchronously, with the shard locked, for every entry
-// that leaves the cache because of a limit, a [Cache.Remove], a replacement
-// by [Cache.Add] or a [Cache.Purge]. It must not call back into the cache.
+// that leaves the cache because of a limit, a Remove, a replacement by Add
+// or a Purge. It must not call back into the cache.
 package lru

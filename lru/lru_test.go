@@ -253,3 +253,110 @@ func BenchmarkCacheGet(b *testing.B) {
 		i++
 	}
 }
+
+// TestShardedSecondChance checks the CLOCK order of one shard: a read
+// entry survives the next eviction, then goes like any other.
+func TestShardedSecondChance(t *testing.T) {
+	var evicted []int
+	s := lru.NewSharded(lru.ShardedOptions[int, int]{MaxEntries: 2, Shards: 1,
+		OnEvict: func(k, _ int, r lru.EvictReason) {
+			if r == lru.Evicted {
+				evicted = append(evicted, k)
+			}
+		}})
+	s.Add(1, 1, 1)
+	s.Add(2, 2, 1)
+	s.Get(1)       // 1 gets a second chance
+	s.Add(3, 3, 1) // evicts 2, the oldest unread entry
+	s.Add(4, 4, 1) // evicts 1: its mark was spent
+	s.Add(5, 5, 1) // evicts 3
+	if want := []int{2, 1, 3}; !slices.Equal(evicted, want) {
+		t.Errorf("evicted %v, want %v", evicted, want)
+	}
+	if _, ok := s.Get(4); !ok {
+		t.Error("4 missing")
+	}
+}
+
+// TestShardedModel runs random operations against a map kept in step
+// through the eviction callback: every Get must return exactly what the
+// map holds, and the limits must hold. Constant and two-valued hashes
+// force every key of a shard into one probe run.
+func TestShardedModel(t *testing.T) {
+	tests := []struct {
+		name string
+		opts lru.ShardedOptions[int, int]
+	}{
+		{"entries", lru.ShardedOptions[int, int]{MaxEntries: 64, Shards: 4}},
+		{"cost", lru.ShardedOptions[int, int]{MaxCost: 200, Shards: 2}},
+		{"unlimited", lru.ShardedOptions[int, int]{Shards: 1}},
+		{"collisions", lru.ShardedOptions[int, int]{MaxEntries: 50, Shards: 1,
+			Hash: func(int) uint64 { return 7 }}},
+		{"two runs", lru.ShardedOptions[int, int]{MaxCost: 300, Shards: 1,
+			Hash: func(k int) uint64 { return uint64(k & 1) }}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := range uint64(5) {
+				rng := rand.New(rand.NewPCG(seed, 4))
+				model := map[int]int{}
+				costs := map[int]int64{}
+				opts := tc.opts
+				opts.OnEvict = func(k, v int, r lru.EvictReason) {
+					if model[k] != v {
+						t.Fatalf("OnEvict(%d, %d) but the value is %d", k, v, model[k])
+					}
+					if r != lru.Replaced {
+						delete(model, k)
+						delete(costs, k)
+					}
+				}
+				s := lru.NewSharded(opts)
+				for i := range 5000 {
+					k := rng.IntN(150)
+					switch op := rng.IntN(10); {
+					case op < 4:
+						cost := int64(rng.IntN(20))
+						if s.Add(k, i, cost) {
+							model[k], costs[k] = i, cost
+							// No entry is evicted to make room for itself.
+							if v, ok := s.Get(k); !ok || v != i {
+								t.Fatalf("step %d: Get(%d) right after Add = %d,%v", i, k, v, ok)
+							}
+						} else if _, ok := model[k]; ok {
+							t.Fatalf("step %d: refused Add(%d) left the old value", i, k)
+						}
+					case op < 5:
+						_, had := model[k]
+						if got := s.Remove(k); got != had {
+							t.Fatalf("step %d: Remove(%d) = %v, want %v", i, k, got, had)
+						}
+					default:
+						v, ok := s.Get(k)
+						mv, mok := model[k]
+						if ok != mok || v != mv {
+							t.Fatalf("step %d: Get(%d) = %d,%v want %d,%v", i, k, v, ok, mv, mok)
+						}
+					}
+					var cost int64
+					for _, c := range costs {
+						cost += c
+					}
+					if s.Len() != len(model) || s.Cost() != cost {
+						t.Fatalf("step %d: Len %d Cost %d, want %d %d", i, s.Len(), s.Cost(), len(model), cost)
+					}
+					if opts.MaxEntries > 0 && s.Len() > opts.MaxEntries {
+						t.Fatalf("step %d: Len %d over %d", i, s.Len(), opts.MaxEntries)
+					}
+					if opts.MaxCost > 0 && s.Cost() > opts.MaxCost {
+						t.Fatalf("step %d: Cost %d over %d", i, s.Cost(), opts.MaxCost)
+					}
+				}
+				s.Purge()
+				if len(model) != 0 || s.Len() != 0 {
+					t.Fatalf("after Purge: model %d entries, Len %d", len(model), s.Len())
+				}
+			}
+		})
+	}
+}

@@ -1,9 +1,6 @@
 package lru
 
-import (
-	"hash/maphash"
-	"sync"
-)
+import "hash/maphash"
 
 // ShardedOptions configures a [Sharded] cache. The zero value is an
 // unlimited cache with a default number of shards.
@@ -25,21 +22,24 @@ type ShardedOptions[K comparable, V any] struct {
 	Hash func(K) uint64
 }
 
-// shard pads a Cache and its lock to its own cache lines, so that two
-// cores working on neighbouring shards do not fight over one line.
-type shard[K comparable, V any] struct {
-	mu sync.Mutex // guards c
-	c  Cache[K, V]
-	_  [64]byte
-}
-
-// Sharded is a least-recently-used cache split into shards, each an
-// independent [Cache] behind its own mutex. Recency is tracked per shard,
-// so the entry evicted is the least recently used of its shard, which
-// approximates global LRU well when keys hash evenly.
+// Sharded is a cache split into shards by a hash of the key, each with
+// its own lock, limits and eviction order. It is safe for concurrent use.
+// Create it with [NewSharded]; the zero value is not usable.
 //
-// A Sharded is safe for concurrent use. Create it with [NewSharded]; the
-// zero value is not usable.
+// Each shard approximates least-recently-used order with the CLOCK
+// (second chance) policy, so that a Get only looks the key up and sets
+// the entry's used mark, without reordering anything. The entries of a
+// shard sit on a ring, and a hand sweeps it when a limit forces an
+// eviction: a marked entry has its mark cleared and is passed over (its
+// second chance), and the first unmarked one is evicted. A new entry
+// starts unmarked, normally in the place of the entry just evicted, which
+// the hand reaches last; reading it or replacing its value with Add marks
+// it. So an entry used since the hand last passed it outlives one that
+// was not, as under LRU, but how recently, or how often, does not count
+// beyond that one mark. An entry is never evicted to make room for
+// itself. The policy is per shard, so the entry evicted is chosen within
+// the new entry's shard, which approximates a global order well when
+// keys hash evenly.
 type Sharded[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
@@ -61,50 +61,61 @@ func NewSharded[K comparable, V any](opts ShardedOptions[K, V]) *Sharded[K, V] {
 		s.hash = func(k K) uint64 { return maphash.Comparable(seed, k) }
 	}
 	for i := range s.shards {
-		c := &s.shards[i].c
-		c.OnEvict = opts.OnEvict
+		sh := &s.shards[i]
+		sh.onEvict = opts.OnEvict
 		if opts.MaxEntries > 0 {
-			c.MaxEntries = max(1, opts.MaxEntries/n)
+			sh.maxEntries = max(1, opts.MaxEntries/n)
 		}
 		if opts.MaxCost > 0 {
-			c.MaxCost = max(1, opts.MaxCost/int64(n))
+			sh.maxCost = max(1, opts.MaxCost/int64(n))
 		}
+		sh.init()
 	}
 	return s
 }
 
-func (s *Sharded[K, V]) shardOf(key K) *shard[K, V] {
-	h := s.hash(key)
-	// Mix the high bits in: some hashes (identity-like ones supplied by
-	// callers) vary mostly in their upper half.
-	return &s.shards[(h^h>>32)&s.mask]
+// locate returns key's shard and its hash within the shard.
+func (s *Sharded[K, V]) locate(key K) (*shard[K, V], uint32) {
+	// Mix first: hashes supplied by callers may be weak in some bits.
+	h := s.hash(key) * 0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	return &s.shards[h&s.mask], uint32(h >> 32)
 }
 
-// Get returns the value stored under key and marks it recently used.
+// Get returns the value stored under key and marks it used.
 func (s *Sharded[K, V]) Get(key K) (V, bool) {
-	sh := s.shardOf(key)
+	sh, h := s.locate(key)
 	sh.mu.Lock()
-	v, ok := sh.c.Get(key)
+	v, ok := sh.get(h, key)
+	if ok {
+		sh.hits++
+	} else {
+		sh.misses++
+	}
 	sh.mu.Unlock()
 	return v, ok
 }
 
-// Add stores value under key with the given cost and reports whether it was
-// stored (see [Cache.Add]).
+// Add stores value under key with the given cost, replacing any earlier
+// value, and evicts entries of the key's shard until its limits hold. It
+// reports whether the value was stored: an entry whose cost alone exceeds
+// the shard's cost budget is not.
 func (s *Sharded[K, V]) Add(key K, value V, cost int64) bool {
-	sh := s.shardOf(key)
+	sh, h := s.locate(key)
 	sh.mu.Lock()
-	ok := sh.c.Add(key, value, cost)
-	sh.mu.Unlock()
-	return ok
+	defer sh.mu.Unlock()
+	return sh.add(h, key, value, cost)
 }
 
 // Remove deletes key and reports whether it was present.
 func (s *Sharded[K, V]) Remove(key K) bool {
-	sh := s.shardOf(key)
+	sh, h := s.locate(key)
 	sh.mu.Lock()
-	ok := sh.c.Remove(key)
-	sh.mu.Unlock()
+	defer sh.mu.Unlock()
+	pos, ok := sh.find(h, key)
+	if ok {
+		sh.evict(sh.slots[pos].node, Removed)
+	}
 	return ok
 }
 
@@ -113,7 +124,7 @@ func (s *Sharded[K, V]) Purge() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		sh.c.Purge()
+		sh.purge()
 		sh.mu.Unlock()
 	}
 }
@@ -124,7 +135,7 @@ func (s *Sharded[K, V]) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.c.Len()
+		n += sh.count
 		sh.mu.Unlock()
 	}
 	return n
@@ -136,7 +147,7 @@ func (s *Sharded[K, V]) Cost() int64 {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.c.Cost()
+		n += sh.cost
 		sh.mu.Unlock()
 	}
 	return n
@@ -148,11 +159,10 @@ func (s *Sharded[K, V]) Stats() Stats {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		cs := sh.c.Stats()
+		st.Evictions += sh.evictions
+		st.Hits += sh.hits
+		st.Misses += sh.misses
 		sh.mu.Unlock()
-		st.Hits += cs.Hits
-		st.Misses += cs.Misses
-		st.Evictions += cs.Evictions
 	}
 	return st
 }

@@ -35,13 +35,20 @@ type DB struct {
 	// commitMu guards writers, closing and the leader's hand-off. The
 	// writer at the head of writers is the leader: it alone touches wal's
 	// record writer, lastSeq and the mutable memtable's contents.
-	commitMu   sync.Mutex
-	writers    []*writer
-	closing    bool
-	group      []*writer // leader only
-	lastSeq    uint64    // leader only: last sequence number assigned
-	batchPool  sync.Pool // of *Batch, for Put and Delete
-	writerPool sync.Pool // of *writer
+	commitMu sync.Mutex
+	writers  []*writer
+	closing  bool
+	// inCommit counts the writers between queuing and returning from
+	// commit: the queued ones and those woken to return. A new leader
+	// waits on leaderCond (on commitMu), with leaderWaiting set, until
+	// every writer in commit is queued (see awaitReturningWriters).
+	inCommit      int
+	leaderWaiting bool
+	leaderCond    sync.Cond
+	group         []*writer // leader only
+	lastSeq       uint64    // leader only: last sequence number assigned
+	batchPool     sync.Pool // of *Batch, for Put and Delete
+	writerPool    sync.Pool // of *writer
 
 	// walMu guards wal: the leader writes and syncs under it, the interval
 	// syncer syncs under it, and the leader swaps it at memtable switches.
@@ -96,6 +103,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		d.walDir = dir
 	}
 	d.cond.L = &d.mu
+	d.leaderCond.L = &d.commitMu
 	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm: create dir: %w", err)
 	}

@@ -121,35 +121,42 @@ func (l *levelIter) Close() error {
 // mergingIter merges children into one ordered stream with a binary
 // min-heap. For equal internal keys (impossible between distinct sources,
 // since sequence numbers are unique) the order is arbitrary.
+//
+// Each heap entry caches its child's current key, so that the compares
+// that keep the heap ordered, two per step, touch no interface. A child's
+// key stays valid until that child moves, and only the top child moves
+// between heap repairs.
 type mergingIter struct {
 	children []internalIterator
-	heap     []internalIterator // valid children, heap-ordered
+	heap     []mergeItem // valid children, heap-ordered
 	err      error
 }
 
-func newMergingIter(children []internalIterator) *mergingIter {
-	return &mergingIter{children: children, heap: make([]internalIterator, 0, len(children))}
+type mergeItem struct {
+	it  internalIterator
+	key []byte
 }
 
-func (m *mergingIter) less(i, j int) bool {
-	return compareInternal(m.heap[i].Key(), m.heap[j].Key()) < 0
+func newMergingIter(children []internalIterator) *mergingIter {
+	return &mergingIter{children: children, heap: make([]mergeItem, 0, len(children))}
 }
 
 func (m *mergingIter) down(i int) {
-	n := len(m.heap)
+	h := m.heap
+	n := len(h)
 	for {
 		l := 2*i + 1
 		if l >= n {
 			return
 		}
 		s := l
-		if r := l + 1; r < n && m.less(r, l) {
+		if r := l + 1; r < n && compareInternal(h[r].key, h[l].key) < 0 {
 			s = r
 		}
-		if !m.less(s, i) {
+		if compareInternal(h[s].key, h[i].key) >= 0 {
 			return
 		}
-		m.heap[i], m.heap[s] = m.heap[s], m.heap[i]
+		h[i], h[s] = h[s], h[i]
 		i = s
 	}
 }
@@ -158,7 +165,7 @@ func (m *mergingIter) init(pos func(internalIterator) bool) bool {
 	m.heap = m.heap[:0]
 	for _, c := range m.children {
 		if pos(c) {
-			m.heap = append(m.heap, c)
+			m.heap = append(m.heap, mergeItem{it: c, key: c.Key()})
 		} else if err := c.Err(); err != nil {
 			m.err = err
 			m.heap = m.heap[:0]
@@ -183,18 +190,22 @@ func (m *mergingIter) Next() bool {
 	if len(m.heap) == 0 {
 		return false
 	}
-	top := m.heap[0]
-	if top.Next() {
-		m.down(0)
+	top := &m.heap[0]
+	if top.it.Next() {
+		top.key = top.it.Key()
+		if len(m.heap) > 1 {
+			m.down(0)
+		}
 		return true
 	}
-	if err := top.Err(); err != nil {
+	if err := top.it.Err(); err != nil {
 		m.err = err
 		m.heap = m.heap[:0]
 		return false
 	}
 	last := len(m.heap) - 1
 	m.heap[0] = m.heap[last]
+	m.heap[last] = mergeItem{}
 	m.heap = m.heap[:last]
 	if last > 0 {
 		m.down(0)
@@ -202,8 +213,8 @@ func (m *mergingIter) Next() bool {
 	return last > 0
 }
 
-func (m *mergingIter) Key() []byte   { return m.heap[0].Key() }
-func (m *mergingIter) Value() []byte { return m.heap[0].Value() }
+func (m *mergingIter) Key() []byte   { return m.heap[0].key }
+func (m *mergingIter) Value() []byte { return m.heap[0].it.Value() }
 func (m *mergingIter) Err() error    { return m.err }
 func (m *mergingIter) Close() error {
 	var errs []error
@@ -221,6 +232,12 @@ func (m *mergingIter) Close() error {
 // once. The slices returned by Key and Value stay valid until the next
 // call to Next or Close. Close releases the files the iterator pins; an
 // iterator that is never closed keeps them on disk.
+//
+// Once a scan moves past the first block of a table, it reads the table
+// ahead in chunks of up to 256 KiB, checking each block's CRC as it
+// reaches it, and bypasses the block cache: a long scan makes a few large
+// reads, and neither evicts the blocks that point reads keep hot nor
+// fills the cache with blocks it will not read again.
 type Iterator struct {
 	d       *DB
 	v       *version

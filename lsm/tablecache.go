@@ -80,6 +80,7 @@ type tableCache struct {
 	bc       *blockCache
 	c        *lru.Sharded[uint64, *table]
 	iterPool sync.Pool // of *sstable.Iter, for point lookups
+	scanPool sync.Pool // of *sstable.Iter with read-ahead buffers, for scans
 }
 
 func newTableCache(fs FS, dir string, bc *blockCache, maxOpen int) *tableCache {
@@ -176,6 +177,7 @@ func (tc *tableCache) find(f *fileMeta, ukey []byte, seq uint64, scratch []byte)
 // tableIter adapts an sstable iterator to internalIterator and holds the
 // table open until Close.
 type tableIter struct {
+	tc   *tableCache
 	t    *table
 	it   *sstable.Iter
 	path string
@@ -186,7 +188,13 @@ func (tc *tableCache) newIter(num uint64) (*tableIter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tableIter{t: t, it: t.r.NewIter(), path: filepath.Join(tc.dir, tableName(num))}, nil
+	it, _ := tc.scanPool.Get().(*sstable.Iter)
+	if it == nil {
+		it = t.r.NewIter()
+	} else {
+		it.Reset(t.r)
+	}
+	return &tableIter{tc: tc, t: t, it: it, path: filepath.Join(tc.dir, tableName(num))}, nil
 }
 
 func (ti *tableIter) First() bool             { return ti.it.First() }
@@ -194,9 +202,20 @@ func (ti *tableIter) SeekGE(ikey []byte) bool { return ti.it.SeekGE(ikey) }
 func (ti *tableIter) Next() bool              { return ti.it.Next() }
 func (ti *tableIter) Key() []byte             { return ti.it.Key() }
 func (ti *tableIter) Value() []byte           { return ti.it.Value() }
-func (ti *tableIter) Err() error              { return corruptionFrom(ti.path, ti.it.Err()) }
+func (ti *tableIter) Err() error {
+	if ti.it == nil {
+		return nil
+	}
+	return corruptionFrom(ti.path, ti.it.Err())
+}
 func (ti *tableIter) Close() error {
 	if ti.t != nil {
+		// The sstable iterator's blocks may be in its read-ahead buffer,
+		// which the next user of the pool overwrites: slices from this
+		// iterator are dead from here on, as Close's contract says.
+		ti.it.Release()
+		ti.tc.scanPool.Put(ti.it)
+		ti.it = nil
 		ti.t.unref()
 		ti.t = nil
 	}

@@ -114,19 +114,27 @@ func (it *blockIter) decodeAt(off int) bool {
 		return false
 	}
 	p := it.data[off:]
-	shared, n1 := binary.Uvarint(p)
-	if n1 <= 0 {
-		return it.corrupt(off, "bad entry header")
+	var shared, unshared, vlen uint64
+	var h int
+	if len(p) >= 3 && p[0]|p[1]|p[2] < 0x80 {
+		// The common case: three one-byte lengths.
+		shared, unshared, vlen, h = uint64(p[0]), uint64(p[1]), uint64(p[2]), 3
+	} else {
+		var n1, n2, n3 int
+		shared, n1 = binary.Uvarint(p)
+		if n1 <= 0 {
+			return it.corrupt(off, "bad entry header")
+		}
+		unshared, n2 = binary.Uvarint(p[n1:])
+		if n2 <= 0 {
+			return it.corrupt(off, "bad entry header")
+		}
+		vlen, n3 = binary.Uvarint(p[n1+n2:])
+		if n3 <= 0 {
+			return it.corrupt(off, "bad entry header")
+		}
+		h = n1 + n2 + n3
 	}
-	unshared, n2 := binary.Uvarint(p[n1:])
-	if n2 <= 0 {
-		return it.corrupt(off, "bad entry header")
-	}
-	vlen, n3 := binary.Uvarint(p[n1+n2:])
-	if n3 <= 0 {
-		return it.corrupt(off, "bad entry header")
-	}
-	h := n1 + n2 + n3
 	if shared > uint64(len(it.key)) || unshared > uint64(len(p)-h) || vlen > uint64(len(p)-h)-unshared {
 		return it.corrupt(off, "entry overruns block")
 	}

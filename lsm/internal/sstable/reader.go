@@ -123,11 +123,20 @@ func (t *Reader) decodeProps(b []byte, off int64) error {
 // Properties returns the table's properties.
 func (t *Reader) Properties() Properties { return t.props }
 
-// readBlock reads and verifies the block at h.
-func (t *Reader) readBlock(h handle) ([]byte, error) {
+// checkHandle reports whether the block at h, trailer included, lies in
+// the file.
+func (t *Reader) checkHandle(h handle) error {
 	if h.length > uint64(t.size) || h.offset > uint64(t.size)-h.length ||
 		h.offset+h.length+blockTrailerSize > uint64(t.size) {
-		return nil, &CorruptError{int64(min(h.offset, uint64(t.size))), "block handle out of range"}
+		return &CorruptError{int64(min(h.offset, uint64(t.size))), "block handle out of range"}
+	}
+	return nil
+}
+
+// readBlock reads and verifies the block at h into a new slice.
+func (t *Reader) readBlock(h handle) ([]byte, error) {
+	if err := t.checkHandle(h); err != nil {
+		return nil, err
 	}
 	b := make([]byte, h.length+blockTrailerSize)
 	if _, err := t.r.ReadAt(b, int64(h.offset)); err != nil {
@@ -136,6 +145,12 @@ func (t *Reader) readBlock(h handle) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read block at %d: %w", h.offset, err)
 	}
+	return verifyBlock(b, h)
+}
+
+// verifyBlock checks the trailer of b, the stored block at h, and
+// returns its contents.
+func verifyBlock(b []byte, h handle) ([]byte, error) {
 	n := h.length
 	if b[n] != 0 {
 		return nil, &CorruptError{int64(h.offset + n), fmt.Sprintf("unknown compression %d", b[n])}
@@ -173,6 +188,21 @@ func (t *Reader) MayContain(filterKey []byte) bool {
 	return bloomMayContain(t.filter, filterKey)
 }
 
+// Read-ahead for sequential scans. When an iterator steps from one data
+// block to the next it reads ahead: one ReadAt of several blocks into a
+// buffer the iterator owns, from which the following blocks are sliced
+// and checked. The window starts at readaheadMin and doubles up to
+// readaheadMax, so that a short range scan reads little beyond what it
+// needs while a long one makes one system call per 64 blocks or so.
+// Blocks read ahead bypass the block cache in both directions: a scan
+// neither evicts the blocks that point lookups keep hot nor pays for
+// cache insertions it will not reuse. Their CRCs are checked on every
+// use, exactly like blocks read one at a time.
+const (
+	readaheadMin = 32 << 10
+	readaheadMax = 256 << 10
+)
+
 // Iter iterates over a table in key order. It is not safe for concurrent
 // use. The slices returned by Key and Value stay valid until the next
 // positioning call.
@@ -182,6 +212,13 @@ type Iter struct {
 	data  blockIter
 	valid bool
 	err   error
+
+	// The read-ahead window: ra[:raLen] holds the file's bytes from
+	// raOff. raSize is the size of the next read, 0 before the first.
+	ra     []byte
+	raOff  uint64
+	raLen  int
+	raSize int
 }
 
 // NewIter returns an unpositioned iterator.
@@ -193,17 +230,26 @@ func (t *Reader) NewIter() *Iter {
 
 func (it *Iter) reset() {
 	it.valid = false
+	it.raLen, it.raSize = 0, 0
 	it.err = it.index.init(it.t.opts.Compare, it.t.index, 0)
 }
 
-// loadBlock opens the data block the index iterator points at.
-func (it *Iter) loadBlock() bool {
+// loadBlock opens the data block the index iterator points at. A
+// sequential load (the block after the current one) goes through the
+// read-ahead window, any other through the block cache.
+func (it *Iter) loadBlock(sequential bool) bool {
 	h, ok := decodeHandle(it.index.val)
 	if !ok {
 		it.err = &CorruptError{int64(it.index.off), "bad block handle in index"}
 		return false
 	}
-	b, err := it.t.dataBlock(h)
+	var b []byte
+	var err error
+	if sequential {
+		b, err = it.readAhead(h)
+	} else {
+		b, err = it.t.dataBlock(h)
+	}
 	if err != nil {
 		it.err = err
 		return false
@@ -213,6 +259,35 @@ func (it *Iter) loadBlock() bool {
 		return false
 	}
 	return true
+}
+
+// readAhead returns the verified block at h from the read-ahead window,
+// refilling the window from h.offset when it does not hold the block.
+// The block stays valid until the next refill.
+func (it *Iter) readAhead(h handle) ([]byte, error) {
+	t := it.t
+	if err := t.checkHandle(h); err != nil {
+		return nil, err
+	}
+	need := h.length + blockTrailerSize
+	if h.offset < it.raOff || h.offset+need > it.raOff+uint64(it.raLen) {
+		it.raSize = min(max(2*it.raSize, readaheadMin), readaheadMax)
+		size := min(max(uint64(it.raSize), need), uint64(t.size)-h.offset)
+		if uint64(cap(it.ra)) < size {
+			it.ra = make([]byte, size)
+		}
+		it.raLen = 0
+		n, err := t.r.ReadAt(it.ra[:size], int64(h.offset))
+		if uint64(n) < need {
+			if err == nil || errors.Is(err, io.EOF) {
+				return nil, &CorruptError{int64(h.offset), "block beyond end of file"}
+			}
+			return nil, fmt.Errorf("read block at %d: %w", h.offset, err)
+		}
+		it.raOff, it.raLen = h.offset, n
+	}
+	start := h.offset - it.raOff
+	return verifyBlock(it.ra[start:start+need:start+need], h)
 }
 
 // SeekGE moves to the first key >= target and reports whether there is one.
@@ -225,7 +300,7 @@ func (it *Iter) SeekGE(target []byte) bool {
 		it.err = it.index.err
 		return false
 	}
-	if !it.loadBlock() {
+	if !it.loadBlock(false) {
 		return false
 	}
 	if it.data.seekGE(target) {
@@ -252,7 +327,7 @@ func (it *Iter) First() bool {
 		it.err = it.index.err
 		return false
 	}
-	if !it.loadBlock() {
+	if !it.loadBlock(false) {
 		return false
 	}
 	if it.data.first() {
@@ -285,7 +360,7 @@ func (it *Iter) skipForward() bool {
 			it.err = it.index.err
 			return false
 		}
-		if !it.loadBlock() {
+		if !it.loadBlock(true) {
 			return false
 		}
 		if it.data.first() {
@@ -308,8 +383,19 @@ func (it *Iter) Value() []byte { return it.data.val }
 func (it *Iter) Err() error { return it.err }
 
 // Reset makes it an unpositioned iterator over t, keeping its buffers, so
-// that point lookups can reuse iterators from a pool.
+// that iterators can be reused from a pool.
 func (it *Iter) Reset(t *Reader) {
 	it.t = t
 	it.reset()
+}
+
+// Release drops the iterator's references to its table and blocks but
+// keeps its buffers, before it goes into a pool; Reset makes it usable
+// again.
+func (it *Iter) Release() {
+	it.t = nil
+	it.valid = false
+	it.raLen, it.raSize = 0, 0
+	it.index = blockIter{key: it.index.key[:0]}
+	it.data = blockIter{key: it.data.key[:0]}
 }

@@ -206,6 +206,72 @@ func FuzzBlock(f *testing.F) {
 	})
 }
 
+// countingFile counts the reads of a table.
+type countingFile struct {
+	memFile
+	reads int
+}
+
+func (c *countingFile) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	return c.memFile.ReadAt(p, off)
+}
+
+// TestReadahead checks that a scan reads many blocks per ReadAt, leaves
+// the block cache alone past its first block, and still yields every
+// entry, also when an iterator is reused through Release and Reset.
+func TestReadahead(t *testing.T) {
+	const n = 20000
+	data := build(t, n, sstable.WriterOptions{BlockSize: 512})
+	f := &countingFile{}
+	f.Write(data)
+	cache := mapCache{}
+	r, err := sstable.NewReader(f, int64(len(data)), sstable.ReaderOptions{Compare: bytes.Compare, Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := int(r.Properties().NumDataBlocks)
+	if blocks < 500 {
+		t.Fatalf("only %d blocks", blocks)
+	}
+	it := r.NewIter()
+	for round := range 2 {
+		f.reads = 0
+		i := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			if string(it.Key()) != fmt.Sprintf("key%06d", i) || string(it.Value()) != fmt.Sprintf("value%d", i) {
+				t.Fatalf("round %d: entry %d = %q=%q", round, i, it.Key(), it.Value())
+			}
+			i++
+		}
+		if it.Err() != nil || i != n {
+			t.Fatalf("round %d: scanned %d, err %v", round, i, it.Err())
+		}
+		if f.reads > blocks/8 {
+			t.Errorf("round %d: %d reads for %d blocks", round, f.reads, blocks)
+		}
+		if len(cache) != 1 {
+			t.Errorf("round %d: %d blocks cached, want only the first", round, len(cache))
+		}
+		it.Release()
+		it.Reset(r)
+	}
+	// A scan that starts with SeekGE reads ahead from there.
+	if !it.SeekGE([]byte("key010000")) {
+		t.Fatal(it.Err())
+	}
+	i := 10000
+	for ok := true; ok; ok = it.Next() {
+		if string(it.Key()) != fmt.Sprintf("key%06d", i) {
+			t.Fatalf("after SeekGE: entry %d = %q", i, it.Key())
+		}
+		i++
+	}
+	if it.Err() != nil || i != n {
+		t.Fatalf("after SeekGE: scanned to %d, err %v", i, it.Err())
+	}
+}
+
 func BenchmarkSeek(b *testing.B) {
 	r, err := open(b, build(b, 10000, sstable.WriterOptions{}), mapCache{})
 	if err != nil {
