@@ -289,7 +289,7 @@ func TestLimiterTableIsBounded(t *testing.T) {
 	l := newLimiters(10, 10, 1000)
 	now := time.Unix(0, 0)
 	for i := range 100000 {
-		if ok, _ := l.allow(fmt.Sprintf("ip:10.%d.%d.%d", i>>16, i>>8&255, i&255), now); !ok {
+		if ok, _ := l.allow(clientID{subject: fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)}, now); !ok {
 			t.Fatalf("a new client was refused at %d", i)
 		}
 	}
@@ -297,7 +297,7 @@ func TestLimiterTableIsBounded(t *testing.T) {
 		t.Fatalf("table holds %d clients, want the cap of 1000", n)
 	}
 	// The most recent clients are still tracked: their buckets are spent.
-	key := "ip:10.1.134.159" // client 99999
+	key := clientID{subject: "10.1.134.159"} // client 99999
 	for range 9 {
 		l.allow(key, now)
 	}
@@ -305,7 +305,7 @@ func TestLimiterTableIsBounded(t *testing.T) {
 		t.Fatalf("the 11th request of a recent client: ok=%v wait=%v", ok, wait)
 	}
 	var off *limiters
-	if ok, _ := off.allow("x", now); !ok || off.clients() != 0 {
+	if ok, _ := off.allow(clientID{subject: "x"}, now); !ok || off.clients() != 0 {
 		t.Fatal("a nil table must allow everything")
 	}
 }
@@ -354,3 +354,43 @@ func TestLineBuffer(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestAccessWriterMatchesSlog: the hand-written access line says what the
+// slog handlers would say, in text and in JSON, for awkward values too.
+func TestAccessWriterMatchesSlog(t *testing.T) {
+	when := time.Date(2026, 11, 26, 19, 14, 20, 675436000, time.UTC)
+	for _, id := range []string{"plain-1", `we"ird=id`, "", "tab\there", "ünï"} {
+		rec := accessRecord{time: when, level: slog.LevelInfo, requestID: id, method: "GET",
+			route: "/v1/collections/{c}/keys/{key...}", collection: "c d", status: 200, bytesIn: 3,
+			bytesOut: 100, duration: 1234567, identity: "local", remote: "127.0.0.1:5000"}
+		for _, asJSON := range []bool{false, true} {
+			var fast, ref bytes.Buffer
+			level := new(slog.LevelVar)
+			aw := &accessWriter{w: &fast, json: asJSON, level: level}
+			aw.write(&rec)
+			ho := &slog.HandlerOptions{}
+			var h slog.Handler = slog.NewTextHandler(&ref, ho)
+			if asJSON {
+				h = slog.NewJSONHandler(&ref, ho)
+			}
+			r := slog.NewRecord(when, slog.LevelInfo, "request", 0)
+			r.AddAttrs(slog.String("request_id", rec.requestID), slog.String("method", rec.method),
+				slog.String("route", rec.route), slog.String("collection", rec.collection), slog.Int("status", rec.status),
+				slog.Int64("bytes_in", rec.bytesIn), slog.Int64("bytes_out", rec.bytesOut),
+				slog.Duration("duration", rec.duration), slog.String("identity", rec.identity), slog.String("remote", rec.remote))
+			h.Handle(t.Context(), r)
+			if asJSON {
+				var a, b map[string]any
+				if err := json.Unmarshal(fast.Bytes(), &a); err != nil {
+					t.Fatalf("fast JSON line %q: %v", fast.String(), err)
+				}
+				json.Unmarshal(ref.Bytes(), &b)
+				if fmt.Sprint(a) != fmt.Sprint(b) {
+					t.Errorf("JSON differs:\n fast %s\n slog %s", fast.String(), ref.String())
+				}
+			} else if id != "ünï" && fast.String() != ref.String() { // slog leaves printable non-ASCII unquoted
+				t.Errorf("text differs:\n fast %q\n slog %q", fast.String(), ref.String())
+			}
+		}
+	}
+}

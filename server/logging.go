@@ -36,7 +36,7 @@ type LogOutput struct {
 	Logger *slog.Logger
 	// access writes the access log to the same place, through a
 	// lineBuffer: in batches rather than one write per request.
-	access *slog.Logger
+	access *accessWriter
 	buf    *lineBuffer
 	file   *logrot.Writer // nil when logging to stderr
 	level  *slog.LevelVar // both loggers' level, set by a reload
@@ -58,7 +58,11 @@ func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
 	}
 	buf := newLineBuffer(w)
 	level := logLevel(cfg)
-	return &LogOutput{Logger: newLogger(w, cfg, level), access: newLogger(buf, cfg, level), buf: buf, file: file, level: level}, nil
+	return &LogOutput{
+		Logger: newLogger(w, cfg, level),
+		access: &accessWriter{w: buf, json: cfg.Observability.LogFormat == "json", level: level},
+		buf:    buf, file: file, level: level,
+	}, nil
 }
 
 // Reopen reopens the log file (after an external logrotate moved it),
@@ -109,6 +113,17 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
+		}
+		if s.fastAccess != nil {
+			if s.fastAccess.enabled(level) {
+				s.fastAccess.write(&accessRecord{
+					time: s.now(), level: level, requestID: ex.id, method: r.Method,
+					route: ex.route, collection: ex.collection, status: status,
+					bytesIn: max(r.ContentLength, 0), bytesOut: ex.bytes,
+					duration: s.now().Sub(ex.start), identity: ex.who.name(), remote: r.RemoteAddr,
+				})
+			}
+			return
 		}
 		if !s.access.Enabled(r.Context(), level) {
 			return

@@ -27,15 +27,23 @@ type limiters struct {
 	max   int
 
 	mu    sync.Mutex // guards byKey and order
-	byKey map[string]*list.Element
+	byKey map[clientID]*list.Element
 	order *list.List // of *bucket, most recently seen first
 
 	rejected atomic.Uint64
 }
 
 type bucket struct {
-	key string
+	key clientID
 	lim *rate.Limiter
+}
+
+// clientID is a rate-limit key: an authenticated identity (its method and
+// subject), or a remote IP address (method ""). A struct rather than a
+// joined string, so that building it does not allocate.
+type clientID struct {
+	method  string
+	subject string
 }
 
 func newLimiters(rps, burst int64, max int) *limiters {
@@ -44,13 +52,13 @@ func newLimiters(rps, burst int64, max int) *limiters {
 	}
 	return &limiters{
 		rps: rate.Limit(rps), burst: int(burst), max: max,
-		byKey: map[string]*list.Element{}, order: list.New(),
+		byKey: map[clientID]*list.Element{}, order: list.New(),
 	}
 }
 
 // allow takes a token from key's bucket at time now. When the bucket is
 // empty it returns false and how long until a token is available.
-func (l *limiters) allow(key string, now time.Time) (bool, time.Duration) {
+func (l *limiters) allow(key clientID, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
@@ -70,6 +78,9 @@ func (l *limiters) allow(key string, now time.Time) (bool, time.Duration) {
 	lim := e.Value.(*bucket).lim
 	l.mu.Unlock()
 
+	if lim.AllowN(now, 1) {
+		return true, 0 // the common case, without a Reservation
+	}
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
 		l.rejected.Add(1)
@@ -104,15 +115,15 @@ func (l *limiters) clients() int {
 
 // clientKey is the rate-limit key of a request: its authenticated identity,
 // else its remote IP.
-func clientKey(r *http.Request, p principal) string {
+func clientKey(r *http.Request, p principal) clientID {
 	if p.id.Method != "" {
-		return "id:" + string(p.id.Method) + ":" + p.id.Subject
+		return clientID{method: string(p.id.Method), subject: p.id.Subject}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	return "ip:" + host
+	return clientID{subject: host}
 }
 
 // withRateLimit refuses, with 429 and Retry-After, a request whose client

@@ -75,16 +75,18 @@ type Options struct {
 // listener and the storage engine. Create it with New and run it once with
 // Run. Its methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	logOut  *LogOutput   // nil unless given in Options.Log
-	access  *slog.Logger // the access log: logOut's buffered one, or log
-	now     func() time.Time
-	reg     *promtext.Registry
-	metrics *metrics
-	ids     *requestIDs
-	cache   *queryCache // nil when the query cache is off
-	gzip    gzipWriters
+	cfg    Config
+	log    *slog.Logger
+	logOut *LogOutput   // nil unless given in Options.Log
+	access *slog.Logger // the access log when fastAccess is nil: log
+	// fastAccess writes the access log into logOut's line buffer.
+	fastAccess *accessWriter
+	now        func() time.Time
+	reg        *promtext.Registry
+	metrics    *metrics
+	ids        *requestIDs
+	cache      *queryCache // nil when the query cache is off
+	gzip       gzipWriters
 
 	state   atomic.Int32
 	started time.Time
@@ -128,7 +130,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	switch {
 	case opts.Log != nil:
-		s.logOut, s.log, s.access, s.level = opts.Log, opts.Log.Logger, opts.Log.access, opts.Log.level
+		s.logOut, s.log, s.fastAccess, s.level = opts.Log, opts.Log.Logger, opts.Log.access, opts.Log.level
 	case s.log == nil:
 		s.log = NewLogger(os.Stderr, cfg)
 	}
