@@ -761,12 +761,20 @@ func TestLogFailureIsReportedNotFatal(t *testing.T) {
 			t.Fatalf("PUT with a failing log: %d", r.status)
 		}
 	}
-	r := do(t, "GET", ts.health+"/health", nil)
+	// Access lines reach the file in batches (every 100 ms): poll.
+	var r result
 	var h struct {
 		Status string
 		Checks map[string]string
 	}
-	json.Unmarshal(r.body, &h)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		r = do(t, "GET", ts.health+"/health", nil)
+		json.Unmarshal(r.body, &h)
+		if strings.HasPrefix(h.Checks["log"], "failing: ") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if r.status != 200 || h.Status != "ok" || !strings.HasPrefix(h.Checks["log"], "failing: ") || h.Checks["storage"] != "ok" {
 		t.Fatalf("health with a failing log: %d %s", r.status, r.body)
 	}
