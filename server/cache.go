@@ -134,7 +134,8 @@ func rangeKey(c string, q rangeQuery, maxBytes int) [32]byte {
 // stripeOf returns the index of k's stripe.
 func stripeOf(k [32]byte) int { return int(binary.LittleEndian.Uint64(k[:8]) % nStripes) }
 
-// collectionGen returns the generation counter of collection c.
+// collectionGen returns the generation counter of collection c, creating
+// it (writers only).
 func (q *queryCache) collectionGen(c string) *atomic.Uint64 {
 	q.mu.RLock()
 	g := q.gens[c]
@@ -151,10 +152,25 @@ func (q *queryCache) collectionGen(c string) *atomic.Uint64 {
 	return g
 }
 
-// lookup returns the entry under k if it is current for gen.
-func (q *queryCache) lookup(k [32]byte, gen *atomic.Uint64) (cachedResult, bool) {
+// rangeGen returns the current generation of collection c's pages for a
+// reader. A collection never written has no counter: its generation is 0,
+// and reading does not create one, so range requests on made-up names
+// cannot grow the table.
+func (q *queryCache) rangeGen(c string) uint64 {
+	q.mu.RLock()
+	g := q.gens[c]
+	q.mu.RUnlock()
+	if g == nil {
+		return 0
+	}
+	return g.Load()
+}
+
+// lookup returns the entry under k if it is current: if it was read or
+// written at generation gen.
+func (q *queryCache) lookup(k [32]byte, gen uint64) (cachedResult, bool) {
 	e, ok := q.entries.Get(k)
-	if ok && e.gen == gen.Load() {
+	if ok && e.gen == gen {
 		q.hits.Inc()
 		return e, true
 	}

@@ -218,3 +218,16 @@ func TestCacheBoundedAndOff(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestCacheReadersCreateNoGenerations(t *testing.T) {
+	s, _, _ := newCachedStore(t, 100)
+	for i := range 1000 {
+		if g := s.cache.rangeGen(fmt.Sprint("made-up-", i)); g != 0 {
+			t.Fatalf("generation %d for a collection never written", g)
+		}
+	}
+	s.Put("real", "k", []byte("v"))
+	if len(s.cache.gens) != 1 || s.cache.rangeGen("real") == 0 {
+		t.Fatalf("%d generation counters after reads of 1000 names and one write", len(s.cache.gens))
+	}
+}

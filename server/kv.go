@@ -240,12 +240,12 @@ func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
 	var tag uint64
 	if s.cache != nil {
 		key = rangeKey(c, q, maxPageBytes)
-		gen := s.cache.collectionGen(c)
-		if e, ok := s.cache.lookup(key, gen); ok {
+		// The generation is read before the engine: see queryCache.
+		tag = s.cache.rangeGen(c)
+		if e, ok := s.cache.lookup(key, tag); ok {
 			writeJSONBody(w, http.StatusOK, e.data)
 			return nil
 		}
-		tag = gen.Load() // before the engine is read: see queryCache
 	}
 	items, more, next, err := s.store.Range(c, q.Start, q.End, q.Limit, maxPageBytes)
 	if err != nil {

@@ -129,15 +129,14 @@ func (s *store) Get(c, key string) (v []byte, err error) {
 		return s.eng.Get(engineKey(c, key))
 	}
 	k := getKey(c, key)
-	gen := &s.cache.stripes[stripeOf(k)].gen
-	if e, ok := s.cache.lookup(k, gen); ok {
+	// The generation is read before the engine: see queryCache.
+	tag := s.cache.stripes[stripeOf(k)].gen.Load()
+	if e, ok := s.cache.lookup(k, tag); ok {
 		if !e.found {
 			return nil, errNotFound
 		}
 		return e.data, nil
 	}
-	// The generation is read before the engine: see queryCache.
-	tag := gen.Load()
 	v, err = s.eng.Get(engineKey(c, key))
 	switch {
 	case err == nil:
