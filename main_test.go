@@ -1219,3 +1219,83 @@ func TestBenchSubcommand(t *testing.T) {
 		t.Errorf("human output: exit %d %q", code, out)
 	}
 }
+
+// TestDiskFull puts the data folder on a 4 MiB tmpfs and writes until the
+// disk is full: writes get 507 insufficient_storage, never 500; what was
+// acknowledged before reads back; /health says why. (Writes resume only
+// after a restart: see README, "Storage and durability".) Needs root.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must run this test as root (it mounts a tmpfs)")
+		}
+		t.Skip("needs root to mount a tmpfs; CI runs it")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mount tmpfs: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	d := startDaemon(t, "--engine", "lsm", "--data-dir", filepath.Join(mnt, "data"),
+		"--config", writeConfig(t, "[storage]\nmemtable_size_mb = 1\n[middleware]\nrate_limit_rps = 0\n[audit]\nenabled = false\n"))
+	client := &http.Client{Timeout: 10 * time.Second}
+	value := strings.Repeat("x", 8<<10)
+	acked := 0
+	full := false
+	for i := 0; i < 2000 && !full; i++ {
+		req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/v1/collections/c/keys/k%05d", d.api, i), strings.NewReader(value))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 204:
+			acked = i + 1
+		case 507:
+			if !strings.Contains(string(body), "insufficient_storage") {
+				t.Fatalf("507 without its code: %s", body)
+			}
+			full = true
+		default:
+			t.Fatalf("write %d on a filling disk: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if !full || acked == 0 {
+		t.Fatalf("the 4 MiB disk never filled (%d writes acknowledged)", acked)
+	}
+	// Later writes are refused the same way; reads go on.
+	req, _ := http.NewRequest("PUT", "http://"+d.api+"/v1/collections/c/keys/after", strings.NewReader("v"))
+	if resp, err := client.Do(req); err != nil || (resp.StatusCode != 507 && resp.StatusCode != 503) {
+		t.Fatalf("a write after the disk filled: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	for i := 0; i < acked; i += max(1, acked/20) {
+		resp, err := client.Get(fmt.Sprintf("http://%s/v1/collections/c/keys/k%05d", d.api, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != value {
+			t.Fatalf("acknowledged key k%05d after the disk filled: %d (%d bytes)", i, resp.StatusCode, len(body))
+		}
+	}
+	resp, err := http.Get(d.health + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "writes stopped") {
+		t.Fatalf("/health on a full disk: %d %s", resp.StatusCode, body)
+	}
+	if r, err := http.Get(d.health + "/livez"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("livez on a full disk: %v %v", r, err)
+	}
+}
