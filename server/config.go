@@ -41,6 +41,10 @@ type Config struct {
 	// origin records where each key that is not a default came from, for
 	// error messages: "FILE:LINE", "$AMATERS_X" or "flag --x".
 	origin map[string]string
+
+	// validated is what the last successful Validate loaded (keys,
+	// certificates, roles), so that New does not read the files again.
+	validated *live
 }
 
 // ServerConfig is the [server] section.

@@ -141,9 +141,14 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.started = s.now()
-	sec, err := s.cfg.check(s.now)
-	if err != nil {
-		return nil, err
+	// A configuration validated just before (as main does) brings the files
+	// it loaded; otherwise, or with an injected clock, check it here.
+	sec := s.cfg.validated
+	if sec == nil || opts.Now != nil {
+		var err error
+		if sec, err = s.cfg.check(s.now); err != nil {
+			return nil, err
+		}
 	}
 	s.live.Store(sec)
 	s.reload = opts.Reload

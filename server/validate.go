@@ -26,9 +26,11 @@ var roleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 // Validate checks every value and every rule between values, and loads the
 // files the configuration names (keys, certificates, roles), and returns all
 // problems at once, joined, each a *ConfigError naming where the value came
-// from. A nil result means the configuration can be started.
+// from. A nil result means the configuration can be started. [New] reuses
+// what a successful Validate loaded, so validate again after changing c.
 func (c *Config) Validate() error {
-	_, err := c.check(time.Now)
+	sec, err := c.check(time.Now)
+	c.validated = sec
 	return err
 }
 
