@@ -2,7 +2,7 @@
 // the health and metrics listener, storage wiring and the graceful
 // lifecycle of API.md §6. The command in package main is a thin shell
 // around [LoadConfig], [New] and [Server.Run], plus the [Client] used by the
-// status and stop commands.
+// status and stop commands and [RunLoad], the load generator of bench.
 //
 // # Configuration
 //
@@ -16,16 +16,25 @@
 // # Requests
 //
 // Every API request passes one middleware chain (apiHandler): request id,
-// recover, metrics, protected mode, draining, then the router of routes.go.
-// Handlers return errors; [Server.writeError] in errors.go is the one place
-// that turns them into JSON answers and logs server faults.
+// recover, access log, metrics, CORS, compression, body limit,
+// authentication (or protected mode), rate limit, draining, then the router
+// of routes.go, which authorizes each route. The steps share one exchange
+// per request (middleware.go). Handlers return errors; [Server.writeError]
+// in errors.go is the one place that turns them into JSON answers and logs
+// server faults.
+//
+// # Reload
+//
+// What SIGHUP may change (authentication, roles, TLS, CORS, rate limits)
+// lives in one immutable value swapped atomically ([Server.Reload]), so a
+// request sees one version from authentication to authorization.
 //
 // # Storage
 //
 // Collections are a length-prefixed key prefix over one ordered byte
-// keyspace (store.go), so an engine sees only bytes. The engine interface
-// carries what an LSM tree needs: atomic batches, consistent scans, Flush
-// and Close.
+// keyspace (store.go), so an engine sees only bytes; the engine is package
+// lsm, on disk or on an in-memory file system. GET results and range pages
+// go through the query cache (cache.go), which is never stale.
 //
 // # Concurrency
 //
