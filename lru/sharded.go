@@ -121,48 +121,40 @@ func (s *Sharded[K, V]) Remove(key K) bool {
 
 // Purge removes every entry.
 func (s *Sharded[K, V]) Purge() {
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		sh.purge()
-		sh.mu.Unlock()
-	}
+	s.eachLocked(func(sh *shard[K, V]) { sh.purge() })
 }
 
 // Len returns the number of entries over all shards.
 func (s *Sharded[K, V]) Len() int {
 	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += sh.count
-		sh.mu.Unlock()
-	}
+	s.eachLocked(func(sh *shard[K, V]) { n += sh.count })
 	return n
 }
 
 // Cost returns the sum of costs over all shards.
 func (s *Sharded[K, V]) Cost() int64 {
 	var n int64
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += sh.cost
-		sh.mu.Unlock()
-	}
+	s.eachLocked(func(sh *shard[K, V]) { n += sh.cost })
 	return n
 }
 
 // Stats returns the counters summed over all shards.
 func (s *Sharded[K, V]) Stats() Stats {
 	var st Stats
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
+	s.eachLocked(func(sh *shard[K, V]) {
 		st.Evictions += sh.evictions
 		st.Hits += sh.hits
 		st.Misses += sh.misses
+	})
+	return st
+}
+
+// eachLocked calls fn for every shard in turn, with that shard locked.
+func (s *Sharded[K, V]) eachLocked(fn func(*shard[K, V])) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		fn(sh)
 		sh.mu.Unlock()
 	}
-	return st
 }

@@ -25,18 +25,7 @@ func BenchmarkChain(b *testing.B) {
 		}, slog.LevelInfo},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			cfg := Default()
-			cfg.Server.DataDir = b.TempDir()
-			cfg.Storage.Engine = "memory"
-			tc.mutate(&cfg)
-			s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: tc.level}))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.openStorage(); err != nil {
-				b.Fatal(err)
-			}
-			s.state.Store(stateServing)
+			s := servingInProcess(b, tc.mutate, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: tc.level})))
 			h := s.apiHandler()
 			put := httptest.NewRequest("PUT", "/v1/collections/bench/keys/hot", bytes.NewReader(bytes.Repeat([]byte("v"), 100)))
 			put.RemoteAddr = "127.0.0.1:1"
@@ -71,19 +60,10 @@ func BenchmarkGetCache(b *testing.B) {
 			name = "off"
 		}
 		b.Run(name, func(b *testing.B) {
-			cfg := Default()
-			cfg.Server.DataDir = b.TempDir()
-			cfg.Storage.Engine = "memory"
-			cfg.Middleware.RateLimitRPS = 0
-			cfg.Cache.MaxEntries = entries
-			s, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.openStorage(); err != nil {
-				b.Fatal(err)
-			}
-			s.state.Store(stateServing)
+			s := servingInProcess(b, func(c *Config) {
+				c.Middleware.RateLimitRPS = 0
+				c.Cache.MaxEntries = entries
+			}, slog.New(slog.DiscardHandler))
 			h := s.apiHandler()
 			const hot = 64
 			reqs := make([]*http.Request, hot)

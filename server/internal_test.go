@@ -25,22 +25,30 @@ import (
 
 func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *bytes.Buffer) {
 	t.Helper()
+	var logs bytes.Buffer
+	return servingInProcess(t, mutate, slog.New(slog.NewJSONHandler(&logs, nil))), &logs
+}
+
+// servingInProcess builds a memory-engine server whose handlers can be
+// called directly (no listeners): storage open, state serving.
+func servingInProcess(tb testing.TB, mutate func(*Config), log *slog.Logger) *Server {
+	tb.Helper()
 	cfg := Default()
-	cfg.Server.DataDir = t.TempDir()
+	cfg.Server.DataDir = tb.TempDir()
 	cfg.Storage.Engine = "memory"
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	var logs bytes.Buffer
-	s, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	s, err := New(cfg, Options{Logger: log})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.openStorage(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { s.store.Close() })
 	s.state.Store(stateServing)
-	return s, &logs
+	return s
 }
 
 func TestPanicBecomes500WithoutInternals(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -27,46 +26,12 @@ import (
 	"amaters-server/server"
 )
 
-// startLoadServer runs a memory-engine server on free loopback ports, with
-// rate limiting off (the load would meet 429s), and stops it when the test
-// ends. It returns the API's HOST:PORT. (A copy of api_test.go's
-// startServer, so this file stands alone.)
+// startLoadServer runs a server for the load tests, with rate limiting
+// off so that no request is refused, and returns its API address.
 func startLoadServer(t *testing.T) string {
 	t.Helper()
-	cfg := server.Default()
-	cfg.Server.BindAddress = "127.0.0.1:0"
-	cfg.Health.HTTPPort = 0
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Storage.Engine = "memory"
-	cfg.Middleware.RateLimitRPS = 0
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("server did not become ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	return srv.Addr()
+	ts := startServer(t, func(c *server.Config) { c.Middleware.RateLimitRPS = 0 })
+	return strings.TrimPrefix(ts.api, "http://")
 }
 
 // loadRangeAll reads every item of a collection (at most 10000).
