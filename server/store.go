@@ -6,26 +6,12 @@ import (
 	"time"
 
 	"amaters-server/promtext"
+	"amaters-server/rbac"
 )
 
-// validCollection reports whether c is a collection name (API.md §3):
-// ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$, checked without a regexp because it
-// runs on every request.
-func validCollection(c string) bool {
-	if len(c) == 0 || len(c) > 128 {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		b := c[i]
-		switch {
-		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
-		case i > 0 && (b == '_' || b == '.' || b == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validCollection reports whether c is a collection name (API.md §3);
+// the rule lives with the roles that name collections.
+func validCollection(c string) bool { return rbac.ValidCollectionName(c) }
 
 // store maps collections onto one engine keyspace. Each engine key is
 //
