@@ -45,10 +45,16 @@ type DB struct {
 	inCommit      int
 	leaderWaiting bool
 	leaderCond    sync.Cond
-	group         []*writer // leader only
 	lastSeq       uint64    // leader only: last sequence number assigned
+	applyTickets  uint64    // leader only: apply tickets handed out (see commitPipelined)
 	batchPool     sync.Pool // of *Batch, for Put and Delete
 	writerPool    sync.Pool // of *writer
+
+	// applyMu guards applyTurn, the ticket of the next group to apply
+	// to the memtable; applyCond (on applyMu) is broadcast when it moves.
+	applyMu   sync.Mutex
+	applyCond sync.Cond
+	applyTurn uint64
 
 	// walMu guards wal: the leader writes and syncs under it, the interval
 	// syncer syncs under it, and the leader swaps it at memtable switches.
@@ -73,6 +79,10 @@ type DB struct {
 	closed     bool
 	compacting []*compaction
 	compactPtr [numLevels][]byte // round-robin position per level (user key)
+	// spare is an empty skiplist of MemtableSize made ahead by the flush
+	// goroutine, so that a memtable switch on the write path does not
+	// allocate and zero the arenas itself (see takeSpare).
+	spare *skiplist
 
 	// manifestMu serialises version changes and guards manifest and logNum.
 	manifestMu sync.Mutex
@@ -104,6 +114,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	d.cond.L = &d.mu
 	d.leaderCond.L = &d.commitMu
+	d.applyCond.L = &d.applyMu
 	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm: create dir: %w", err)
 	}
@@ -198,7 +209,8 @@ func (d *DB) Apply(b *Batch) error {
 	}
 	w.batch = b
 	err := d.commit(w)
-	*w = writer{cond: sync.Cond{L: &d.commitMu}}
+	clear(w.group)
+	*w = writer{cond: sync.Cond{L: &d.commitMu}, group: w.group[:0]}
 	d.writerPool.Put(w)
 	return err
 }

@@ -120,6 +120,7 @@ func (d *DB) flushLoop() {
 				break
 			}
 		}
+		d.makeSpare()
 	}
 }
 

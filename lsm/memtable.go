@@ -1,24 +1,44 @@
 package lsm
 
+import "sync/atomic"
+
 // memtable holds the most recent writes in a skiplist until they are
 // flushed to an SSTable. Its entries are also in the write-ahead log
 // walNum, which may be deleted once the memtable is flushed.
 //
-// The mutable memtable has one writer at a time, the commit leader; once
-// switched out it is immutable. Reads may run concurrently with the writer.
+// The mutable memtable has one writer at a time, the commit group whose
+// apply turn it is (see applyInTurn in wal.go); once switched out it is
+// immutable. Reads may run concurrently with the writer.
 type memtable struct {
 	sl     *skiplist
 	walNum uint64
+
+	// Room promised to batches. The commit leader (or recovery)
+	// reserves room for a group before handing the memtable write to
+	// the group's applier, so that the next leader can check for room
+	// while that apply is still running (see wal.go); the applier then
+	// gives back what the group did not use. resData and resWords bound
+	// the skiplist's dlen and nlen, and equal them when no apply is
+	// pending.
+	resData  atomic.Int64
+	resWords atomic.Int64
+	reserved bool // anything was ever reserved; leader only
 }
 
 // entryOverhead bounds the node bytes one entry takes.
 const entryOverhead = maxNodeBytes
 
 func newMemtable(size int64, walNum uint64) *memtable {
+	return &memtable{sl: newMemtableSkiplist(size), walNum: walNum}
+}
+
+// newMemtableSkiplist returns the empty skiplist of a memtable of size
+// bytes.
+func newMemtableSkiplist(size int64) *skiplist {
 	// The node arena is sized for entries of at least ~32 bytes of key
 	// and value; smaller entries fill it first, which only switches the
 	// memtable earlier. Untouched arena pages cost no memory.
-	return &memtable{sl: newSkiplist(int(size), int(size)), walNum: walNum}
+	return newSkiplist(int(size), int(size))
 }
 
 // fits reports whether batches of batchBytes encoded bytes holding n
@@ -26,8 +46,43 @@ func newMemtable(size int64, walNum uint64) *memtable {
 // trailer and loses at least a kind byte and a length byte of batch
 // encoding.
 func (m *memtable) fits(batchBytes, n int) bool {
-	return m.sl.fits(batchBytes+trailerLen*n, n)
+	data, words := batchBytes+trailerLen*n, n*(nodeNext+maxHeight)
+	return dlen0+int(m.resData.Load())+data <= len(m.sl.data) &&
+		nlen0+int(m.resWords.Load())+words <= len(m.sl.nodes)
 }
+
+// reservation is room reserved in a memtable, and where its apply began.
+type reservation struct {
+	data, words int
+	dlen, nlen  int // the skiplist's, when the apply began
+}
+
+// reserve records that batches of batchBytes encoded bytes holding n
+// entries will be applied; fits must have said they fit. Leader only.
+func (m *memtable) reserve(batchBytes, n int) reservation {
+	r := reservation{data: batchBytes + trailerLen*n, words: n * (nodeNext + maxHeight)}
+	m.resData.Add(int64(r.data))
+	m.resWords.Add(int64(r.words))
+	m.reserved = true
+	return r
+}
+
+// beginApply notes where the apply of the batches reserved by r begins.
+// The memtable's writer only, that is the applier whose turn it is.
+func (m *memtable) beginApply(r *reservation) {
+	r.dlen, r.nlen = m.sl.dlen, m.sl.nlen
+}
+
+// endApply gives back the room reserved by r that its batches did not
+// use. The memtable's writer only, after applying them.
+func (m *memtable) endApply(r *reservation) {
+	m.resData.Add(-int64(r.data - (m.sl.dlen - r.dlen)))
+	m.resWords.Add(-int64(r.words - (m.sl.nlen - r.nlen)))
+}
+
+// unused reports whether no batch was ever reserved room in m, so that
+// m holds no entry and no apply to it is pending. Leader only.
+func (m *memtable) unused() bool { return !m.reserved }
 
 // apply adds a batch's entries with sequence numbers seq, seq+1, ...
 // The batch must be well formed (it was built by Batch or checked by WAL

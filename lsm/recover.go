@@ -26,9 +26,12 @@ func (r *recovery) apply(rec []byte, seq uint64, count uint32) error {
 			r.mem = newMemtable(int64(len(rec)+int(count)*(trailerLen+entryOverhead))+4096, 0)
 		}
 	}
+	res := r.mem.reserve(len(rec), int(count))
+	r.mem.beginApply(&res)
 	if err := r.mem.apply(rec); err != nil {
 		return err
 	}
+	r.mem.endApply(&res)
 	r.lastSeq = max(r.lastSeq, seq+uint64(count)-1)
 	return nil
 }

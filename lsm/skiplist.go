@@ -16,13 +16,22 @@ import (
 //
 // Node layout in the node arena, in uint32 words:
 //
-//	keyOff | keyLen | valLen | height | next[0] ... next[height-1]
+//	keyOff | keyLen | valLen | height | prefixHi | prefixLo | next[0] ... next[height-1]
 //
 // The key (an internal key, trailer included) is at data[keyOff:] and the
 // value follows it. Index 0 is the head node; a next of 0 means nil.
+// prefixHi and prefixLo hold the first eight bytes of the user key, big
+// endian and zero-padded (see keyPrefix), so that most comparisons during
+// a search are decided in the node arena without touching the key bytes:
+// a strictly smaller prefix means a strictly smaller user key, and only
+// equal prefixes need the full comparison.
 //
-// Concurrency: the single writer (the commit leader, see wal.go) fills in
-// a node completely, then publishes it with atomic stores of its
+// The writer remembers where its last insert went (the splice): when the
+// next key falls between the last key and its successor, as in
+// sequential loads, the insert needs no search.
+//
+// Concurrency: the single writer (the applying commit group, see wal.go)
+// fills in a node completely, then publishes it with atomic stores of its
 // predecessors' next words, bottom level first. A reader that loads a
 // next word atomically therefore sees a complete node. Readers filter
 // entries by sequence number, so they never see a write before it is
@@ -36,6 +45,12 @@ type skiplist struct {
 	rnd    uint64       // xorshift state for node heights (writer only)
 	count  atomic.Int64 // entries
 	used   atomic.Int64 // dlen + 4*nlen, for readers of the size
+
+	// The splice, writer only: last is the node added last (0 before the
+	// first add) and lastPrev its predecessors at every level, as they
+	// were right after it was linked in.
+	last     uint32
+	lastPrev [maxHeight]uint32
 }
 
 const (
@@ -44,7 +59,9 @@ const (
 	nodeKeyLen   = 1
 	nodeValLen   = 2
 	nodeHeight   = 3
-	nodeNext     = 4
+	nodePrefixHi = 4
+	nodePrefixLo = 5
+	nodeNext     = 6
 	maxNodeBytes = 4 * (nodeNext + maxHeight)
 )
 
@@ -55,16 +72,18 @@ func newSkiplist(dataBytes, nodeBytes int) *skiplist {
 		rnd:   0x2545f4914f6cdd1d,
 	}
 	s.nodes[nodeHeight] = maxHeight
-	s.nlen = nodeNext + maxHeight
+	s.nlen = nlen0
 	s.height.Store(1)
 	return s
 }
 
-// fits reports whether n entries with dataBytes of keys and values in
-// total can be added.
-func (s *skiplist) fits(dataBytes, n int) bool {
-	return s.dlen+dataBytes <= len(s.data) && s.nlen+n*(nodeNext+maxHeight) <= len(s.nodes)
-}
+// dlen0 and nlen0 are dlen and nlen of an empty list. The memtable
+// checks for room against them plus its reservations, never against
+// dlen and nlen, which the applier may be changing.
+const (
+	dlen0 = 0
+	nlen0 = nodeNext + maxHeight
+)
 
 func (s *skiplist) randomHeight() int {
 	h := 1
@@ -96,9 +115,31 @@ func (s *skiplist) value(n uint32) []byte {
 	return s.data[off : off+l : off+l]
 }
 
+// keyPrefix returns the first eight bytes of ukey as a big-endian number,
+// zero-padded. Prefixes order like the keys: keyPrefix(a) < keyPrefix(b)
+// implies a < b (the first differing byte, or a's end, comes first), and
+// a < b implies keyPrefix(a) <= keyPrefix(b).
+func keyPrefix(ukey []byte) uint64 {
+	if len(ukey) >= 8 {
+		return binary.BigEndian.Uint64(ukey)
+	}
+	var p uint64
+	for i, c := range ukey {
+		p |= uint64(c) << (56 - 8*i)
+	}
+	return p
+}
+
+func (s *skiplist) prefix(n uint32) uint64 {
+	return uint64(s.nodes[int(n)+nodePrefixHi])<<32 | uint64(s.nodes[int(n)+nodePrefixLo])
+}
+
 // less reports whether node n's key sorts before the search key given as
-// user key and trailer.
-func (s *skiplist) less(n uint32, ukey []byte, trailer uint64) bool {
+// user key, its keyPrefix and trailer.
+func (s *skiplist) less(n uint32, ukey []byte, prefix, trailer uint64) bool {
+	if p := s.prefix(n); p != prefix {
+		return p < prefix
+	}
 	k := s.key(n)
 	if c := bytes.Compare(k[:len(k)-trailerLen], ukey); c != 0 {
 		return c < 0
@@ -109,11 +150,20 @@ func (s *skiplist) less(n uint32, ukey []byte, trailer uint64) bool {
 // seekGE returns the first node >= (ukey, trailer), or 0. If prev is not
 // nil it receives the predecessor at every level.
 func (s *skiplist) seekGE(ukey []byte, trailer uint64, prev *[maxHeight]uint32) uint32 {
-	x := uint32(0)
+	return s.seekPrefixGE(ukey, keyPrefix(ukey), trailer, prev)
+}
+
+// The result is the node that ended the search at level 0, not a fresh
+// load of x's successor: the writer may have linked a node between x and
+// that node since, and such a node may sort before the search key. (A
+// reload here once made a Get miss its own write while other writers
+// inserted nearby; TestSkiplistConcurrentSeek.)
+func (s *skiplist) seekPrefixGE(ukey []byte, prefix, trailer uint64, prev *[maxHeight]uint32) uint32 {
+	x, nx := uint32(0), uint32(0)
 	for level := int(s.height.Load()) - 1; level >= 0; level-- {
 		for {
-			nx := s.next(x, level)
-			if nx == 0 || !s.less(nx, ukey, trailer) {
+			nx = s.next(x, level)
+			if nx == 0 || !s.less(nx, ukey, prefix, trailer) {
 				break
 			}
 			x = nx
@@ -122,14 +172,17 @@ func (s *skiplist) seekGE(ukey []byte, trailer uint64, prev *[maxHeight]uint32) 
 			prev[level] = x
 		}
 	}
-	return s.next(x, 0)
+	return nx
 }
 
 // add inserts an entry. The caller must have checked fits, and must be the
 // only writer.
 func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
+	prefix := keyPrefix(ukey)
 	var prev [maxHeight]uint32
-	s.seekGE(ukey, trailer, &prev)
+	if !s.spliceFits(ukey, prefix, trailer, &prev) {
+		s.seekPrefixGE(ukey, prefix, trailer, &prev)
+	}
 	h := s.randomHeight()
 	if cur := int(s.height.Load()); h > cur {
 		for l := cur; l < h; l++ {
@@ -151,14 +204,41 @@ func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
 	nd[nodeKeyLen] = uint32(n)
 	nd[nodeValLen] = uint32(len(value))
 	nd[nodeHeight] = uint32(h)
+	nd[nodePrefixHi] = uint32(prefix >> 32)
+	nd[nodePrefixLo] = uint32(prefix)
 	for l := range h {
 		nd[nodeNext+l] = s.next(prev[l], l)
 	}
 	for l := range h {
 		atomic.StoreUint32(&s.nodes[int(prev[l])+nodeNext+l], x)
 	}
+	s.last = x
+	s.lastPrev = prev
 	s.count.Add(1)
 	s.used.Store(int64(s.dlen + 4*s.nlen))
+}
+
+// spliceFits reports whether the new key (ukey, trailer) sorts right
+// after the last node added, before that node's successor, and if so
+// fills prev with its predecessors without a search. Writer only.
+//
+// Then the last node L is the predecessor at every level below L's
+// height, and above it the predecessors of L are still those of the new
+// key: no node was added since L, and a successor of L's predecessor at
+// such a level comes after L's successor at level 0, so after the key.
+func (s *skiplist) spliceFits(ukey []byte, prefix, trailer uint64, prev *[maxHeight]uint32) bool {
+	last := s.last
+	if last == 0 || !s.less(last, ukey, prefix, trailer) {
+		return false
+	}
+	if nx := s.next(last, 0); nx != 0 && s.less(nx, ukey, prefix, trailer) {
+		return false
+	}
+	*prev = s.lastPrev
+	for l := range int(s.nodes[int(last)+nodeHeight]) {
+		prev[l] = last
+	}
+	return true
 }
 
 // skiplistIter walks a skiplist in order. It is not safe for concurrent

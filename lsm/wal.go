@@ -19,21 +19,34 @@ import (
 // releases commitMu, and then alone
 //
 //  1. makes room in the memtable (switching it, or stalling when flushes
-//     or compactions are behind),
-//  2. stamps sequence numbers,
+//     or compactions are behind) and reserves room for the group,
+//  2. stamps sequence numbers, and
 //  3. writes all the batches to the log in one Write and, with
-//     SyncAlways, one fsync,
-//  4. applies them to the memtable, and
-//  5. publishes the last sequence number to readers,
+//     SyncAlways, one fsync.
 //
-// then marks the whole group done with one shared result and wakes the
-// next head. While the leader does I/O, new writers queue behind it and
-// form the next group, so N concurrent writers cost about N/groupsize
-// fsyncs. With SyncAlways a new leader first lets the woken members of
-// the previous group leave or queue again (awaitReturningWriters), so
-// that writers in a loop share one fsync instead of two alternating. A write is acknowledged only after its fsync returned nil
-// (SyncAlways), and becomes visible to readers only after it is in the
-// log, so a reader never sees a write that a crash could take back.
+// Then the group
+//
+//  4. applies its batches to the memtable, and
+//  5. publishes its last sequence number to readers,
+//
+// marks all its writers done with one shared result and returns. With
+// SyncAlways the leader does 4 and 5 before it wakes the next head. In
+// the other modes, where there is no fsync to share, it wakes the next
+// head right after step 3 (commitPipelined), so that the next group's
+// log write overlaps this group's apply; groups still apply one at a
+// time and in log order (applyInTurn, by ticket), so the skiplist keeps
+// a single writer and readers see sequence numbers published in order,
+// and a memtable is switched out only after every apply to it finished
+// (waitApplied). While the leader does I/O, new writers queue behind it
+// and form the next group, so N concurrent writers cost about
+// N/groupsize fsyncs. With SyncAlways a new leader first lets the woken
+// members of the previous group leave or queue again
+// (awaitReturningWriters), so that writers in a loop share one fsync
+// instead of two alternating. A write is acknowledged only after its
+// fsync returned nil (SyncAlways), or in the other modes after its
+// write(2) returned, and becomes visible to readers only after it is in
+// the log, so a reader never sees a write that a crash could take back.
+// A lone writer never waits for or wakes another goroutine.
 //
 // Any log write or fsync failure is sticky (see ErrWritesStopped): after
 // a failed fsync the kernel may have dropped the dirty pages, so retrying
@@ -42,7 +55,7 @@ import (
 // Rejected design: applying batches to the memtable concurrently from
 // each writer (pebble's commit pipeline). It needs a lock-free multi-writer
 // skiplist and an ordered publication step; with two cores the single
-// applier is not the bottleneck, the fsync is.
+// applier is not the bottleneck, the log write and the fsync are.
 
 // maxGroupBytes caps a commit group, so one leader does not hold the
 // others back with a huge write.
@@ -54,6 +67,7 @@ type writer struct {
 	flush   bool      // switch the memtable so that Flush can wait for it
 	flushed *memtable // set by a flush request: the memtable to wait for
 	close   bool      // final request: sync and close the log
+	group   []*writer // the group it led; kept for its memory
 	done    bool
 	err     error
 	cond    sync.Cond // on d.commitMu
@@ -80,7 +94,7 @@ func (d *DB) commit(w *writer) error {
 	if d.leaderWaiting {
 		d.leaderCond.Signal()
 	}
-	for !w.done && d.writers[0] != w {
+	for !w.done && (len(d.writers) == 0 || d.writers[0] != w) {
 		w.cond.Wait()
 	}
 	if w.done {
@@ -92,7 +106,7 @@ func (d *DB) commit(w *writer) error {
 		d.awaitReturningWriters()
 	}
 	// w leads. Take a group: a flush or close request goes alone.
-	d.group = append(d.group[:0], w)
+	group := append(w.group[:0], w)
 	if w.batch != nil {
 		size := w.batch.size()
 		for _, o := range d.writers[1:] {
@@ -100,20 +114,34 @@ func (d *DB) commit(w *writer) error {
 				break
 			}
 			size += o.batch.size()
-			d.group = append(d.group, o)
+			group = append(group, o)
 		}
 	}
-	group := d.group
+	w.group = group
 	d.commitMu.Unlock()
+
+	if w.batch != nil && d.opts.Sync != SyncAlways {
+		return d.commitPipelined(w, group)
+	}
 
 	var err error
 	switch {
 	case w.flush:
+		d.waitApplied()
 		err = d.switchForFlush(w)
 	case w.close:
+		d.waitApplied()
 		err = d.closeWAL()
 	default:
-		err = d.writeGroup(group)
+		var res reservation
+		var m *memtable
+		if m, res, err = d.logGroup(group); err == nil {
+			last := d.lastSeq
+			d.applyInTurn(d.applyTickets-1, func() {
+				applyGroup(m, &res, group)
+				d.visibleSeq.Store(last)
+			})
+		}
 	}
 
 	d.commitMu.Lock()
@@ -124,15 +152,83 @@ func (d *DB) commit(w *writer) error {
 			g.cond.Signal()
 		}
 	}
-	n := copy(d.writers, d.writers[len(group):])
-	clear(d.writers[n:])
-	d.writers = d.writers[:n]
-	if n > 0 {
-		d.writers[0].cond.Signal()
+	d.popGroupLocked(len(group))
+	d.leaveCommitLocked()
+	d.commitMu.Unlock()
+	return err
+}
+
+// commitPipelined commits a group of batches without a per-write fsync:
+// the leader logs the group, hands the lead to the next writer at once,
+// and only then applies the group to the memtable, so that the next
+// group's log write overlaps this group's apply. Groups apply and become
+// visible in log order (applyInTurn); a memtable switch first waits for
+// every pending apply (waitApplied). An acknowledged write is still in
+// the log (written) and in the memtable (visible) before commit returns.
+func (d *DB) commitPipelined(w *writer, group []*writer) error {
+	m, res, err := d.logGroup(group)
+	ticket, last := d.applyTickets-1, d.lastSeq
+
+	d.commitMu.Lock()
+	d.popGroupLocked(len(group))
+	d.commitMu.Unlock()
+
+	if err == nil {
+		d.applyInTurn(ticket, func() {
+			applyGroup(m, &res, group)
+			d.visibleSeq.Store(last)
+		})
+	}
+
+	d.commitMu.Lock()
+	for _, g := range group {
+		g.err = err
+		g.done = true
+		if g != w {
+			g.cond.Signal()
+		}
 	}
 	d.leaveCommitLocked()
 	d.commitMu.Unlock()
 	return err
+}
+
+// popGroupLocked removes the leader's group of n writers from the head
+// of the queue and wakes the next leader. d.commitMu must be held.
+func (d *DB) popGroupLocked(n int) {
+	k := copy(d.writers, d.writers[n:])
+	clear(d.writers[k:])
+	d.writers = d.writers[:k]
+	if k > 0 {
+		d.writers[0].cond.Signal()
+	}
+}
+
+// applyInTurn runs apply, the memtable write of the group that took
+// apply ticket t, once the groups before it have applied, then lets the
+// next one go. Only the group whose turn it is writes the memtable, so
+// the skiplist keeps its single writer.
+func (d *DB) applyInTurn(t uint64, apply func()) {
+	d.applyMu.Lock()
+	for d.applyTurn != t {
+		d.applyCond.Wait()
+	}
+	d.applyMu.Unlock()
+	apply()
+	d.applyMu.Lock()
+	d.applyTurn++
+	d.applyCond.Broadcast()
+	d.applyMu.Unlock()
+}
+
+// waitApplied waits until every group logged so far has been applied to
+// the memtable. Leader only: no new group can be logged meanwhile.
+func (d *DB) waitApplied() {
+	d.applyMu.Lock()
+	for d.applyTurn != d.applyTickets {
+		d.applyCond.Wait()
+	}
+	d.applyMu.Unlock()
 }
 
 // leaveCommitLocked counts a writer out of commit. d.commitMu must be held.
@@ -169,15 +265,18 @@ func (d *DB) awaitReturningWriters() {
 	d.leaderWaiting = false
 }
 
-// writeGroup logs and applies a group of batches. Leader only.
-func (d *DB) writeGroup(group []*writer) error {
+// logGroup makes room for a group of batches, stamps their sequence
+// numbers and writes them to the log; on success it returns the memtable
+// they go to, with room reserved for them, and takes the next apply
+// ticket (applyTickets-1). Leader only.
+func (d *DB) logGroup(group []*writer) (*memtable, reservation, error) {
 	size, count := 0, 0
 	for _, g := range group {
 		size += g.batch.size()
 		count += g.batch.Len()
 	}
 	if err := d.makeRoom(size, count); err != nil {
-		return err
+		return nil, reservation{}, err
 	}
 	seq := d.lastSeq + 1
 	for _, g := range group {
@@ -185,7 +284,7 @@ func (d *DB) writeGroup(group []*writer) error {
 		seq += uint64(g.batch.Len())
 	}
 	if seq-1 > maxSeq {
-		return d.setBGErr(errors.New("sequence numbers exhausted"))
+		return nil, reservation{}, d.setBGErr(errors.New("sequence numbers exhausted"))
 	}
 	d.walMu.Lock()
 	for _, g := range group {
@@ -198,17 +297,24 @@ func (d *DB) writeGroup(group []*writer) error {
 	}
 	d.walMu.Unlock()
 	if err != nil {
-		return d.setBGErr(fmt.Errorf("write ahead log: %w", err))
+		return nil, reservation{}, d.setBGErr(fmt.Errorf("write ahead log: %w", err))
 	}
+	d.lastSeq = seq - 1
+	d.applyTickets++
+	return d.mem, d.mem.reserve(size, count), nil
+}
+
+// applyGroup adds a group's batches to m, which has room reserved for
+// them by res. The caller must be m's only writer.
+func applyGroup(m *memtable, res *reservation, group []*writer) {
+	m.beginApply(res)
 	for _, g := range group {
-		if err := d.mem.apply(g.batch.data); err != nil {
+		if err := m.apply(g.batch.data); err != nil {
 			// Batches are built by Batch, so this is a bug.
 			panic(fmt.Sprintf("lsm: applying own batch: %v", err))
 		}
 	}
-	d.lastSeq = seq - 1
-	d.visibleSeq.Store(d.lastSeq)
-	return nil
+	m.endApply(res)
 }
 
 // maxImmutable is the number of full memtables waiting for a flush
@@ -244,7 +350,7 @@ func (d *DB) makeRoom(size, count int) error {
 		case d.mem.fits(size, count):
 			d.mu.Unlock()
 			return nil
-		case d.mem.empty():
+		case d.mem.unused():
 			// A batch larger than a memtable gets a memtable of its own.
 			d.mem = newMemtable(int64(size+count*(trailerLen+entryOverhead))+4096, d.mem.walNum)
 		case len(d.imm) >= maxImmutable:
@@ -266,6 +372,8 @@ func (d *DB) makeRoom(size, count int) error {
 // switchMemtable starts a new log and memtable and queues the old
 // memtable for flushing. Leader only (or recovery).
 func (d *DB) switchMemtable() error {
+	// The old memtable must be complete before it is queued for flush.
+	d.waitApplied()
 	num := d.nextFileNum.Add(1) - 1
 	path := filepath.Join(d.walDir, walName(num))
 	f, err := d.fs.Create(path)
@@ -293,15 +401,48 @@ func (d *DB) switchMemtable() error {
 	if err != nil {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
 	}
+	mem := &memtable{sl: d.takeSpare(), walNum: num}
 	d.mu.Lock()
 	d.imm = append(slices.Clone(d.imm), d.mem)
-	d.mem = newMemtable(d.opts.MemtableSize, num)
+	d.mem = mem
 	d.mu.Unlock()
 	select {
 	case d.flushCh <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// takeSpare returns the spare skiplist made by the flush goroutine, or a
+// new one if there is none.
+func (d *DB) takeSpare() *skiplist {
+	d.mu.Lock()
+	sl := d.spare
+	d.spare = nil
+	d.mu.Unlock()
+	if sl == nil {
+		sl = newMemtableSkiplist(d.opts.MemtableSize)
+	}
+	return sl
+}
+
+// makeSpare makes the spare skiplist for the next memtable switch, if
+// there is none and no immutable memtable is waiting, so that memory
+// stays within a mutable and an immutable memtable's worth. Flush
+// goroutine only.
+func (d *DB) makeSpare() {
+	d.mu.Lock()
+	need := d.spare == nil && len(d.imm) == 0 && d.bgErr == nil && !d.closed
+	d.mu.Unlock()
+	if !need {
+		return
+	}
+	sl := newMemtableSkiplist(d.opts.MemtableSize)
+	d.mu.Lock()
+	if d.spare == nil && !d.closed {
+		d.spare = sl
+	}
+	d.mu.Unlock()
 }
 
 // switchForFlush handles a Flush request: it switches a non-empty
