@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Leveled compaction.
@@ -157,7 +158,8 @@ func keyRange(files []*fileMeta) (lo, hi []byte) {
 // and a free thread. d.mu must be held.
 func (d *DB) maybeScheduleCompactionLocked() {
 	for !d.closed && d.bgErr == nil && !d.opts.disableAutoCompaction &&
-		len(d.compacting) < d.opts.CompactionThreads && d.ctx != nil && d.ctx.Err() == nil {
+		len(d.compacting) < d.opts.CompactionThreads && d.ctx != nil && d.ctx.Err() == nil &&
+		!time.Now().Before(d.space.retryAt) {
 		c := d.pickLocked()
 		if c == nil {
 			return
@@ -198,7 +200,19 @@ func (d *DB) runCompaction(c *compaction) {
 		}
 	}
 	d.compacting = slices.DeleteFunc(d.compacting, func(x *compaction) bool { return x == c })
-	if err != nil && d.ctx.Err() == nil {
+	switch {
+	case err == nil:
+		d.spaceRecoveredLocked()
+	case d.ctx.Err() != nil:
+	case isNoSpace(err) && d.bgErr == nil:
+		// What it wrote was removed or taken back: retry after a pause.
+		delay := d.spaceFailedLocked(fmt.Errorf("compaction: %w", err))
+		time.AfterFunc(delay, func() {
+			d.mu.Lock()
+			d.maybeScheduleCompactionLocked()
+			d.mu.Unlock()
+		})
+	default:
 		d.setBGErrLocked(fmt.Errorf("compaction: %w", err))
 	}
 	d.cond.Broadcast()

@@ -83,6 +83,11 @@ type DB struct {
 	// goroutine, so that a memtable switch on the write path does not
 	// allocate and zero the arenas itself (see takeSpare).
 	spare *skiplist
+	// space is the disk-full state of flushes and compactions, and
+	// walSpaceErr the last log write taken back for lack of space, nil
+	// once a log write succeeds (see nospace.go).
+	space       spaceState
+	walSpaceErr atomic.Pointer[error]
 
 	// manifestMu serialises version changes and guards manifest and logNum.
 	manifestMu sync.Mutex
@@ -251,8 +256,11 @@ func (d *DB) Flush() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for slices.Contains(d.imm, w.flushed) && d.bgErr == nil {
+	for slices.Contains(d.imm, w.flushed) && d.bgErr == nil && d.space.err == nil {
 		d.cond.Wait()
+	}
+	if d.bgErr == nil && slices.Contains(d.imm, w.flushed) {
+		return fmt.Errorf("lsm: flush is short of space: %w", d.space.err)
 	}
 	return d.bgErr
 }

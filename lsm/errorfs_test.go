@@ -25,6 +25,28 @@ type errorFS struct {
 	sticky    bool
 	err       error
 	failSyncs bool
+	// full makes writes to files for which fullFiles is nil or true
+	// write half their bytes and fail with ENOSPC, as a file system that
+	// runs out of space part-way does.
+	full      bool
+	fullFiles func(name string) bool
+}
+
+// fullWrite reports how many of n bytes a write to name may write before
+// failing with ENOSPC, or -1 if it is not failed.
+func (e *errorFS) fullWrite(name string, n int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.full || (e.fullFiles != nil && !e.fullFiles(name)) {
+		return -1
+	}
+	return n / 2
+}
+
+func (e *errorFS) setFull(full bool, files func(string) bool) {
+	e.mu.Lock()
+	e.full, e.fullFiles = full, files
+	e.mu.Unlock()
 }
 
 func (e *errorFS) check() error {
@@ -55,7 +77,7 @@ func (e *errorFS) Create(name string) (lsm.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &errorFile{File: f, fs: e}, nil
+	return &errorFile{File: f, fs: e, name: name}, nil
 }
 
 func (e *errorFS) OpenDir(name string) (lsm.File, error) {
@@ -63,7 +85,7 @@ func (e *errorFS) OpenDir(name string) (lsm.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &errorFile{File: f, fs: e}, nil
+	return &errorFile{File: f, fs: e, name: name}, nil
 }
 
 func (e *errorFS) Rename(o, n string) error {
@@ -84,12 +106,17 @@ func (e *errorFS) Lock(name string) (io.Closer, error) { return e.FS.Lock(name) 
 
 type errorFile struct {
 	lsm.File
-	fs *errorFS
+	fs   *errorFS
+	name string
 }
 
 func (f *errorFile) Write(p []byte) (int, error) {
 	if err := f.fs.check(); err != nil {
-		return 0, &os.PathError{Op: "write", Path: "file", Err: err}
+		return 0, &os.PathError{Op: "write", Path: f.name, Err: err}
+	}
+	if n := f.fs.fullWrite(f.name, len(p)); n >= 0 {
+		n, _ = f.File.Write(p[:n])
+		return n, &os.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
 	}
 	return f.File.Write(p)
 }

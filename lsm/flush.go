@@ -2,8 +2,10 @@ package lsm
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"amaters-server/lsm/internal/sstable"
 )
@@ -99,14 +101,20 @@ func (d *DB) writeLevel0(m *memtable) (*fileMeta, error) {
 }
 
 // flushLoop flushes immutable memtables, oldest first, one at a time.
+//
+// A flush that fails for lack of space is retried after a pause (see
+// nospace.go); any other failure stops writes.
 func (d *DB) flushLoop() {
 	defer d.wg.Done()
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-d.flushCh:
+		case <-retry:
 		}
+		retry = nil
 		for {
 			d.mu.Lock()
 			if len(d.imm) == 0 || d.bgErr != nil {
@@ -115,8 +123,19 @@ func (d *DB) flushLoop() {
 			}
 			m := d.imm[0]
 			d.mu.Unlock()
-			if err := d.flushMemtable(m); err != nil {
-				d.setBGErr(fmt.Errorf("flush: %w", err))
+			err := d.flushMemtable(m)
+			d.mu.Lock()
+			switch {
+			case err == nil:
+				d.spaceRecoveredLocked()
+			case isNoSpace(err) && d.bgErr == nil:
+				// What it wrote was removed or taken back.
+				retry = time.After(d.spaceFailedLocked(fmt.Errorf("flush: %w", err)))
+			default:
+				d.setBGErrLocked(fmt.Errorf("flush: %w", err))
+			}
+			d.mu.Unlock()
+			if err != nil {
 				break
 			}
 		}
@@ -198,6 +217,9 @@ func (d *DB) logAndApply(e *versionEdit, install func()) error {
 	}
 	if err != nil {
 		nv.unref()
+		if isTakenBack(err) {
+			return err
+		}
 		return d.setBGErr(err)
 	}
 	d.logNum = e.logNum
@@ -226,7 +248,14 @@ func (d *DB) rotateManifest(nv *version, e *versionEdit) error {
 	first.hasLastSeq, first.lastSeq = true, e.lastSeq
 	m, err := createManifest(d.fs, d.dir, num, first)
 	if err != nil {
+		if errors.Is(err, errCurrentRenamed) {
+			// CURRENT may name the new manifest now: keep it.
+			return err
+		}
 		d.removeFile(filepath.Join(d.dir, manifestName(num)))
+		if isNoSpace(err) {
+			return &takenBackError{err}
+		}
 		return err
 	}
 	old := d.manifest

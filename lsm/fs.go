@@ -51,13 +51,21 @@ type File interface {
 	Sync() error
 	// Stat describes the file.
 	Stat() (os.FileInfo, error)
+	// Truncate cuts a file open for writing to size bytes; later writes
+	// continue at size. The DB uses it only to take back a write that
+	// failed part-way because the disk was full.
+	Truncate(size int64) error
 }
 
 // osFS is the operating system's file system.
 type osFS struct{}
 
 func (osFS) Create(name string) (File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
 }
 func (osFS) Open(name string) (File, error)              { return os.Open(name) }
 func (osFS) OpenDir(name string) (File, error)           { return os.Open(name) }
@@ -77,6 +85,18 @@ func (osFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
+
+// osFile is a file created for writing: its Truncate also moves the
+// write offset, as File.Truncate promises.
+type osFile struct{ *os.File }
+
+func (f osFile) Truncate(size int64) error {
+	if err := f.File.Truncate(size); err != nil {
+		return err
+	}
+	_, err := f.File.Seek(size, io.SeekStart)
+	return err
+}
 
 // NewMemFS returns an empty in-memory file system, the one
 // storage.engine = "memory" runs the same engine on. Its files live as
@@ -417,6 +437,23 @@ func (f *memFile) Sync() error {
 	}
 	f.n.syncedLen = len(f.n.data)
 	f.fs.record(fsOp{kind: "sync", path: f.name, size: len(f.n.data)})
+	return nil
+}
+
+func (f *memFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	switch {
+	case f.closed:
+		return &fs.PathError{Op: "truncate", Path: f.name, Err: errFileClosed}
+	case f.dir || !f.write:
+		return &fs.PathError{Op: "truncate", Path: f.name, Err: fs.ErrPermission}
+	case size < 0 || size > int64(len(f.n.data)):
+		return &fs.PathError{Op: "truncate", Path: f.name, Err: fs.ErrInvalid}
+	}
+	f.n.data = f.n.data[:size]
+	f.n.syncedLen = min(f.n.syncedLen, int(size))
+	f.fs.record(fsOp{kind: "truncate", path: f.name, size: int(size)})
 	return nil
 }
 

@@ -193,11 +193,21 @@ func createManifest(fs FS, dir string, num uint64, first *versionEdit) (*manifes
 	return m, nil
 }
 
-// append writes and syncs one edit.
+// append writes and syncs one edit. A write that fails for lack of space
+// is cut off again and returned as a *takenBackError: the manifest is then
+// as it was, and the edit may be retried.
 func (m *manifestWriter) append(e *versionEdit) error {
 	m.w.WriteRecord(e.encode())
 	if err := m.w.Flush(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
+		err = fmt.Errorf("write manifest: %w", err)
+		if !isNoSpace(err) {
+			return err
+		}
+		if terr := m.f.Truncate(m.size); terr != nil {
+			return fmt.Errorf("%w; taking the partial write back failed: %w", err, terr)
+		}
+		m.w = record.NewWriter(m.f, m.size)
+		return &takenBackError{err}
 	}
 	if err := m.f.Sync(); err != nil {
 		return fmt.Errorf("sync manifest: %w", err)
@@ -208,6 +218,10 @@ func (m *manifestWriter) append(e *versionEdit) error {
 
 func (m *manifestWriter) close() error { return m.f.Close() }
 
+// errCurrentRenamed marks a setCurrent failure after the rename: CURRENT
+// may name the new manifest, which must therefore be kept.
+var errCurrentRenamed = errors.New("CURRENT replaced but not synced")
+
 // setCurrent atomically points CURRENT at manifest num.
 func setCurrent(fs FS, dir string, num uint64) error {
 	tmp := filepath.Join(dir, currentName+"."+strconv.FormatUint(num, 10)+".tmp")
@@ -217,17 +231,23 @@ func setCurrent(fs FS, dir string, num uint64) error {
 	}
 	if _, err := io.WriteString(f, manifestName(num)+"\n"); err != nil {
 		f.Close()
+		fs.Remove(tmp)
 		return fmt.Errorf("write CURRENT: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
+		fs.Remove(tmp)
 		return fmt.Errorf("sync CURRENT: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := fs.Rename(tmp, filepath.Join(dir, currentName)); err != nil {
+		fs.Remove(tmp)
 		return err
 	}
-	return syncDir(fs, dir)
+	if err := syncDir(fs, dir); err != nil {
+		return fmt.Errorf("%w: %w", errCurrentRenamed, err)
+	}
+	return nil
 }

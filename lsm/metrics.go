@@ -22,7 +22,9 @@ type Metrics struct {
 	BlockCacheBytes     int64
 	BlockCacheEvictions uint64
 
-	// Err is the sticky error that stopped writes, or nil.
+	// Err is the error that stopped writes for good (ErrWritesStopped),
+	// or else the disk-full condition writes are failing with until space
+	// is freed (see nospace.go), or nil.
 	Err error
 }
 
@@ -50,6 +52,9 @@ func (d *DB) Metrics() Metrics {
 		m.MemtableBytes += im.size()
 	}
 	m.Err = d.bgErr
+	if m.Err == nil {
+		m.Err = d.spaceErrLocked()
+	}
 	d.mu.Unlock()
 	for level, files := range v.levels {
 		m.Levels[level].Files = len(files)

@@ -287,21 +287,42 @@ func (d *DB) logGroup(group []*writer) (*memtable, reservation, error) {
 		return nil, reservation{}, d.setBGErr(errors.New("sequence numbers exhausted"))
 	}
 	d.walMu.Lock()
+	good := d.wal.w.Offset()
 	for _, g := range group {
 		d.wal.w.WriteRecord(g.batch.data)
 	}
 	err := d.wal.w.Flush()
-	if err == nil && d.opts.Sync == SyncAlways {
+	if err != nil && isNoSpace(err) {
+		err = d.takeBackWAL(good, err)
+	} else if err == nil && d.opts.Sync == SyncAlways {
 		err = d.wal.f.Sync()
 		d.stats.walSyncs.Add(1)
 	}
 	d.walMu.Unlock()
+	if isTakenBack(err) {
+		d.setWALSpaceErr(err)
+		return nil, reservation{}, fmt.Errorf("write ahead log: %w", err)
+	}
 	if err != nil {
 		return nil, reservation{}, d.setBGErr(fmt.Errorf("write ahead log: %w", err))
 	}
+	d.setWALSpaceErr(nil)
 	d.lastSeq = seq - 1
 	d.applyTickets++
 	return d.mem, d.mem.reserve(size, count), nil
+}
+
+// takeBackWAL cuts the log back to good, its size before a write that
+// failed with err for lack of space, so that the next write continues
+// after the last whole record. It returns a *takenBackError, or the
+// truncation's error if the log could not be restored. d.walMu must be
+// held.
+func (d *DB) takeBackWAL(good int64, err error) error {
+	if terr := d.wal.f.Truncate(good); terr != nil {
+		return fmt.Errorf("%w; taking the partial write back failed: %w", err, terr)
+	}
+	d.wal.w = record.NewWriter(d.wal.f, good)
+	return &takenBackError{err}
 }
 
 // applyGroup adds a group's batches to m, which has room reserved for
@@ -339,6 +360,15 @@ func (d *DB) makeRoom(size, count int) error {
 		}
 		l0 := len(d.current.levels[0])
 		switch {
+		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction && d.space.err != nil:
+			if time.Now().Before(d.space.retryAt) {
+				err := fmt.Errorf("too many level-0 files and compaction is short of space: %w", d.space.err)
+				d.mu.Unlock()
+				return err
+			}
+			// A retry is due: start it and wait for its outcome.
+			d.maybeScheduleCompactionLocked()
+			d.cond.Wait()
 		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction:
 			if !stalled {
 				stalled = true
@@ -353,6 +383,18 @@ func (d *DB) makeRoom(size, count int) error {
 		case d.mem.unused():
 			// A batch larger than a memtable gets a memtable of its own.
 			d.mem = newMemtable(int64(size+count*(trailerLen+entryOverhead))+4096, d.mem.walNum)
+		case len(d.imm) >= maxImmutable && d.space.err != nil:
+			if time.Now().Before(d.space.retryAt) {
+				err := fmt.Errorf("memtable full and its flush is short of space: %w", d.space.err)
+				d.mu.Unlock()
+				return err
+			}
+			// A retry is due: start it and wait for its outcome.
+			select {
+			case d.flushCh <- struct{}{}:
+			default:
+			}
+			d.cond.Wait()
 		case len(d.imm) >= maxImmutable:
 			if !stalled {
 				stalled = true
@@ -378,6 +420,13 @@ func (d *DB) switchMemtable() error {
 	path := filepath.Join(d.walDir, walName(num))
 	f, err := d.fs.Create(path)
 	if err != nil {
+		if isNoSpace(err) {
+			// Nothing changed: the current log and memtable go on.
+			d.removeFile(path)
+			err = &takenBackError{err}
+			d.setWALSpaceErr(err)
+			return fmt.Errorf("create log: %w", err)
+		}
 		return d.setBGErr(fmt.Errorf("create log: %w", err))
 	}
 	if err := syncDir(d.fs, d.walDir); err != nil {
@@ -475,13 +524,18 @@ func (d *DB) switchForFlush(w *writer) error {
 func (d *DB) makeRoomForSwitch() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.imm) >= maxImmutable && d.bgErr == nil && !d.closed {
+	for len(d.imm) >= maxImmutable && d.bgErr == nil && d.space.err == nil && !d.closed {
 		d.cond.Wait()
 	}
-	if d.closed {
+	switch {
+	case d.closed:
 		return ErrClosed
+	case d.bgErr != nil:
+		return d.bgErr
+	case len(d.imm) >= maxImmutable:
+		return fmt.Errorf("flush is short of space: %w", d.space.err)
 	}
-	return d.bgErr
+	return nil
 }
 
 // closeWAL syncs and closes the log: Close's final request. Leader only.

@@ -71,10 +71,12 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return errTooLarge("request body is larger than %d bytes", mbe.Limit), false
 	case errors.Is(err, errClosed):
 		return errUnavailable("storage is closed; the server is shutting down"), false
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return &apiError{status: http.StatusInsufficientStorage, code: "insufficient_storage", message: "the server's disk is full; the write was not applied"}, true
 	case errors.Is(err, lsm.ErrWritesStopped):
 		return errUnavailable("writes are stopped after a storage failure (see the server log); reads still work; restart the server once the cause is fixed"), true
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// Not logged per request: the storage engine logs the condition
+		// once when it starts and once when it ends.
+		return &apiError{status: http.StatusInsufficientStorage, code: "insufficient_storage", message: "the server's disk is full; the write was not applied; writes succeed again once space is freed"}, false
 	}
 	return &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id"}, true
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
+	"amaters-server/lsm"
 	"amaters-server/promtext"
 )
 
@@ -62,7 +64,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if st == stateServing {
 		if err := s.engineStats().Err; err != nil {
 			// Reads still work, but writes are refused: alert.
-			checks["storage"] = "writes stopped: " + err.Error()
+			if errors.Is(err, lsm.ErrWritesStopped) {
+				checks["storage"] = "writes stopped: " + err.Error()
+			} else {
+				checks["storage"] = "disk full, writes fail until space is freed: " + err.Error()
+			}
 			checks["wal"] = "failing"
 			status = http.StatusServiceUnavailable
 		}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"amaters-server/lsm"
 )
 
 // These tests reach inside the package where the public surface cannot
@@ -139,9 +141,17 @@ func TestDrainingAnswers503(t *testing.T) {
 }
 
 func TestDiskFullIs507(t *testing.T) {
+	// Not logged per request (internal = false): the engine logs the
+	// condition once.
 	e, internal := toAPIError(fmt.Errorf("wal append: %w", &net.OpError{Err: syscall.ENOSPC}))
-	if e.status != 507 || e.code != "insufficient_storage" || !internal {
-		t.Fatalf("%+v", e)
+	if e.status != 507 || e.code != "insufficient_storage" || internal {
+		t.Fatalf("%+v internal=%v", e, internal)
+	}
+	// Writes stopped for good (a failed fsync on a full disk) is 503:
+	// freeing space does not bring them back.
+	e, internal = toAPIError(fmt.Errorf("%w: %w", lsm.ErrWritesStopped, syscall.ENOSPC))
+	if e.status != 503 || !internal {
+		t.Fatalf("%+v internal=%v", e, internal)
 	}
 }
 

@@ -1,0 +1,105 @@
+package lsm
+
+import (
+	"errors"
+	"syscall"
+	"time"
+)
+
+// A full disk is not a broken disk. Most write failures stop writes for
+// good (ErrWritesStopped), because after a failed fsync nobody knows what
+// reached the disk. A write(2) that fails for lack of space is different:
+// nothing was acknowledged, and the part it wrote can be cut off again,
+// leaving the file exactly as it was. So:
+//
+//   - a log write that runs out of space is taken back (the log is
+//     truncated to its last whole record) and the group's writers get the
+//     error; the next write tries again;
+//   - a manifest edit that runs out of space is taken back the same way,
+//     and the flush or compaction that wanted it fails;
+//   - a flush or compaction that runs out of space removes what it wrote
+//     and is retried after a pause (retryDelay, doubling to
+//     maxRetryDelay); meanwhile writes that need it (a full memtable with
+//     one already waiting, or too many level-0 files) fail with the error
+//     at once instead of stalling;
+//   - a failed fsync, or a failed take-back, still stops writes.
+//
+// Metrics.Err reports the condition until the failing work succeeds.
+
+const (
+	retryDelay    = 100 * time.Millisecond
+	maxRetryDelay = 2 * time.Second
+)
+
+// isNoSpace reports whether err is a file system out of space or quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// takenBackError is a write that failed for lack of space and was cut
+// off the file again: the file is as it was before, and the write may be
+// retried.
+type takenBackError struct{ err error }
+
+func (e *takenBackError) Error() string { return e.err.Error() }
+func (e *takenBackError) Unwrap() error { return e.err }
+
+func isTakenBack(err error) bool {
+	var tb *takenBackError
+	return errors.As(err, &tb)
+}
+
+// spaceState tracks background work (flushes and compactions) failing
+// for lack of space. Guarded by DB.mu.
+type spaceState struct {
+	err     error     // the last such failure, nil once work succeeds
+	retryAt time.Time // no background work starts before then
+	delay   time.Duration
+}
+
+// failedLocked records a background failure for lack of space and
+// returns how long to wait before retrying. d.mu must be held.
+func (d *DB) spaceFailedLocked(err error) time.Duration {
+	if d.space.err == nil {
+		d.log.Warn("lsm: disk full: flushes and compactions paused, retrying", "err", err)
+		d.space.delay = retryDelay
+	} else {
+		d.space.delay = min(2*d.space.delay, maxRetryDelay)
+	}
+	d.space.err = err
+	d.space.retryAt = time.Now().Add(d.space.delay)
+	d.cond.Broadcast()
+	return d.space.delay
+}
+
+// spaceRecoveredLocked clears the condition after background work
+// succeeded. d.mu must be held.
+func (d *DB) spaceRecoveredLocked() {
+	if d.space.err != nil {
+		d.log.Info("lsm: disk space available again: flushes and compactions resumed")
+		d.space.err = nil
+		d.space.retryAt = time.Time{}
+	}
+}
+
+// setWALSpaceErr records (err != nil) or clears the log's condition.
+func (d *DB) setWALSpaceErr(err error) {
+	if err == nil {
+		if d.walSpaceErr.Load() != nil {
+			d.walSpaceErr.Store(nil)
+			d.log.Info("lsm: disk space available again: log writes resumed")
+		}
+		return
+	}
+	if d.walSpaceErr.Swap(&err) == nil {
+		d.log.Warn("lsm: disk full: log write taken back, writes fail until space is freed", "err", err)
+	}
+}
+
+// spaceErr returns the current out-of-space condition, or nil.
+func (d *DB) spaceErrLocked() error {
+	if p := d.walSpaceErr.Load(); p != nil {
+		return *p
+	}
+	return d.space.err
+}
