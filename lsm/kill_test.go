@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -17,6 +19,7 @@ import (
 const (
 	killDirEnv    = "LSM_KILL_CHILD_DIR"
 	killCycleEnv  = "LSM_KILL_CHILD_CYCLE"
+	killSyncEnv   = "LSM_KILL_CHILD_SYNC"
 	killWriters   = 4
 	killKeysPer   = 50
 	killValueSize = 120
@@ -29,7 +32,11 @@ func TestKillChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestKill")
 	}
-	db, err := lsm.Open(dir, lsm.Options{MemtableSize: 32 << 10})
+	opts := lsm.Options{MemtableSize: 32 << 10}
+	if os.Getenv(killSyncEnv) == "none" {
+		opts.Sync = lsm.SyncNone
+	}
+	db, err := lsm.Open(dir, opts)
 	if err != nil {
 		fmt.Printf("open-error %v\n", err)
 		os.Exit(3)
@@ -70,20 +77,32 @@ func killValue(ver uint64) []byte {
 	return v
 }
 
-// TestKill starts a child process that writes with SyncAlways from four
-// goroutines and prints every acknowledged write, kills it with SIGKILL
-// after a random number of acknowledgements, and checks that every
-// acknowledged write survived and nothing is torn. The cycle repeats on
-// the same directory, so recovery of a recovered database is tested too.
+// TestKill starts a child process that writes from four goroutines and
+// prints every acknowledged write, kills it with SIGKILL after a random
+// number of acknowledgements, and checks that every acknowledged write
+// survived and nothing is torn. The cycle repeats on the same directory,
+// so recovery of a recovered database is tested too. With SyncAlways the
+// log is written with write(2) and fsync; with SyncNone it is appended
+// through a shared mapping on Linux (maplog_linux.go), which must lose
+// nothing acknowledged to a process kill either.
 func TestKill(t *testing.T) {
 	if os.Getenv(killDirEnv) != "" {
 		t.Skip("child")
 	}
+	for _, mode := range []string{"always", "none"} {
+		t.Run(mode, func(t *testing.T) { testKill(t, mode) })
+	}
+}
+
+func testKill(t *testing.T, mode string) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Skip("no executable:", err)
 	}
 	cycles := 6
+	if mode == "none" {
+		cycles = 20 // fast: no fsync
+	}
 	if testing.Short() {
 		cycles = 2
 	}
@@ -93,7 +112,7 @@ func TestKill(t *testing.T) {
 	ackedWriter := map[int]uint64{} // last acknowledged version per writer, this cycle
 	for cycle := range cycles {
 		cmd := exec.Command(exe, "-test.run=^TestKillChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), killDirEnv+"="+dir, fmt.Sprintf("%s=%d", killCycleEnv, cycle))
+		cmd.Env = append(os.Environ(), killDirEnv+"="+dir, fmt.Sprintf("%s=%d", killCycleEnv, cycle), killSyncEnv+"="+mode)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -129,6 +148,20 @@ func TestKill(t *testing.T) {
 		cmd.Wait()
 		if n < target {
 			t.Fatalf("cycle %d: child exited after %d acks", cycle, n)
+		}
+		if mode == "none" && runtime.GOOS == "linux" {
+			// The log was appended through its mapping: its file is
+			// the reserved size, with a zero tail.
+			logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+			mapped := false
+			for _, l := range logs {
+				if st, err := os.Stat(l); err == nil && st.Size() >= 1<<20 {
+					mapped = true
+				}
+			}
+			if !mapped {
+				t.Fatalf("cycle %d: no mapped log among %v", cycle, logs)
+			}
 		}
 		// Keys written in earlier cycles were checked then.
 		verifyKilled(t, dir, cycle, ackedKey, ackedWriter)

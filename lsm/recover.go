@@ -117,6 +117,7 @@ func (d *DB) recover() error {
 	if err != nil {
 		return fmt.Errorf("create log: %w", err)
 	}
+	f = d.mapLog(f)
 	d.wal = &walWriter{num: walNum, f: f, w: record.NewWriter(f, 0)}
 	if err := syncDir(d.fs, d.walDir); err != nil {
 		return err

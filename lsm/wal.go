@@ -433,6 +433,7 @@ func (d *DB) switchMemtable() error {
 		f.Close()
 		return d.setBGErr(err)
 	}
+	f = d.mapLog(f)
 	d.walMu.Lock()
 	old := d.wal
 	err = old.w.Flush()
@@ -460,6 +461,19 @@ func (d *DB) switchMemtable() error {
 	default:
 	}
 	return nil
+}
+
+// mapLog makes a new log file append through a mapping (maplog_linux.go)
+// with SyncNone and SyncInterval, reserving about one memtable's worth of
+// space, more than its records take. With SyncAlways the fsync per commit
+// costs far more than the write(2) a mapping saves, and a log written
+// with write(2) has no zero tail, so damage at its end is never mistaken
+// for a torn copy (see tornCopy).
+func (d *DB) mapLog(f File) File {
+	if d.opts.Sync == SyncAlways {
+		return f
+	}
+	return mapLog(f, max(d.opts.MemtableSize, 1<<20))
 }
 
 // takeSpare returns the spare skiplist made by the flush goroutine, or a
@@ -581,6 +595,27 @@ func (d *DB) syncLoop() {
 	}
 }
 
+// mapCopyPiece bounds one copy into a mapped log (maplog_linux.go): a
+// process killed in the middle of a copy() may leave any of its bytes
+// unwritten (memmove does not promise an order), but the pieces go in
+// order.
+const mapCopyPiece = 4 << 10
+
+// tornCopy reports whether damage found at off in a log is what a process
+// killed while copying a commit group into a mapped log leaves: a partly
+// copied group, then zeroes to the end of the file. The copy goes in
+// pieces, in order, so the damage lies within the piece being copied;
+// the first damaged chunk may begin up to a block before that piece. So
+// in the last log of a mapped (SyncNone or SyncInterval) database, damage
+// within about 36 KiB of the zero tail is cut as a torn write, with a
+// warning, rather than refused. A log written with write(2) (SyncAlways)
+// has no zero tail, and damage at its end is a damaged record, not a torn
+// one (record.Reader reports the cut-off case as Truncated).
+func tornCopy(data []byte, off int64) bool {
+	z := record.ZeroTail(data)
+	return z < int64(len(data)) && z <= off+mapCopyPiece+record.BlockSize
+}
+
 // replayWAL applies one log file to memtables during recovery, flushing
 // full memtables to level-0 tables. last says whether it is the newest
 // log, the only one that may have a torn tail.
@@ -599,7 +634,11 @@ func (r *recovery) replayWAL(num uint64, last bool) error {
 		}
 		var ce *record.CorruptError
 		if errors.As(err, &ce) {
-			if ce.Truncated && last {
+			if ce.Zeroed {
+				// The unused end of a preallocated log (maplog_linux.go).
+				return nil
+			}
+			if last && (ce.Truncated || tornCopy(data, ce.Offset)) {
 				d.stats.tornTails.Add(1)
 				d.log.Warn("lsm: cut torn tail of write-ahead log; the write in progress at the crash was never acknowledged",
 					"file", path, "offset", ce.Offset, "dropped_bytes", int64(len(data))-ce.Offset)

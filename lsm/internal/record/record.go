@@ -62,6 +62,10 @@ type CorruptError struct {
 	// is cut off by the end of the file, or only zeroes remain. That is
 	// what a crash during an append leaves; any other failure is damage.
 	Truncated bool
+	// Zeroed is set when only zeroes remain from Offset on, with no
+	// record left open: the unused, preallocated end of a log, which is a
+	// clean end rather than a cut-off one.
+	Zeroed bool
 }
 
 func (e *CorruptError) Error() string {
@@ -183,7 +187,8 @@ func (r *Reader) Next() ([]byte, error) {
 		if typ == typeZero && size == 0 && binary.LittleEndian.Uint32(h[0:4]) == 0 {
 			// Zeroes where a chunk should start: preallocated or lost
 			// space. The caller decides whether anything valid follows.
-			return nil, &CorruptError{Offset: int64(r.off), Reason: "zeroed chunk header", Truncated: allZero(r.data[r.off:])}
+			zero := allZero(r.data[r.off:])
+			return nil, &CorruptError{Offset: int64(r.off), Reason: "zeroed chunk header", Truncated: zero, Zeroed: zero && !inRecord}
 		}
 		if HeaderSize+size > blockLeft {
 			return nil, &CorruptError{Offset: int64(r.off), Reason: "chunk crosses block boundary"}
@@ -235,6 +240,16 @@ func (r *Reader) Offset() int64 { return int64(r.off) }
 // RecordOffset returns the offset of the first chunk of the record last
 // returned by Next.
 func (r *Reader) RecordOffset() int64 { return r.recStart }
+
+// ZeroTail returns the offset at which data's trailing run of zero bytes
+// begins (len(data) if it ends with a non-zero byte).
+func ZeroTail(data []byte) int64 {
+	i := len(data)
+	for i > 0 && data[i-1] == 0 {
+		i--
+	}
+	return int64(i)
+}
 
 func allZero(b []byte) bool {
 	for _, c := range b {
