@@ -45,6 +45,9 @@ func (e *takenBackError) Error() string { return e.err.Error() }
 func (e *takenBackError) Unwrap() error { return e.err }
 
 func isTakenBack(err error) bool {
+	if err == nil {
+		return false
+	}
 	var tb *takenBackError
 	return errors.As(err, &tb)
 }
@@ -82,17 +85,18 @@ func (d *DB) spaceRecoveredLocked() {
 	}
 }
 
-// setWALSpaceErr records (err != nil) or clears the log's condition.
-func (d *DB) setWALSpaceErr(err error) {
-	if err == nil {
-		if d.walSpaceErr.Load() != nil {
-			d.walSpaceErr.Store(nil)
-			d.log.Info("lsm: disk space available again: log writes resumed")
-		}
-		return
-	}
+// walSpaceFailed records a log write taken back for lack of space.
+func (d *DB) walSpaceFailed(err error) {
 	if d.walSpaceErr.Swap(&err) == nil {
 		d.log.Warn("lsm: disk full: log write taken back, writes fail until space is freed", "err", err)
+	}
+}
+
+// walWritten clears the log's condition after a successful write. It is
+// on every commit's path: one atomic load when there is nothing to clear.
+func (d *DB) walWritten() {
+	if d.walSpaceErr.Load() != nil && d.walSpaceErr.Swap(nil) != nil {
+		d.log.Info("lsm: disk space available again: log writes resumed")
 	}
 }
 

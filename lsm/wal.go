@@ -299,14 +299,14 @@ func (d *DB) logGroup(group []*writer) (*memtable, reservation, error) {
 		d.stats.walSyncs.Add(1)
 	}
 	d.walMu.Unlock()
-	if isTakenBack(err) {
-		d.setWALSpaceErr(err)
-		return nil, reservation{}, fmt.Errorf("write ahead log: %w", err)
-	}
 	if err != nil {
+		if isTakenBack(err) {
+			d.walSpaceFailed(err)
+			return nil, reservation{}, fmt.Errorf("write ahead log: %w", err)
+		}
 		return nil, reservation{}, d.setBGErr(fmt.Errorf("write ahead log: %w", err))
 	}
-	d.setWALSpaceErr(nil)
+	d.walWritten()
 	d.lastSeq = seq - 1
 	d.applyTickets++
 	return d.mem, d.mem.reserve(size, count), nil
@@ -424,7 +424,7 @@ func (d *DB) switchMemtable() error {
 			// Nothing changed: the current log and memtable go on.
 			d.removeFile(path)
 			err = &takenBackError{err}
-			d.setWALSpaceErr(err)
+			d.walSpaceFailed(err)
 			return fmt.Errorf("create log: %w", err)
 		}
 		return d.setBGErr(fmt.Errorf("create log: %w", err))
