@@ -19,14 +19,16 @@ const (
 	maxPageBytes = 4 << 20
 )
 
-// pathKey reads and checks the {c} and {key} path values. The key stays a
-// string (the bytes ServeMux unescaped) until it becomes an engine key.
+// pathKey reads and checks the {c} and {key} path values, which the router
+// put in the request's exchange (routeHandler.serve). The key stays a
+// string (the unescaped bytes of the path) until it becomes an engine key.
 func (s *Server) pathKey(r *http.Request) (c, key string, err error) {
-	c = r.PathValue("c")
+	ex := exchangeFrom(r)
+	c = ex.collection
 	if err := checkCollection(c); err != nil {
 		return "", "", err
 	}
-	key = r.PathValue("key")
+	key = ex.key
 	if err := s.checkKey(len(key)); err != nil {
 		return "", "", err
 	}
@@ -118,10 +120,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Canonical names, assigned directly: Set would canonicalize each.
+	// Canonical names, assigned directly: Set would canonicalize each and
+	// allocate each value.
 	h := w.Header()
 	h["Content-Type"] = octetStream
-	h["Content-Length"] = []string{strconv.Itoa(len(value))}
+	h["Content-Length"] = exchangeFrom(r).lengthValue(len(value))
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {

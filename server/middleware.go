@@ -27,15 +27,62 @@ const exchangeKey ctxKey = iota
 // exchange is the state one request shares along the chain: its id, the
 // one wrapper of its ResponseWriter (status and size for the access log,
 // metrics and recover), and what inner steps learn for outer ones (route,
-// collection, principal). One allocation and one context value per request:
-// every r.WithContext copies the request, so the chain adds just one.
+// collection, principal). It is the one allocation the chain makes per
+// request besides the id and r.WithContext's copy of the request: the
+// request's context node and the storage of two header values live inside
+// it.
 type exchange struct {
 	statusWriter
+	// ctx is the request's context: its parent, plus this exchange as
+	// the value of exchangeKey.
+	ctx        exchangeContext
 	id         string
 	start      time.Time
 	route      string
 	collection string
+	key        string // the {key} path value of the key routes
 	who        principal
+	// idHeader and lengthHeader back the X-Request-Id and Content-Length
+	// header values (a header value is a []string, which would otherwise
+	// be allocated per response). Each is handed out as a slice of
+	// capacity 1, so an Add to the header reallocates instead of writing
+	// past it.
+	idHeader     [1]string
+	lengthHeader [1]string
+}
+
+// exchangeContext is a request context carrying its exchange: what
+// context.WithValue(parent, exchangeKey, ex) would be, without allocating
+// a node of its own. It is recognized by package context as a wrapper of
+// its parent (Value reaches the parent's cancellation), so deriving from
+// it starts no goroutine.
+type exchangeContext struct {
+	context.Context
+	ex *exchange
+}
+
+func (c *exchangeContext) Value(key any) any {
+	if key == exchangeKey {
+		return c.ex
+	}
+	return c.Context.Value(key)
+}
+
+// newExchange starts the exchange of a request answered through w, whose
+// context is derived from parent.
+func newExchange(parent context.Context, w http.ResponseWriter, id string, start time.Time) *exchange {
+	ex := &exchange{statusWriter: statusWriter{ResponseWriter: w}, id: id, start: start}
+	ex.ctx = exchangeContext{Context: parent, ex: ex}
+	return ex
+}
+
+// requestContext returns the request's context, which holds ex.
+func (ex *exchange) requestContext() context.Context { return &ex.ctx }
+
+// lengthValue returns the Content-Length header value of n bytes.
+func (ex *exchange) lengthValue(n int) []string {
+	ex.lengthHeader[0] = decimal(n)
+	return ex.lengthHeader[:1:1]
 }
 
 func exchangeOf(ctx context.Context) *exchange {
@@ -74,7 +121,13 @@ func newRequestIDs() *requestIDs {
 }
 
 func (g *requestIDs) next() string {
-	return g.prefix + "-" + strconv.FormatUint(g.n.Add(1), 36)
+	// One allocation: the prefix is 12 characters and a base-36 uint64
+	// at most 13, so the id is built on the stack.
+	var buf [32]byte
+	b := append(buf[:0], g.prefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, g.n.Add(1), 36)
+	return string(b)
 }
 
 // validRequestID accepts a client's X-Request-Id when it is 1..128 visible
@@ -100,9 +153,10 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = s.ids.next()
 		}
-		w.Header()["X-Request-Id"] = []string{id}
-		ex := &exchange{statusWriter: statusWriter{ResponseWriter: w}, id: id, start: s.now()}
-		next.ServeHTTP(&ex.statusWriter, r.WithContext(context.WithValue(r.Context(), exchangeKey, ex)))
+		ex := newExchange(r.Context(), w, id, s.now())
+		ex.idHeader[0] = id
+		w.Header()["X-Request-Id"] = ex.idHeader[:1:1]
+		next.ServeHTTP(&ex.statusWriter, r.WithContext(ex.requestContext()))
 	})
 }
 
@@ -187,21 +241,25 @@ func (s *Server) withMetrics(next http.Handler) http.Handler {
 	})
 }
 
-// statusLabels holds the label text of every status code, so counting a
-// request does not format a number.
-var statusLabels = func() (t [600]string) {
+// smallDecimals holds the decimal text of 0..1023, so that a status label
+// or the Content-Length of a small value is not formatted (and allocated)
+// per request. Read-only.
+var smallDecimals = func() (t [1024]string) {
 	for i := range t {
 		t[i] = strconv.Itoa(i)
 	}
 	return t
 }()
 
-func statusLabel(code int) string {
-	if code >= 0 && code < len(statusLabels) {
-		return statusLabels[code]
+// decimal is strconv.Itoa(n), without allocating for small n.
+func decimal(n int) string {
+	if n >= 0 && n < len(smallDecimals) {
+		return smallDecimals[n]
 	}
-	return strconv.Itoa(code)
+	return strconv.Itoa(n)
 }
+
+func statusLabel(code int) string { return decimal(code) }
 
 // methodLabel keeps the method label's cardinality bounded.
 func methodLabel(m string) string {

@@ -46,15 +46,36 @@ func (s *Server) routes() []route {
 	}
 }
 
-// apiMux builds the API router. For every path it also registers a
-// method-less pattern answering 405 with the Allow header, and a catch-all
-// answering 404, so that every error is JSON.
-func (s *Server) apiMux() http.Handler {
+// keyRoutePath is the pattern path of the three key routes, which the
+// fast path of apiRouter serves without ServeMux.
+const keyRoutePath = "/v1/collections/{c}/keys/{key...}"
+
+// apiMux builds the API router: the fast path for the key routes in front
+// of a ServeMux of the whole table.
+func (s *Server) apiMux() http.Handler { return s.newAPIRouter(true) }
+
+// newAPIRouter builds the router, with or without the fast path of the key
+// routes. Its ServeMux registers, for every path, a method-less pattern
+// answering 405 with the Allow header, and a catch-all answering 404, so
+// that every error is JSON.
+func (s *Server) newAPIRouter(fast bool) *apiRouter {
 	mux := http.NewServeMux()
+	a := &apiRouter{mux: mux}
 	allow := map[string][]string{}
 	var paths []string
 	for _, rt := range s.routes() {
-		mux.Handle(rt.method+" "+rt.path, s.adapt(rt))
+		h := &routeHandler{s: s, rt: rt, pattern: rt.method + " " + rt.path}
+		mux.Handle(h.pattern, h)
+		if fast && rt.path == keyRoutePath {
+			switch rt.method {
+			case http.MethodGet:
+				a.get = h
+			case http.MethodPut:
+				a.put = h
+			case http.MethodDelete:
+				a.del = h
+			}
+		}
 		if _, ok := allow[rt.path]; !ok {
 			paths = append(paths, rt.path)
 		}
@@ -68,28 +89,46 @@ func (s *Server) apiMux() http.Handler {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, e) })
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, errRouteNotFound) })
-	return rejectUncleanPaths(mux)
+	return a
 }
 
-// adapt authorizes a route's requests and answers its handler's errors.
-func (s *Server) adapt(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ex := exchangeFrom(r)
-		ex.route, ex.collection = rt.path, r.PathValue("c")
-		if err := s.authorizeRoute(r, rt); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if err := rt.handler(w, r); err != nil {
-			s.writeError(w, r, err)
-		}
-	})
+// routeHandler authorizes a route's requests and answers its handler's
+// errors. ServeMux calls ServeHTTP; the fast path of apiRouter calls serve
+// with the path values it parsed.
+type routeHandler struct {
+	s       *Server
+	rt      route
+	pattern string // "METHOD PATH", as ServeMux sets r.Pattern
 }
 
-func (s *Server) authorizeRoute(r *http.Request, rt route) error {
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, r.PathValue("c"), r.PathValue("key"))
+}
+
+// serve runs the route with the path values c and key ("" when the route
+// has none). Handlers read them from the exchange (pathKey).
+func (h *routeHandler) serve(w http.ResponseWriter, r *http.Request, c, key string) {
+	ex := exchangeOf(r.Context())
+	if ex == nil {
+		// Outside the chain (a test of the router alone): the handler
+		// still needs an exchange to read the path values from.
+		ex = newExchange(r.Context(), w, "", h.s.now())
+		r = r.WithContext(ex.requestContext())
+	}
+	ex.route, ex.collection, ex.key = h.rt.path, c, key
+	if err := h.s.authorizeRoute(r, h.rt, c); err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	if err := h.rt.handler(w, r); err != nil {
+		h.s.writeError(w, r, err)
+	}
+}
+
+// authorizeRoute checks the route's permission; c is its {c} path value.
+func (s *Server) authorizeRoute(r *http.Request, rt route, c string) error {
 	switch rt.on {
 	case onCollection:
-		c := r.PathValue("c")
 		// A malformed name is the client's mistake whoever asks; check it
 		// first so a 403 never hides a 400.
 		if err := checkCollection(c); err != nil {
@@ -102,19 +141,13 @@ func (s *Server) authorizeRoute(r *http.Request, rt route) error {
 	return nil
 }
 
-// rejectUncleanPaths answers 400 for a path with an empty, "." or ".."
+// errUncleanPath is the answer to a path with an empty, "." or ".."
 // segment. ServeMux would otherwise redirect it to a cleaned path, which
 // for a key would silently mean another key. Keys made of dots, or holding
 // slashes, must be percent-encoded (%2E, %2F); the escaped form reaches the
-// router intact and ServeMux unescapes it into the {key} value.
-func rejectUncleanPaths(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.EscapedPath(); p != "/" && hasUncleanSegment(p) {
-			writeErrorBody(w, errInvalid(`path has an empty, "." or ".." segment; percent-encode keys containing "/" (%%2F) or consisting of dots (%%2E)`))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// router intact and is unescaped into the {key} value.
+func errUncleanPath() *apiError {
+	return errInvalid(`path has an empty, "." or ".." segment; percent-encode keys containing "/" (%%2F) or consisting of dots (%%2E)`)
 }
 
 // hasUncleanSegment reports whether the path (after its leading "/") has an
