@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -45,9 +46,11 @@ Usage:
   amaters-server bench --addr HOST:PORT [--clients 64] [--duration 30s | --requests N]
                        [--workload get|put|mixed:90/10|range|batch] [--keys 100000]
                        [--value-size 100] [--format human|json] [auth flags]
+  amaters-server backup --addr HOST:PORT --out FILE [--timeout 1m] [auth flags]
+  amaters-server restore --from FILE --data-dir DIR
   amaters-server version
 
-Auth flags (status, stop, bench): --token JWT, --api-key KEY, --api-key-header NAME,
+Auth flags (status, stop, bench, backup): --token JWT, --api-key KEY, --api-key-header NAME,
   --cacert FILE, --cert FILE, --key FILE, --insecure-skip-verify.
   AMATERS_TOKEN and AMATERS_API_KEY are read when the flags are not given.
 
@@ -84,6 +87,10 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return cmdStop(ctx, rest, env, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, env, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, rest, env, stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -458,4 +465,119 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("backup", "--addr HOST:PORT --out FILE [--timeout 1m] [auth flags]")
+	var cf clientFlags
+	cf.register(fs, env)
+	out := fs.String("out", "", "backup `file` to write; must not exist (FILE.partial is written first)")
+	timeout := fs.Duration("timeout", time.Minute, "give up when the server sends nothing for this long")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if *out == "" || *timeout <= 0 {
+		fmt.Fprintln(stderr, "amaters-server backup: --out FILE is required, and --timeout must be positive")
+		return exitUsage
+	}
+	cf.o.Timeout = *timeout
+	c, err := server.NewClient(cf.addr, cf.o)
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server backup: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	start := time.Now()
+	pl := newProgressLine(stderr, "saving", start)
+	info, n, err := c.Backup(ctx, *out, pl.update)
+	pl.clear()
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server backup: no backup saved: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "backup of %s saved to %s: %d files, %s, last sequence %d, in %s; every BLAKE3 checksum verified\n",
+		cf.addr, *out, info.Files, server.FormatBytes(n), info.LastSequence, time.Since(start).Round(time.Millisecond))
+	return exitOK
+}
+
+func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("restore", "--from FILE --data-dir DIR")
+	from := fs.String("from", "", "backup `file` written by the backup command")
+	dir := fs.String("data-dir", "", "data `folder` to restore into; must not exist or be empty")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if *from == "" || *dir == "" {
+		fmt.Fprintln(stderr, "amaters-server restore: --from FILE and --data-dir DIR are required")
+		return exitUsage
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	start := time.Now()
+	pl := newProgressLine(stderr, "restoring", start)
+	info, err := server.Restore(ctx, *from, *dir, pl.update)
+	pl.clear()
+	if err != nil {
+		fmt.Fprintf(stderr, "amaters-server restore: nothing restored: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "restored %d files (%s, last sequence %d) of a backup taken %s by amaters-server %s into %s in %s; every BLAKE3 checksum verified\n",
+		info.Files, server.FormatBytes(info.Bytes), info.LastSequence, info.Created.Format(time.RFC3339), info.ServerVersion,
+		filepath.Join(*dir, "db"), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "next: start the server with server.data_dir = %q (amaters-server start --data-dir %s --engine lsm); its storage.wal_dir must be new or empty\n", *dir, *dir)
+	return exitOK
+}
+
+// interruptible is ctx cancelled by the first SIGINT or SIGTERM (the
+// command then cleans up and exits 1); a second signal ends the process
+// at once.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// progressLine redraws one progress line on a terminal, at most four
+// times a second; elsewhere it stays silent. Its methods accept a nil
+// receiver, which is what newProgressLine returns off a terminal.
+type progressLine struct {
+	w           io.Writer
+	verb        string
+	start, last time.Time
+	width       int // of the line drawn last, 0 when none is
+}
+
+func newProgressLine(w io.Writer, verb string, start time.Time) *progressLine {
+	if !isTerminal(w) {
+		return nil
+	}
+	// The first line waits a quarter of a second, for a rate worth showing.
+	return &progressLine{w: w, verb: verb, start: start, last: start}
+}
+
+func (p *progressLine) update(pr server.BackupProgress) {
+	if p == nil {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < 250*time.Millisecond && pr.Done != pr.Total {
+		return
+	}
+	p.last = now
+	line := pr.Line(p.verb, now.Sub(p.start))
+	fmt.Fprintf(p.w, "\r%-*s", p.width, line)
+	p.width = len(line)
+}
+
+// clear erases the line, so that the summary replaces it.
+func (p *progressLine) clear() {
+	if p == nil || p.width == 0 {
+		return
+	}
+	fmt.Fprintf(p.w, "\r%*s\r", p.width, "")
+	p.width = 0
 }

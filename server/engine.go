@@ -23,6 +23,14 @@ type engine interface {
 	Close() error
 	// Stats reports sizes and counters for /metrics and /health.
 	Stats() engineStats
+	// Checkpoint flushes and pins a consistent point-in-time set of the
+	// engine's files for an online backup (see lsm.DB.Checkpoint): every
+	// write acknowledged before the call, and maybe some concurrent ones,
+	// always whole batches. At most one checkpoint is open at a time: each
+	// pins tables that compaction would otherwise delete, so concurrent
+	// backups could hold several versions' worth of disk. While one is
+	// open, Checkpoint fails with errBackupRunning. Close releases it.
+	Checkpoint() (*checkpoint, error)
 }
 
 // op is one write of a batch.

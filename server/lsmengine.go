@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	"amaters-server/lsm"
 )
@@ -13,6 +14,8 @@ import (
 // "memory" (the same engine on an in-memory file system, lost at exit).
 type lsmEngine struct {
 	db *lsm.DB
+	// backup is held from Checkpoint until that checkpoint is closed.
+	backup sync.Mutex
 }
 
 // tablesDir is where the LSM keeps its tables and manifest, inside the data
@@ -92,4 +95,35 @@ func (e *lsmEngine) Stats() engineStats {
 		st.Levels[i] = levelStats{Files: int64(l.Files), Bytes: l.Bytes}
 	}
 	return st
+}
+
+func (e *lsmEngine) Checkpoint() (*checkpoint, error) {
+	if !e.backup.TryLock() {
+		return nil, errBackupRunning
+	}
+	cp, err := e.db.Checkpoint()
+	if err != nil {
+		e.backup.Unlock()
+		return nil, err
+	}
+	return &checkpoint{Checkpoint: cp, release: e.backup.Unlock}, nil
+}
+
+// checkpoint is an open lsm checkpoint that lets the next one be taken
+// once it is closed.
+type checkpoint struct {
+	*lsm.Checkpoint
+	release func() // nil once closed
+}
+
+// Close closes the checkpoint and releases the engine's one-backup slot.
+// It is idempotent; it is not safe for concurrent use.
+func (c *checkpoint) Close() error {
+	if c.release == nil {
+		return nil
+	}
+	err := c.Checkpoint.Close()
+	c.release()
+	c.release = nil
+	return err
 }

@@ -43,6 +43,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/batch", s.handleBatch, 0, onNothing}, // every op is authorized in the handler
 		{"GET", "/v1/status", s.handleStatus, 0, onNothing},
 		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer},
+		{"GET", "/v1/admin/backup", s.handleBackup, rbac.Admin, onServer},
 	}
 }
 
