@@ -18,8 +18,10 @@
 // Every API request passes one middleware chain (apiHandler): request id,
 // recover, access log, metrics, CORS, compression, body limit,
 // authentication (or protected mode), rate limit, draining, then the router
-// of routes.go, which authorizes each route. The steps share one exchange
-// per request (middleware.go). Handlers return errors; [Server.writeError]
+// of routes.go, which authorizes each route: a ServeMux of the route table,
+// behind a fast path for the key routes that gives ServeMux's answers
+// without its allocations (fastpath.go). The steps share one exchange per
+// request (middleware.go). Handlers return errors; [Server.writeError]
 // in errors.go is the one place that turns them into JSON answers and logs
 // server faults.
 //
@@ -34,7 +36,10 @@
 // Collections are a length-prefixed key prefix over one ordered byte
 // keyspace (store.go), so an engine sees only bytes; the engine is package
 // lsm, on disk or on an in-memory file system. GET results and range pages
-// go through the query cache (cache.go), which is never stale.
+// go through the query cache (cache.go), which is never stale. An online
+// backup (backup.go) streams a checkpoint of the engine as a tar with
+// BLAKE3 sums; [Client.Backup] saves one verified and [Restore] restores
+// one offline (backupfile.go).
 //
 // # Concurrency
 //
