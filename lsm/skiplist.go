@@ -16,15 +16,17 @@ import (
 //
 // Node layout in the node arena, in uint32 words:
 //
-//	keyOff | keyLen | valLen | height | prefixHi | prefixLo | next[0] ... next[height-1]
+//	keyOff | keyLen | valLen | height | prefix[0..3] | next[0] ... next[height-1]
 //
 // The key (an internal key, trailer included) is at data[keyOff:] and the
 // value follows it. Index 0 is the head node; a next of 0 means nil.
-// prefixHi and prefixLo hold the first eight bytes of the user key, big
-// endian and zero-padded (see keyPrefix), so that most comparisons during
-// a search are decided in the node arena without touching the key bytes:
-// a strictly smaller prefix means a strictly smaller user key, and only
-// equal prefixes need the full comparison.
+// prefix holds the first 16 bytes of the user key, big endian and
+// zero-padded (see keyPrefix), so that most comparisons during a search
+// are decided in the node arena without touching the key bytes: a strictly
+// smaller prefix means a strictly smaller user key, and only equal
+// prefixes need the full comparison. Sixteen bytes, not eight, because the
+// server's keys start with their collection's name: eight would often be
+// equal for a whole memtable.
 //
 // The writer remembers where its last insert went (the splice): when the
 // next key falls between the last key and its successor, as in
@@ -59,9 +61,8 @@ const (
 	nodeKeyLen   = 1
 	nodeValLen   = 2
 	nodeHeight   = 3
-	nodePrefixHi = 4
-	nodePrefixLo = 5
-	nodeNext     = 6
+	nodePrefix   = 4 // four words
+	nodeNext     = 8
 	maxNodeBytes = 4 * (nodeNext + maxHeight)
 )
 
@@ -115,30 +116,35 @@ func (s *skiplist) value(n uint32) []byte {
 	return s.data[off : off+l : off+l]
 }
 
-// keyPrefix returns the first eight bytes of ukey as a big-endian number,
-// zero-padded. Prefixes order like the keys: keyPrefix(a) < keyPrefix(b)
-// implies a < b (the first differing byte, or a's end, comes first), and
-// a < b implies keyPrefix(a) <= keyPrefix(b).
-func keyPrefix(ukey []byte) uint64 {
-	if len(ukey) >= 8 {
-		return binary.BigEndian.Uint64(ukey)
+// abbrev is the first 16 bytes of a user key as two big-endian numbers,
+// zero-padded (see keyPrefix).
+type abbrev struct{ hi, lo uint64 }
+
+func (a abbrev) less(b abbrev) bool { return a.hi < b.hi || a.hi == b.hi && a.lo < b.lo }
+
+// keyPrefix returns the first 16 bytes of ukey, zero-padded. Prefixes order
+// like the keys: keyPrefix(a) < keyPrefix(b) implies a < b (the first
+// differing byte, or a's end, comes first), and a < b implies
+// keyPrefix(a) <= keyPrefix(b).
+func keyPrefix(ukey []byte) abbrev {
+	if len(ukey) >= 16 {
+		return abbrev{binary.BigEndian.Uint64(ukey), binary.BigEndian.Uint64(ukey[8:])}
 	}
-	var p uint64
-	for i, c := range ukey {
-		p |= uint64(c) << (56 - 8*i)
-	}
-	return p
+	var b [16]byte
+	copy(b[:], ukey)
+	return abbrev{binary.BigEndian.Uint64(b[:]), binary.BigEndian.Uint64(b[8:])}
 }
 
-func (s *skiplist) prefix(n uint32) uint64 {
-	return uint64(s.nodes[int(n)+nodePrefixHi])<<32 | uint64(s.nodes[int(n)+nodePrefixLo])
+func (s *skiplist) prefix(n uint32) abbrev {
+	w := s.nodes[int(n)+nodePrefix : int(n)+nodePrefix+4 : int(n)+nodePrefix+4]
+	return abbrev{uint64(w[0])<<32 | uint64(w[1]), uint64(w[2])<<32 | uint64(w[3])}
 }
 
 // less reports whether node n's key sorts before the search key given as
 // user key, its keyPrefix and trailer.
-func (s *skiplist) less(n uint32, ukey []byte, prefix, trailer uint64) bool {
+func (s *skiplist) less(n uint32, ukey []byte, prefix abbrev, trailer uint64) bool {
 	if p := s.prefix(n); p != prefix {
-		return p < prefix
+		return p.less(prefix)
 	}
 	k := s.key(n)
 	if c := bytes.Compare(k[:len(k)-trailerLen], ukey); c != 0 {
@@ -158,7 +164,7 @@ func (s *skiplist) seekGE(ukey []byte, trailer uint64, prev *[maxHeight]uint32) 
 // that node since, and such a node may sort before the search key. (A
 // reload here once made a Get miss its own write while other writers
 // inserted nearby; TestSkiplistConcurrentSeek.)
-func (s *skiplist) seekPrefixGE(ukey []byte, prefix, trailer uint64, prev *[maxHeight]uint32) uint32 {
+func (s *skiplist) seekPrefixGE(ukey []byte, prefix abbrev, trailer uint64, prev *[maxHeight]uint32) uint32 {
 	x, nx := uint32(0), uint32(0)
 	for level := int(s.height.Load()) - 1; level >= 0; level-- {
 		for {
@@ -204,8 +210,10 @@ func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
 	nd[nodeKeyLen] = uint32(n)
 	nd[nodeValLen] = uint32(len(value))
 	nd[nodeHeight] = uint32(h)
-	nd[nodePrefixHi] = uint32(prefix >> 32)
-	nd[nodePrefixLo] = uint32(prefix)
+	nd[nodePrefix] = uint32(prefix.hi >> 32)
+	nd[nodePrefix+1] = uint32(prefix.hi)
+	nd[nodePrefix+2] = uint32(prefix.lo >> 32)
+	nd[nodePrefix+3] = uint32(prefix.lo)
 	for l := range h {
 		nd[nodeNext+l] = s.next(prev[l], l)
 	}
@@ -226,7 +234,7 @@ func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
 // height, and above it the predecessors of L are still those of the new
 // key: no node was added since L, and a successor of L's predecessor at
 // such a level comes after L's successor at level 0, so after the key.
-func (s *skiplist) spliceFits(ukey []byte, prefix, trailer uint64, prev *[maxHeight]uint32) bool {
+func (s *skiplist) spliceFits(ukey []byte, prefix abbrev, trailer uint64, prev *[maxHeight]uint32) bool {
 	last := s.last
 	if last == 0 || !s.less(last, ukey, prefix, trailer) {
 		return false

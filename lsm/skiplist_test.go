@@ -36,12 +36,14 @@ func TestKeyPrefixOrder(t *testing.T) {
 		nil, {0}, {0, 0}, {0, 1}, {1}, []byte("a"), []byte("ab"), []byte("ab\x00"),
 		[]byte("ab\x00\x01"), []byte("abcdefgh"), []byte("abcdefgh\x00"), []byte("abcdefgi"),
 		[]byte("abcdefghijk"), {0xff}, bytes.Repeat([]byte{0xff}, 9),
+		[]byte("\x05benchk0000001"), []byte("\x05benchk0000002"), []byte("\x05benchk00000010"),
+		[]byte("\x05benchk000000100"), []byte("\x05benchk0000001\x00"), bytes.Repeat([]byte{0xff}, 17),
 	}
 	for _, a := range keys {
 		for _, b := range keys {
 			pa, pb := keyPrefix(a), keyPrefix(b)
 			c := bytes.Compare(a, b)
-			if pa < pb && c >= 0 || pa > pb && c <= 0 {
+			if pa.less(pb) && c >= 0 || pb.less(pa) && c <= 0 {
 				t.Errorf("keyPrefix(%q)=%x, keyPrefix(%q)=%x, but Compare=%d", a, pa, b, pb, c)
 			}
 		}

@@ -67,7 +67,11 @@ func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 				writeErrorBody(w, errTooLarge("request body is %d bytes; the limit (middleware.max_body_bytes) is %d", r.ContentLength, limit))
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.ContentLength < 0 {
+				// Of unknown length (chunked): cap it. A body of known
+				// length ends there, within the limit checked above.
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
 		case "gzip", "x-gzip":
 			if !s.cfg.Middleware.Compression {
 				writeErrorBody(w, errUnsupportedEncoding("gzip request bodies are off (middleware.compression = false)"))

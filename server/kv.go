@@ -88,15 +88,15 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, errTooLarge("value is %d bytes; the limit (storage.max_value_bytes) is %d", r.ContentLength, limit)
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.ContentLength >= 0 {
+		// The body ends after ContentLength bytes, within the limit.
 		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
 			return nil, bodyError(err, limit)
 		}
 		return buf, nil
 	}
-	buf, err := io.ReadAll(body)
+	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return nil, bodyError(err, limit)
 	}

@@ -16,6 +16,9 @@ type lsmEngine struct {
 	db *lsm.DB
 	// backup is held from Checkpoint until that checkpoint is closed.
 	backup sync.Mutex
+	// batches pools the lsm.Batch of Apply (it copies keys and values,
+	// so a batch is free again once Apply returns).
+	batches sync.Pool
 }
 
 // tablesDir is where the LSM keeps its tables and manifest, inside the data
@@ -55,7 +58,15 @@ func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
 func (e *lsmEngine) Get(key []byte) ([]byte, error) { return e.db.Get(key) }
 
 func (e *lsmEngine) Apply(ops []op) error {
-	var b lsm.Batch
+	b, _ := e.batches.Get().(*lsm.Batch)
+	if b == nil {
+		b = new(lsm.Batch)
+	}
+	size := 0
+	for _, o := range ops {
+		size += len(o.key) + len(o.value)
+	}
+	defer e.putBatch(b, size)
 	for _, o := range ops {
 		if o.del {
 			b.Delete(o.key)
@@ -63,7 +74,17 @@ func (e *lsmEngine) Apply(ops []op) error {
 			b.Put(o.key, o.value)
 		}
 	}
-	return e.db.Apply(&b)
+	return e.db.Apply(b)
+}
+
+// putBatch returns a batch that held size bytes of keys and values to the
+// pool for the next Apply, unless it grew large (a big value or batch
+// request), so that the pool holds small batches only.
+func (e *lsmEngine) putBatch(b *lsm.Batch, size int) {
+	if size <= 64<<10 {
+		b.Reset()
+		e.batches.Put(b)
+	}
 }
 
 func (e *lsmEngine) Scan(lo, hi []byte, fn func(key, value []byte) bool) error {
