@@ -1252,6 +1252,12 @@ func TestDiskFull(t *testing.T) {
 		mnt := mount(t)
 		diskFull(t, mnt, filepath.Join(mnt, "data"), "memtable_size_mb = 1\n")
 	})
+	t.Run("data folder, sync none", func(t *testing.T) {
+		// The log is appended through a mapping of fallocated space:
+		// a full disk shows at reservation, as a refused write.
+		mnt := mount(t)
+		diskFull(t, mnt, filepath.Join(mnt, "data"), "memtable_size_mb = 1\nsync = \"none\"\n")
+	})
 	t.Run("wal folder", func(t *testing.T) {
 		// A memtable larger than the WAL's disk, so that its log fills it.
 		mnt := mount(t)
