@@ -194,8 +194,12 @@ type cachedWrite struct {
 // write runs apply (the engine write of ws, atomic) with the cache kept
 // consistent as described on queryCache.
 func (q *queryCache) write(ws []cachedWrite, apply func() error) error {
-	idx := make([]int, 0, len(ws))
-	cols := make([]string, 0, 1)
+	// Small writes (a PUT, a DELETE, a short batch) keep their lists on
+	// the stack.
+	var idxBuf [4]int
+	var colsBuf [2]string
+	var gensBuf [2]*atomic.Uint64
+	idx, cols := idxBuf[:0], colsBuf[:0]
 	for _, w := range ws {
 		idx = append(idx, stripeOf(w.key))
 		cols = append(cols, w.collection)
@@ -205,9 +209,9 @@ func (q *queryCache) write(ws []cachedWrite, apply func() error) error {
 	idx = slices.Compact(idx)
 	slices.Sort(cols)
 	cols = slices.Compact(cols)
-	gens := make([]*atomic.Uint64, len(cols))
-	for i, c := range cols {
-		gens[i] = q.collectionGen(c)
+	gens := gensBuf[:0]
+	for _, c := range cols {
+		gens = append(gens, q.collectionGen(c))
 	}
 	for _, i := range idx {
 		q.stripes[i].mu.Lock()

@@ -164,9 +164,10 @@ func (s *store) apply(ops []batchOp) error {
 	if s.cache == nil {
 		return s.eng.Apply(eops)
 	}
-	ws := make([]cachedWrite, len(ops))
+	var wsBuf [1]cachedWrite // a PUT or DELETE: no allocation
+	ws := wsBuf[:0]
 	for i, o := range ops {
-		ws[i] = cachedWrite{collection: o.Collection, key: getKey(o.Collection, o.Key), del: o.Delete, value: eops[i].value}
+		ws = append(ws, cachedWrite{collection: o.Collection, key: getKey(o.Collection, o.Key), del: o.Delete, value: eops[i].value})
 	}
 	return s.cache.write(ws, func() error { return s.eng.Apply(eops) })
 }
