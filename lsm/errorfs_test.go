@@ -25,6 +25,8 @@ type errorFS struct {
 	sticky    bool
 	err       error
 	failSyncs bool
+	// syncFiles, when set, limits failSyncs to the files it accepts.
+	syncFiles func(name string) bool
 	// full makes writes to files for which fullFiles is nil or true
 	// write half their bytes and fail with ENOSPC, as a file system that
 	// runs out of space part-way does.
@@ -59,9 +61,9 @@ func (e *errorFS) check() error {
 	return nil
 }
 
-func (e *errorFS) syncErr() error {
+func (e *errorFS) syncErr(name string) error {
 	e.mu.Lock()
-	fail := e.failSyncs
+	fail := e.failSyncs && (e.syncFiles == nil || e.syncFiles(name))
 	e.mu.Unlock()
 	if fail {
 		return e.err
@@ -122,7 +124,7 @@ func (f *errorFile) Write(p []byte) (int, error) {
 }
 
 func (f *errorFile) Sync() error {
-	if err := f.fs.syncErr(); err != nil {
+	if err := f.fs.syncErr(f.name); err != nil {
 		return &os.PathError{Op: "sync", Path: "file", Err: err}
 	}
 	return f.File.Sync()

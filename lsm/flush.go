@@ -216,10 +216,17 @@ func (d *DB) logAndApply(e *versionEdit, install func()) error {
 		err = d.manifest.append(e)
 	}
 	if err != nil {
-		nv.unref()
 		if isTakenBack(err) {
+			// The edit is not in the manifest: the files only it names
+			// (a flush's or compaction's new tables) are garbage.
+			nv.unref()
 			return err
 		}
+		// The edit may be in the manifest although the call failed (the
+		// write went through, its fsync did not): keep every file it
+		// names, so that the next Open finds what the manifest says.
+		// Writes stop here; the next Open deletes what its manifest
+		// does not name.
 		return d.setBGErr(err)
 	}
 	d.logNum = e.logNum

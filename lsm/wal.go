@@ -136,22 +136,12 @@ func (d *DB) commit(w *writer) error {
 		var res reservation
 		var m *memtable
 		if m, res, err = d.logGroup(group); err == nil {
-			last := d.lastSeq
-			d.applyInTurn(d.applyTickets-1, func() {
-				applyGroup(m, &res, group)
-				d.visibleSeq.Store(last)
-			})
+			d.publish(d.applyTickets-1, d.lastSeq, m, &res, group)
 		}
 	}
 
 	d.commitMu.Lock()
-	for _, g := range group {
-		g.err = err
-		g.done = true
-		if g != w {
-			g.cond.Signal()
-		}
-	}
+	doneLocked(w, group, err)
 	d.popGroupLocked(len(group))
 	d.leaveCommitLocked()
 	d.commitMu.Unlock()
@@ -174,13 +164,29 @@ func (d *DB) commitPipelined(w *writer, group []*writer) error {
 	d.commitMu.Unlock()
 
 	if err == nil {
-		d.applyInTurn(ticket, func() {
-			applyGroup(m, &res, group)
-			d.visibleSeq.Store(last)
-		})
+		d.publish(ticket, last, m, &res, group)
 	}
 
 	d.commitMu.Lock()
+	doneLocked(w, group, err)
+	d.leaveCommitLocked()
+	d.commitMu.Unlock()
+	return err
+}
+
+// publish applies a logged group, whose apply ticket is ticket and whose
+// last sequence number is last, to m in its turn, then makes it visible to
+// readers.
+func (d *DB) publish(ticket, last uint64, m *memtable, res *reservation, group []*writer) {
+	d.applyInTurn(ticket, func() {
+		applyGroup(m, res, group)
+		d.visibleSeq.Store(last)
+	})
+}
+
+// doneLocked gives every writer of leader w's group the result err and
+// wakes the others. d.commitMu must be held.
+func doneLocked(w *writer, group []*writer, err error) {
 	for _, g := range group {
 		g.err = err
 		g.done = true
@@ -188,9 +194,6 @@ func (d *DB) commitPipelined(w *writer, group []*writer) error {
 			g.cond.Signal()
 		}
 	}
-	d.leaveCommitLocked()
-	d.commitMu.Unlock()
-	return err
 }
 
 // popGroupLocked removes the leader's group of n writers from the head
