@@ -159,7 +159,7 @@ func keyRange(files []*fileMeta) (lo, hi []byte) {
 func (d *DB) maybeScheduleCompactionLocked() {
 	for !d.closed && d.bgErr == nil && !d.opts.disableAutoCompaction &&
 		len(d.compacting) < d.opts.CompactionThreads && d.ctx != nil && d.ctx.Err() == nil &&
-		!time.Now().Before(d.space.retryAt) {
+		d.space.compact.due() {
 		c := d.pickLocked()
 		if c == nil {
 			return
@@ -202,11 +202,11 @@ func (d *DB) runCompaction(c *compaction) {
 	d.compacting = slices.DeleteFunc(d.compacting, func(x *compaction) bool { return x == c })
 	switch {
 	case err == nil:
-		d.spaceRecoveredLocked()
+		d.spaceRecoveredLocked(&d.space.compact)
 	case d.ctx.Err() != nil:
 	case isNoSpace(err) && d.bgErr == nil:
 		// What it wrote was removed or taken back: retry after a pause.
-		delay := d.spaceFailedLocked(fmt.Errorf("compaction: %w", err))
+		delay := d.spaceFailedLocked(&d.space.compact, fmt.Errorf("compaction: %w", err))
 		time.AfterFunc(delay, func() {
 			d.mu.Lock()
 			d.maybeScheduleCompactionLocked()

@@ -120,6 +120,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.cond.L = &d.mu
 	d.leaderCond.L = &d.commitMu
 	d.applyCond.L = &d.applyMu
+	d.space.flush.what, d.space.compact.what = "flushes", "compactions"
 	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm: create dir: %w", err)
 	}
@@ -256,11 +257,11 @@ func (d *DB) Flush() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for slices.Contains(d.imm, w.flushed) && d.bgErr == nil && d.space.err == nil {
+	for slices.Contains(d.imm, w.flushed) && d.bgErr == nil && d.space.flush.err == nil {
 		d.cond.Wait()
 	}
 	if d.bgErr == nil && slices.Contains(d.imm, w.flushed) {
-		return fmt.Errorf("lsm: flush is short of space: %w", d.space.err)
+		return fmt.Errorf("lsm: flush is short of space: %w", d.space.flush.err)
 	}
 	return d.bgErr
 }

@@ -127,10 +127,10 @@ func (d *DB) flushLoop() {
 			d.mu.Lock()
 			switch {
 			case err == nil:
-				d.spaceRecoveredLocked()
+				d.spaceRecoveredLocked(&d.space.flush)
 			case isNoSpace(err) && d.bgErr == nil:
 				// What it wrote was removed or taken back.
-				retry = time.After(d.spaceFailedLocked(fmt.Errorf("flush: %w", err)))
+				retry = time.After(d.spaceFailedLocked(&d.space.flush, fmt.Errorf("flush: %w", err)))
 			default:
 				d.setBGErrLocked(fmt.Errorf("flush: %w", err))
 			}

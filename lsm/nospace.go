@@ -21,7 +21,8 @@ import (
 //     and is retried after a pause (retryDelay, doubling to
 //     maxRetryDelay); meanwhile writes that need it (a full memtable with
 //     one already waiting, or too many level-0 files) fail with the error
-//     at once instead of stalling;
+//     at once instead of stalling; flushes and compactions are tracked
+//     apart, so a compaction short of space does not fail a Flush;
 //   - a failed fsync, or a failed take-back, still stops writes.
 //
 // Metrics.Err reports the condition until the failing work succeeds.
@@ -52,36 +53,46 @@ func isTakenBack(err error) bool {
 	return errors.As(err, &tb)
 }
 
-// spaceState tracks background work (flushes and compactions) failing
-// for lack of space. Guarded by DB.mu.
+// spaceState tracks flushes and compactions failing for lack of space,
+// each on its own: a compaction that finds no room does not hold back a
+// flush that may. Guarded by DB.mu.
 type spaceState struct {
-	err     error     // the last such failure, nil once work succeeds
-	retryAt time.Time // no background work starts before then
+	flush, compact spaceRetry
+}
+
+// spaceRetry is one kind of background work failing for lack of space.
+type spaceRetry struct {
+	what    string    // "flushes" or "compactions", for the log
+	err     error     // the last such failure, nil once the work succeeds
+	retryAt time.Time // the work does not start again before then
 	delay   time.Duration
 }
 
-// failedLocked records a background failure for lack of space and
-// returns how long to wait before retrying. d.mu must be held.
-func (d *DB) spaceFailedLocked(err error) time.Duration {
-	if d.space.err == nil {
-		d.log.Warn("lsm: disk full: flushes and compactions paused, retrying", "err", err)
-		d.space.delay = retryDelay
+// due reports whether a retry may start now.
+func (r *spaceRetry) due() bool { return !time.Now().Before(r.retryAt) }
+
+// failedLocked records a failure for lack of space and returns how long
+// to wait before retrying. d.mu must be held.
+func (d *DB) spaceFailedLocked(r *spaceRetry, err error) time.Duration {
+	if r.err == nil {
+		d.log.Warn("lsm: disk full: "+r.what+" paused, retrying", "err", err)
+		r.delay = retryDelay
 	} else {
-		d.space.delay = min(2*d.space.delay, maxRetryDelay)
+		r.delay = min(2*r.delay, maxRetryDelay)
 	}
-	d.space.err = err
-	d.space.retryAt = time.Now().Add(d.space.delay)
+	r.err = err
+	r.retryAt = time.Now().Add(r.delay)
 	d.cond.Broadcast()
-	return d.space.delay
+	return r.delay
 }
 
-// spaceRecoveredLocked clears the condition after background work
-// succeeded. d.mu must be held.
-func (d *DB) spaceRecoveredLocked() {
-	if d.space.err != nil {
-		d.log.Info("lsm: disk space available again: flushes and compactions resumed")
-		d.space.err = nil
-		d.space.retryAt = time.Time{}
+// spaceRecoveredLocked clears r after its work succeeded. d.mu must be
+// held.
+func (d *DB) spaceRecoveredLocked(r *spaceRetry) {
+	if r.err != nil {
+		d.log.Info("lsm: disk space available again: " + r.what + " resumed")
+		r.err = nil
+		r.retryAt = time.Time{}
 	}
 }
 
@@ -100,10 +111,14 @@ func (d *DB) walWritten() {
 	}
 }
 
-// spaceErr returns the current out-of-space condition, or nil.
+// spaceErrLocked returns the current out-of-space condition, or nil.
+// d.mu must be held.
 func (d *DB) spaceErrLocked() error {
 	if p := d.walSpaceErr.Load(); p != nil {
 		return *p
 	}
-	return d.space.err
+	if err := d.space.flush.err; err != nil {
+		return err
+	}
+	return d.space.compact.err
 }

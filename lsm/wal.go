@@ -363,9 +363,9 @@ func (d *DB) makeRoom(size, count int) error {
 		}
 		l0 := len(d.current.levels[0])
 		switch {
-		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction && d.space.err != nil:
-			if time.Now().Before(d.space.retryAt) {
-				err := fmt.Errorf("too many level-0 files and compaction is short of space: %w", d.space.err)
+		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction && d.space.compact.err != nil:
+			if !d.space.compact.due() {
+				err := fmt.Errorf("too many level-0 files and compaction is short of space: %w", d.space.compact.err)
 				d.mu.Unlock()
 				return err
 			}
@@ -386,9 +386,9 @@ func (d *DB) makeRoom(size, count int) error {
 		case d.mem.unused():
 			// A batch larger than a memtable gets a memtable of its own.
 			d.mem = newMemtable(int64(size+count*(trailerLen+entryOverhead))+4096, d.mem.walNum)
-		case len(d.imm) >= maxImmutable && d.space.err != nil:
-			if time.Now().Before(d.space.retryAt) {
-				err := fmt.Errorf("memtable full and its flush is short of space: %w", d.space.err)
+		case len(d.imm) >= maxImmutable && d.space.flush.err != nil:
+			if !d.space.flush.due() {
+				err := fmt.Errorf("memtable full and its flush is short of space: %w", d.space.flush.err)
 				d.mu.Unlock()
 				return err
 			}
@@ -541,7 +541,7 @@ func (d *DB) switchForFlush(w *writer) error {
 func (d *DB) makeRoomForSwitch() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.imm) >= maxImmutable && d.bgErr == nil && d.space.err == nil && !d.closed {
+	for len(d.imm) >= maxImmutable && d.bgErr == nil && d.space.flush.err == nil && !d.closed {
 		d.cond.Wait()
 	}
 	switch {
@@ -550,7 +550,7 @@ func (d *DB) makeRoomForSwitch() error {
 	case d.bgErr != nil:
 		return d.bgErr
 	case len(d.imm) >= maxImmutable:
-		return fmt.Errorf("flush is short of space: %w", d.space.err)
+		return fmt.Errorf("flush is short of space: %w", d.space.flush.err)
 	}
 	return nil
 }
