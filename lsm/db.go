@@ -51,10 +51,13 @@ type DB struct {
 	writerPool    sync.Pool // of *writer
 
 	// applyMu guards applyTurn, the ticket of the next group to apply
-	// to the memtable; applyCond (on applyMu) is broadcast when it moves.
-	applyMu   sync.Mutex
-	applyCond sync.Cond
-	applyTurn uint64
+	// to the memtable, and turnWaiter: for a ticket, the channel of the
+	// one goroutine waiting for its turn (see awaitTurn). drained is the
+	// leader's channel for waitApplied.
+	applyMu    sync.Mutex
+	applyTurn  uint64
+	turnWaiter map[uint64]chan struct{}
+	drained    chan struct{}
 
 	// walMu guards wal: the leader writes and syncs under it, the interval
 	// syncer syncs under it, and the leader swaps it at memtable switches.
@@ -119,7 +122,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	d.cond.L = &d.mu
 	d.leaderCond.L = &d.commitMu
-	d.applyCond.L = &d.applyMu
+	d.turnWaiter = map[uint64]chan struct{}{}
+	d.drained = make(chan struct{}, 1)
 	d.space.flush.what, d.space.compact.what = "flushes", "compactions"
 	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm: create dir: %w", err)
@@ -210,13 +214,13 @@ func (d *DB) Apply(b *Batch) error {
 	}
 	w, _ := d.writerPool.Get().(*writer)
 	if w == nil {
-		w = &writer{}
+		w = &writer{turn: make(chan struct{}, 1)}
 		w.cond.L = &d.commitMu
 	}
 	w.batch = b
 	err := d.commit(w)
 	clear(w.group)
-	*w = writer{cond: sync.Cond{L: &d.commitMu}, group: w.group[:0]}
+	*w = writer{cond: sync.Cond{L: &d.commitMu}, group: w.group[:0], turn: w.turn}
 	d.writerPool.Put(w)
 	return err
 }

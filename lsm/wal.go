@@ -64,10 +64,11 @@ const maxGroupBytes = 1 << 20
 // writer is one queued request: a batch, a Flush, or Close's final sync.
 type writer struct {
 	batch   *Batch
-	flush   bool      // switch the memtable so that Flush can wait for it
-	flushed *memtable // set by a flush request: the memtable to wait for
-	close   bool      // final request: sync and close the log
-	group   []*writer // the group it led; kept for its memory
+	flush   bool          // switch the memtable so that Flush can wait for it
+	flushed *memtable     // set by a flush request: the memtable to wait for
+	close   bool          // final request: sync and close the log
+	group   []*writer     // the group it led; kept for its memory
+	turn    chan struct{} // capacity 1: wakes it for its group's apply turn (awaitTurn)
 	done    bool
 	err     error
 	cond    sync.Cond // on d.commitMu
@@ -178,7 +179,7 @@ func (d *DB) commitPipelined(w *writer, group []*writer) error {
 // last sequence number is last, to m in its turn, then makes it visible to
 // readers.
 func (d *DB) publish(ticket, last uint64, m *memtable, res *reservation, group []*writer) {
-	d.applyInTurn(ticket, func() {
+	d.applyInTurn(ticket, group[0].turn, func() {
 		applyGroup(m, res, group)
 		d.visibleSeq.Store(last)
 	})
@@ -210,29 +211,41 @@ func (d *DB) popGroupLocked(n int) {
 // applyInTurn runs apply, the memtable write of the group that took
 // apply ticket t, once the groups before it have applied, then lets the
 // next one go. Only the group whose turn it is writes the memtable, so
-// the skiplist keeps its single writer.
-func (d *DB) applyInTurn(t uint64, apply func()) {
-	d.applyMu.Lock()
-	for d.applyTurn != t {
-		d.applyCond.Wait()
-	}
-	d.applyMu.Unlock()
+// the skiplist keeps its single writer. ch is the group leader's turn
+// channel.
+func (d *DB) applyInTurn(t uint64, ch chan struct{}, apply func()) {
+	d.awaitTurn(t, ch)
 	apply()
 	d.applyMu.Lock()
 	d.applyTurn++
-	d.applyCond.Broadcast()
+	if next, ok := d.turnWaiter[d.applyTurn]; ok {
+		delete(d.turnWaiter, d.applyTurn)
+		next <- struct{}{} // capacity 1, and its last token was taken
+	}
 	d.applyMu.Unlock()
+}
+
+// awaitTurn returns once applyTurn is t. A waiter registers its channel
+// under its ticket, and the group before it wakes exactly that one:
+// waking every waiter at each turn (a condition variable's Broadcast)
+// cost a quadratic storm of wake-ups with many writers in the pipeline.
+// Tickets are distinct, and the leader's waitApplied waits for the ticket
+// the next group will take only while no group holds it, so a ticket has
+// one waiter at most.
+func (d *DB) awaitTurn(t uint64, ch chan struct{}) {
+	d.applyMu.Lock()
+	if d.applyTurn == t {
+		d.applyMu.Unlock()
+		return
+	}
+	d.turnWaiter[t] = ch
+	d.applyMu.Unlock()
+	<-ch
 }
 
 // waitApplied waits until every group logged so far has been applied to
 // the memtable. Leader only: no new group can be logged meanwhile.
-func (d *DB) waitApplied() {
-	d.applyMu.Lock()
-	for d.applyTurn != d.applyTickets {
-		d.applyCond.Wait()
-	}
-	d.applyMu.Unlock()
-}
+func (d *DB) waitApplied() { d.awaitTurn(d.applyTickets, d.drained) }
 
 // leaveCommitLocked counts a writer out of commit. d.commitMu must be held.
 func (d *DB) leaveCommitLocked() {
