@@ -24,34 +24,25 @@ lsm_port=$((27880 + off)) lsm_health=$((27881 + off)) bare_port=$((27979 + off))
 [[ $reps =~ ^[0-9]+$ && $reps -ge 1 ]] || { echo "interleaved.sh: REPS must be a positive number" >&2; exit 2; }
 [[ $dur =~ ^[0-9]+s$ ]] || { echo "interleaved.sh: duration $dur: want whole seconds, e.g. 5s" >&2; exit 2; }
 
-bench=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+bench=$(cd "$here/.." && pwd)
 root=$(cd "$bench/.." && pwd)
 work=$(mktemp -d)
 pids=()
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  local pid
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-wait_until() {
-  for _ in $(seq 300); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "interleaved.sh: timed out waiting for: $*" >&2
-  return 1
-}
-
-echo "building amaters-server, bare and loadgen ..." >&2
-(cd "$root" && CGO_ENABLED=0 go build -o "$work/amaters-server" .)
-(cd "$bench" && go build -o "$work/bare" ./loadcheck/bare)
-if ! (cd "$bench" && go build -o "$work/loadgen" ./peers/loadgen 2>/dev/null); then
-  cp "$bench/go.mod" "$work/go.mod"
-  cp "$bench/go.sum" "$work/go.sum"
-  (cd "$bench" && go build -mod=mod -modfile="$work/go.mod" -o "$work/loadgen" ./peers/loadgen)
-fi
+for p in $mem_port $mem_health $lsm_port $lsm_health $bare_port; do
+  port_free "$p" || { echo "interleaved.sh: 127.0.0.1:$p is in use; set BENCH_PORT_BASE to shift the ports" >&2; exit 1; }
+done
+build_tools
 
 "$work/bare" -addr "127.0.0.1:$bare_port" 2>"$work/bare.log" &
 pids+=($!)
