@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,35 @@ func TestSpareMemtable(t *testing.T) {
 	}
 	if got := d.takeSpare(); got == nil || got == spare {
 		t.Fatal("takeSpare without a spare did not make a new skiplist")
+	}
+}
+
+// A memtable switch gives the new memtable the prefix every key of the
+// old one shared, so that abbreviations skip it (skiplist.go).
+func TestSwitchSetsSharedPrefix(t *testing.T) {
+	fs := newMemFS()
+	d, err := Open("/db", Options{FS: fs, MemtableSize: 64 << 10, Sync: SyncNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := range 5000 {
+		if err := d.Put(fmt.Appendf(nil, "\x05benchkey-%08d", i%3000), make([]byte, 40)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.Metrics().Flushes == 0 {
+		t.Fatal("no memtable switched")
+	}
+	d.mu.Lock()
+	shared := string(d.mem.sl.shared)
+	d.mu.Unlock()
+	if !strings.HasPrefix(shared, "\x05benchkey-0000") {
+		t.Errorf("shared prefix after a switch = %q, want it to start with the keys' common part", shared)
+	}
+	for i := range 3000 {
+		if _, err := d.Get(fmt.Appendf(nil, "\x05benchkey-%08d", i)); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
 	}
 }

@@ -16,17 +16,18 @@ import (
 //
 // Node layout in the node arena, in uint32 words:
 //
-//	keyOff | keyLen | valLen | height | prefix[0..3] | next[0] ... next[height-1]
+//	keyOff | keyLen | valLen | height | prefix[0..3] | class | next[0] ... next[height-1]
 //
 // The key (an internal key, trailer included) is at data[keyOff:] and the
 // value follows it. Index 0 is the head node; a next of 0 means nil.
-// prefix holds the first 16 bytes of the user key, big endian and
-// zero-padded (see keyPrefix), so that most comparisons during a search
-// are decided in the node arena without touching the key bytes: a strictly
-// smaller prefix means a strictly smaller user key, and only equal
-// prefixes need the full comparison. Sixteen bytes, not eight, because the
-// server's keys start with their collection's name: eight would often be
-// equal for a whole memtable.
+// prefix and class are the key's abbreviation (see abbreviate), so that
+// most comparisons during a search are decided in the node arena without
+// touching the key bytes: a strictly smaller abbreviation means a strictly
+// smaller user key, and only equal ones need the full comparison. The
+// abbreviation skips the bytes every key of the previous memtable shared
+// (the list's shared prefix), which for the server is mostly the
+// collection's name: without that, 16 bytes of "\x05bench" + "key-0000"
+// would decide little.
 //
 // The writer remembers where its last insert went (the splice): when the
 // next key falls between the last key and its successor, as in
@@ -48,6 +49,10 @@ type skiplist struct {
 	count  atomic.Int64 // entries
 	used   atomic.Int64 // dlen + 4*nlen, for readers of the size
 
+	// shared is the prefix that abbreviations skip; set before the list
+	// is published to readers, then immutable (see setShared).
+	shared []byte
+
 	// The splice, writer only: last is the node added last (0 before the
 	// first add) and lastPrev its predecessors at every level, as they
 	// were right after it was linked in.
@@ -62,7 +67,8 @@ const (
 	nodeValLen   = 2
 	nodeHeight   = 3
 	nodePrefix   = 4 // four words
-	nodeNext     = 8
+	nodeClass    = 8
+	nodeNext     = 9
 	maxNodeBytes = 4 * (nodeNext + maxHeight)
 )
 
@@ -116,32 +122,98 @@ func (s *skiplist) value(n uint32) []byte {
 	return s.data[off : off+l : off+l]
 }
 
-// abbrev is the first 16 bytes of a user key as two big-endian numbers,
-// zero-padded (see keyPrefix).
-type abbrev struct{ hi, lo uint64 }
+// abbrev abbreviates a user key for ordering (see abbreviate): a class,
+// then 16 bytes as two big-endian numbers.
+type abbrev struct {
+	class  uint32
+	hi, lo uint64
+}
 
-func (a abbrev) less(b abbrev) bool { return a.hi < b.hi || a.hi == b.hi && a.lo < b.lo }
-
-// keyPrefix returns the first 16 bytes of ukey, zero-padded. Prefixes order
-// like the keys: keyPrefix(a) < keyPrefix(b) implies a < b (the first
-// differing byte, or a's end, comes first), and a < b implies
-// keyPrefix(a) <= keyPrefix(b).
-func keyPrefix(ukey []byte) abbrev {
-	if len(ukey) >= 16 {
-		return abbrev{binary.BigEndian.Uint64(ukey), binary.BigEndian.Uint64(ukey[8:])}
+func (a abbrev) less(b abbrev) bool {
+	if a.class != b.class {
+		return a.class < b.class
 	}
-	var b [16]byte
-	copy(b[:], ukey)
-	return abbrev{binary.BigEndian.Uint64(b[:]), binary.BigEndian.Uint64(b[8:])}
+	return a.hi < b.hi || a.hi == b.hi && a.lo < b.lo
+}
+
+// Abbreviation classes: keys below the shared prefix's range, keys that
+// start with it, keys above its range.
+const (
+	classBelow  = 0
+	classShared = 1
+	classAbove  = 2
+)
+
+// abbreviate returns ukey's abbreviation in s. A key that starts with the
+// shared prefix P is in classShared with the 16 bytes after P; any other
+// key is below or above every key starting with P, and keeps its own
+// first 16 bytes. Abbreviations order like the keys: a < b implies
+// abbreviate(a) <= abbreviate(b), so a strictly smaller abbreviation
+// means a strictly smaller key (within a class the bytes compared are a
+// prefix of what distinguishes the keys; classes order the ranges).
+func (s *skiplist) abbreviate(ukey []byte) abbrev {
+	p := s.shared
+	switch {
+	case bytes.HasPrefix(ukey, p):
+		hi, lo := first16(ukey[len(p):])
+		return abbrev{classShared, hi, lo}
+	case bytes.Compare(ukey, p) < 0:
+		hi, lo := first16(ukey)
+		return abbrev{classBelow, hi, lo}
+	}
+	hi, lo := first16(ukey)
+	return abbrev{classAbove, hi, lo}
+}
+
+// first16 returns the first 16 bytes of b, zero-padded, as two big-endian
+// numbers.
+func first16(b []byte) (hi, lo uint64) {
+	if len(b) >= 16 {
+		return binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+	}
+	var buf [16]byte
+	copy(buf[:], b)
+	return binary.BigEndian.Uint64(buf[:]), binary.BigEndian.Uint64(buf[8:])
+}
+
+// maxShared bounds the shared prefix.
+const maxShared = 256
+
+// setShared sets the prefix that abbreviations skip. Only on an empty
+// list that readers cannot see yet.
+func (s *skiplist) setShared(p []byte) {
+	s.shared = bytes.Clone(p[:min(len(p), maxShared)])
+}
+
+// commonPrefix returns the prefix every user key in s shares (that of its
+// first and last keys), or nil if s is empty. Only once s has no writer.
+func (s *skiplist) commonPrefix() []byte {
+	first := s.next(0, 0)
+	if first == 0 {
+		return nil
+	}
+	x := uint32(0)
+	for level := int(s.height.Load()) - 1; level >= 0; level-- {
+		for nx := s.next(x, level); nx != 0; nx = s.next(x, level) {
+			x = nx
+		}
+	}
+	a, b := s.key(first), s.key(x)
+	a, b = a[:len(a)-trailerLen], b[:len(b)-trailerLen]
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return a[:n]
 }
 
 func (s *skiplist) prefix(n uint32) abbrev {
-	w := s.nodes[int(n)+nodePrefix : int(n)+nodePrefix+4 : int(n)+nodePrefix+4]
-	return abbrev{uint64(w[0])<<32 | uint64(w[1]), uint64(w[2])<<32 | uint64(w[3])}
+	w := s.nodes[int(n)+nodePrefix : int(n)+nodeClass+1 : int(n)+nodeClass+1]
+	return abbrev{w[4], uint64(w[0])<<32 | uint64(w[1]), uint64(w[2])<<32 | uint64(w[3])}
 }
 
 // less reports whether node n's key sorts before the search key given as
-// user key, its keyPrefix and trailer.
+// user key, its abbreviation and trailer.
 func (s *skiplist) less(n uint32, ukey []byte, prefix abbrev, trailer uint64) bool {
 	if p := s.prefix(n); p != prefix {
 		return p.less(prefix)
@@ -156,7 +228,7 @@ func (s *skiplist) less(n uint32, ukey []byte, prefix abbrev, trailer uint64) bo
 // seekGE returns the first node >= (ukey, trailer), or 0. If prev is not
 // nil it receives the predecessor at every level.
 func (s *skiplist) seekGE(ukey []byte, trailer uint64, prev *[maxHeight]uint32) uint32 {
-	return s.seekPrefixGE(ukey, keyPrefix(ukey), trailer, prev)
+	return s.seekPrefixGE(ukey, s.abbreviate(ukey), trailer, prev)
 }
 
 // The result is the node that ended the search at level 0, not a fresh
@@ -184,7 +256,7 @@ func (s *skiplist) seekPrefixGE(ukey []byte, prefix abbrev, trailer uint64, prev
 // add inserts an entry. The caller must have checked fits, and must be the
 // only writer.
 func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
-	prefix := keyPrefix(ukey)
+	prefix := s.abbreviate(ukey)
 	var prev [maxHeight]uint32
 	if !s.spliceFits(ukey, prefix, trailer, &prev) {
 		s.seekPrefixGE(ukey, prefix, trailer, &prev)
@@ -214,6 +286,7 @@ func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
 	nd[nodePrefix+1] = uint32(prefix.hi)
 	nd[nodePrefix+2] = uint32(prefix.lo >> 32)
 	nd[nodePrefix+3] = uint32(prefix.lo)
+	nd[nodeClass] = prefix.class
 	for l := range h {
 		nd[nodeNext+l] = s.next(prev[l], l)
 	}

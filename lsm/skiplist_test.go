@@ -38,13 +38,26 @@ func TestKeyPrefixOrder(t *testing.T) {
 		[]byte("abcdefghijk"), {0xff}, bytes.Repeat([]byte{0xff}, 9),
 		[]byte("\x05benchk0000001"), []byte("\x05benchk0000002"), []byte("\x05benchk00000010"),
 		[]byte("\x05benchk000000100"), []byte("\x05benchk0000001\x00"), bytes.Repeat([]byte{0xff}, 17),
+		[]byte("\x05bench"), []byte("\x05benc"), []byte("\x05bencha"), []byte("\x05benci"), []byte("\x04test"),
+		[]byte("\x05benchkey-00001234"), []byte("\x05benchkey-00001235"), []byte("\x06bench2k"),
 	}
-	for _, a := range keys {
-		for _, b := range keys {
-			pa, pb := keyPrefix(a), keyPrefix(b)
-			c := bytes.Compare(a, b)
-			if pa.less(pb) && c >= 0 || pb.less(pa) && c <= 0 {
-				t.Errorf("keyPrefix(%q)=%x, keyPrefix(%q)=%x, but Compare=%d", a, pa, b, pb, c)
+	// The point of the shared prefix: keys that differ only after 16
+	// bytes of it get different abbreviations.
+	s := newSkiplist(1<<10, 1<<10)
+	s.setShared([]byte("\x05benchkey-0000"))
+	if a, b := s.abbreviate([]byte("\x05benchkey-00001234")), s.abbreviate([]byte("\x05benchkey-00001235")); !a.less(b) {
+		t.Errorf("abbreviations past the shared prefix: %v, %v", a, b)
+	}
+	for _, shared := range []string{"", "\x05bench", "\x05benchkey-0000", "ab", "\xff\xff", "zz"} {
+		s := newSkiplist(1<<10, 1<<10)
+		s.setShared([]byte(shared))
+		for _, a := range keys {
+			for _, b := range keys {
+				pa, pb := s.abbreviate(a), s.abbreviate(b)
+				c := bytes.Compare(a, b)
+				if pa.less(pb) && c >= 0 || pb.less(pa) && c <= 0 {
+					t.Errorf("shared %q: abbreviate(%q)=%v, abbreviate(%q)=%v, but Compare=%d", shared, a, pa, b, pb, c)
+				}
 			}
 		}
 	}
@@ -98,58 +111,66 @@ func TestSkiplistOrders(t *testing.T) {
 			return ks
 		}},
 	}
+	// Shared prefixes that most, some or none of the keys start with, so
+	// that every abbreviation class is met.
+	shared := []string{"", "shared-prefix/", "000000000000", "\x00\x01", "zzz"}
 	for _, o := range orders {
-		t.Run(o.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(1, 2))
-			keys := o.keys(rng, 3000)
-			s := newSkiplist(1<<20, 1<<20)
-			var model []slEntry
-			for i, k := range keys {
-				tr := makeTrailer(uint64(i+1), kindSet)
-				s.add(k, tr, k)
-				model = append(model, slEntry{k, tr})
+		for _, sh := range shared {
+			t.Run(fmt.Sprintf("%s/shared=%q", o.name, sh), func(t *testing.T) { testSkiplistOrder(t, o.keys, sh) })
+		}
+	}
+}
+
+func testSkiplistOrder(t *testing.T, gen func(rng *rand.Rand, n int) [][]byte, shared string) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := gen(rng, 3000)
+	s := newSkiplist(1<<20, 1<<20)
+	s.setShared([]byte(shared))
+	var model []slEntry
+	for i, k := range keys {
+		tr := makeTrailer(uint64(i+1), kindSet)
+		s.add(k, tr, k)
+		model = append(model, slEntry{k, tr})
+	}
+	slices.SortFunc(model, compareSLEntry)
+	it := &skiplistIter{s: s}
+	i := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if i >= len(model) {
+			t.Fatalf("list has more than %d entries", len(model))
+		}
+		want := model[i]
+		ik := it.Key()
+		if !bytes.Equal(userKey(ik), want.ukey) || trailerOf(ik) != want.trailer || !bytes.Equal(it.Value(), want.ukey) {
+			t.Fatalf("entry %d: got %q/%x, want %q/%x", i, userKey(ik), trailerOf(ik), want.ukey, want.trailer)
+		}
+		i++
+	}
+	if i != len(model) {
+		t.Fatalf("list has %d entries, want %d", i, len(model))
+	}
+	// Every search lands on the first entry >= the probe.
+	for range 2000 {
+		probe := model[rng.IntN(len(model))]
+		probe.trailer = makeTrailer(rng.Uint64N(uint64(len(keys))+2), kindMax)
+		if rng.IntN(2) == 0 {
+			probe.ukey = append(slices.Clone(probe.ukey), byte(rng.IntN(2)))
+		}
+		want, _ := slices.BinarySearchFunc(model, probe, compareSLEntry)
+		n := s.seekGE(probe.ukey, probe.trailer, nil)
+		if want == len(model) {
+			if n != 0 {
+				t.Fatalf("seekGE(%q, %x) found %q, want none", probe.ukey, probe.trailer, userKey(s.key(n)))
 			}
-			slices.SortFunc(model, compareSLEntry)
-			it := &skiplistIter{s: s}
-			i := 0
-			for ok := it.First(); ok; ok = it.Next() {
-				if i >= len(model) {
-					t.Fatalf("list has more than %d entries", len(model))
-				}
-				want := model[i]
-				ik := it.Key()
-				if !bytes.Equal(userKey(ik), want.ukey) || trailerOf(ik) != want.trailer || !bytes.Equal(it.Value(), want.ukey) {
-					t.Fatalf("entry %d: got %q/%x, want %q/%x", i, userKey(ik), trailerOf(ik), want.ukey, want.trailer)
-				}
-				i++
-			}
-			if i != len(model) {
-				t.Fatalf("list has %d entries, want %d", i, len(model))
-			}
-			// Every search lands on the first entry >= the probe.
-			for range 2000 {
-				probe := model[rng.IntN(len(model))]
-				probe.trailer = makeTrailer(rng.Uint64N(uint64(len(keys))+2), kindMax)
-				if rng.IntN(2) == 0 {
-					probe.ukey = append(slices.Clone(probe.ukey), byte(rng.IntN(2)))
-				}
-				want, _ := slices.BinarySearchFunc(model, probe, compareSLEntry)
-				n := s.seekGE(probe.ukey, probe.trailer, nil)
-				if want == len(model) {
-					if n != 0 {
-						t.Fatalf("seekGE(%q, %x) found %q, want none", probe.ukey, probe.trailer, userKey(s.key(n)))
-					}
-					continue
-				}
-				if n == 0 {
-					t.Fatalf("seekGE(%q, %x) found none, want %q", probe.ukey, probe.trailer, model[want].ukey)
-				}
-				got := slEntry{userKey(s.key(n)), trailerOf(s.key(n))}
-				if compareSLEntry(got, model[want]) != 0 {
-					t.Fatalf("seekGE(%q, %x) = %q/%x, want %q/%x", probe.ukey, probe.trailer, got.ukey, got.trailer, model[want].ukey, model[want].trailer)
-				}
-			}
-		})
+			continue
+		}
+		if n == 0 {
+			t.Fatalf("seekGE(%q, %x) found none, want %q", probe.ukey, probe.trailer, model[want].ukey)
+		}
+		got := slEntry{userKey(s.key(n)), trailerOf(s.key(n))}
+		if compareSLEntry(got, model[want]) != 0 {
+			t.Fatalf("seekGE(%q, %x) = %q/%x, want %q/%x", probe.ukey, probe.trailer, got.ukey, got.trailer, model[want].ukey, model[want].trailer)
+		}
 	}
 }
 

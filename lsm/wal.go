@@ -468,6 +468,9 @@ func (d *DB) switchMemtable() error {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
 	}
 	mem := &memtable{sl: d.takeSpare(), walNum: num}
+	// The old memtable's keys hint at what the next ones share (for the
+	// server: the collection), so abbreviations skip it.
+	mem.sl.setShared(d.mem.sl.commonPrefix())
 	d.mu.Lock()
 	d.imm = append(slices.Clone(d.imm), d.mem)
 	d.mem = mem
