@@ -651,19 +651,40 @@ func TestSystemdNotify(t *testing.T) {
 	cmd := exec.Command(binary, "start", "--bind", fmt.Sprintf("127.0.0.1:%d", ap), "--health-port", strconv.Itoa(hp),
 		"--data-dir", filepath.Join(t.TempDir(), "d"), "--engine", "memory")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	}()
 	read := func() string {
 		t.Helper()
-		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		deadline := time.Now().Add(15 * time.Second)
 		buf := make([]byte, 512)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no notification: %v", err)
+		for {
+			conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			n, err := conn.Read(buf)
+			if err == nil {
+				return string(buf[:n])
+			}
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("the server exited (%v) before its next notification", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no notification: %v", err)
+			}
 		}
-		return string(buf[:n])
 	}
 	if msg := read(); !strings.HasPrefix(msg, "READY=1") {
 		t.Fatalf("first notification %q, want READY=1", msg)
@@ -687,9 +708,11 @@ func TestSystemdNotify(t *testing.T) {
 			t.Fatalf("unexpected notification %q", msg)
 		}
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := <-exited; err != nil {
+		exited <- err
 		t.Fatalf("exit: %v", err)
 	}
+	exited <- nil
 }
 
 // TestDeployConfigIsValid keeps the Kubernetes ConfigMap's config.toml
