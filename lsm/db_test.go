@@ -1,6 +1,7 @@
 package lsm_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -205,4 +206,53 @@ func TestSyncModesAndWALDir(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchLargerThanMemtable: a batch bigger than a whole memtable gets
+// a memtable of its own, when written and when its log is replayed after
+// a process kill.
+func TestBatchLargerThanMemtable(t *testing.T) {
+	fs := lsm.NewCrashFS()
+	opts := lsm.Options{FS: fs, MemtableSize: 8 << 10, Sync: lsm.SyncNone}
+	db, err := lsm.Open("/db", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put([]byte("before"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	var b lsm.Batch
+	for i := range 200 {
+		b.Put(fmt.Appendf(nil, "big%04d", i), bytes.Repeat([]byte{byte(i)}, 200)) // 40 KB in all
+	}
+	if err := db.Apply(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put([]byte("after"), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(db *lsm.DB) {
+		t.Helper()
+		for i := range 200 {
+			v, err := db.Get(fmt.Appendf(nil, "big%04d", i))
+			if err != nil || !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 200)) {
+				t.Fatalf("big%04d: %d bytes, %v", i, len(v), err)
+			}
+		}
+		for _, k := range []string{"before", "after"} {
+			if _, err := db.Get([]byte(k)); err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+		}
+	}
+	check(db)
+	killed := fs.Clone() // the log holds all three writes, none flushed
+	db.Close()
+	opts.FS = killed
+	db, err = lsm.Open("/db", opts)
+	if err != nil {
+		t.Fatalf("replaying a log with a batch larger than a memtable: %v", err)
+	}
+	defer db.Close()
+	check(db)
 }

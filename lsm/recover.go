@@ -12,17 +12,22 @@ import (
 // recovery replays logs into memtables at Open.
 type recovery struct {
 	d       *DB
-	mem     *memtable
+	mem     *memtable // nil until a log record needs one
 	added   []addedFile
 	lastSeq uint64
 }
 
 func (r *recovery) apply(rec []byte, seq uint64, count uint32) error {
-	if !r.mem.fits(len(rec), int(count)) {
+	if r.mem != nil && !r.mem.fits(len(rec), int(count)) {
 		if err := r.flush(); err != nil {
 			return err
 		}
+		r.mem = nil
+	}
+	if r.mem == nil {
+		r.mem = newMemtable(r.d.opts.MemtableSize, 0)
 		if !r.mem.fits(len(rec), int(count)) {
+			// A batch larger than a memtable gets a memtable of its own.
 			r.mem = newMemtable(int64(len(rec)+int(count)*(trailerLen+entryOverhead))+4096, 0)
 		}
 	}
@@ -37,7 +42,7 @@ func (r *recovery) apply(rec []byte, seq uint64, count uint32) error {
 }
 
 func (r *recovery) flush() error {
-	if r.mem.empty() {
+	if r.mem == nil || r.mem.empty() {
 		return nil
 	}
 	meta, err := r.d.writeLevel0(r.mem)
@@ -45,7 +50,7 @@ func (r *recovery) flush() error {
 		return err
 	}
 	r.added = append(r.added, addedFile{0, meta})
-	r.mem = newMemtable(r.d.opts.MemtableSize, 0)
+	r.mem = nil
 	return nil
 }
 
@@ -102,7 +107,7 @@ func (d *DB) recover() error {
 		}
 	}
 
-	r := &recovery{d: d, mem: newMemtable(d.opts.MemtableSize, 0), lastSeq: st.lastSeq}
+	r := &recovery{d: d, lastSeq: st.lastSeq}
 	for i, num := range wals {
 		if err := r.replayWAL(num, i == len(wals)-1); err != nil {
 			return err
