@@ -24,20 +24,8 @@ lsm_port=$((27880 + off)) lsm_health=$((27881 + off)) bare_port=$((27979 + off))
 [[ $reps =~ ^[0-9]+$ && $reps -ge 1 ]] || { echo "interleaved.sh: REPS must be a positive number" >&2; exit 2; }
 [[ $dur =~ ^[0-9]+s$ ]] || { echo "interleaved.sh: duration $dur: want whole seconds, e.g. 5s" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-bench=$(cd "$here/.." && pwd)
-root=$(cd "$bench/.." && pwd)
-work=$(mktemp -d)
-pids=()
 # shellcheck source=lib.sh
-source "$here/lib.sh"
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/lib.sh"
 
 for p in $mem_port $mem_health $lsm_port $lsm_health $bare_port; do
   port_free "$p" || { echo "interleaved.sh: 127.0.0.1:$p is in use; set BENCH_PORT_BASE to shift the ports" >&2; exit 1; }

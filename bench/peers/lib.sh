@@ -1,5 +1,19 @@
-# Shell pieces shared by run.sh and interleaved.sh (sourced, not run).
-# The caller sets root, bench and work (a temporary folder) first.
+# Shell pieces shared by run.sh and interleaved.sh (sourced, not run):
+# sets here, bench and root (the folders), work (a temporary folder) and
+# pids (servers to stop), and on exit stops those servers and removes work.
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench=$(cd "$here/.." && pwd)
+root=$(cd "$bench/.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # stop_pid PID: SIGTERM, then SIGKILL after 10 s; waits for it.
 stop_pid() {

@@ -41,20 +41,8 @@ if [[ ! $dur =~ ^[0-9]+s$ ]]; then
 fi
 secs=${dur%s}
 
-here=$(cd "$(dirname "$0")" && pwd)
-bench=$(cd "$here/.." && pwd)
-root=$(cd "$bench/.." && pwd)
-work=$(mktemp -d)
-pids=()
 # shellcheck source=lib.sh
-source "$here/lib.sh"
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/lib.sh"
 
 # Tools: Go and curl are needed; the peers are optional.
 missing=()
