@@ -214,6 +214,22 @@ engine = "lsm"
 	}
 }
 
+func TestRangeQueryNamesFirstBadParameter(t *testing.T) {
+	for raw, want := range map[string]string{
+		"li&29":                     `unknown query parameter "li"`,
+		"limit=1&zz=1&aa=1":         `unknown query parameter "zz"`,
+		"end=b&start=a&start=c":     `query parameter "start" is given 2 times`,
+		"limit=1&limit=2&bogus=%41": `query parameter "limit" is given 2 times`,
+	} {
+		for range 20 { // a map's order would change between runs
+			_, err := parseRangeQuery(raw, 64)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("%q: error %v, want it to contain %s", raw, err, want)
+			}
+		}
+	}
+}
+
 func FuzzRange(f *testing.F) {
 	for _, s := range []string{"", "start=a&end=b", "prefix=user%2F&limit=5", "next=YWJj&prefix=a", "limit=0",
 		"start=%ff%00&end=%ff", "a=b", "next=+/+/", "start=a;b", "limit=10000&limit=1"} {
@@ -221,6 +237,9 @@ func FuzzRange(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := parseRangeQuery(raw, 64)
+		if _, again := parseRangeQuery(raw, 64); fmt.Sprint(again) != fmt.Sprint(err) {
+			t.Fatalf("two parses of one query disagree: %v, then %v", err, again)
+		}
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) || ae.status >= 500 {

@@ -162,14 +162,22 @@ func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
 	if err != nil {
 		return q, errInvalid("query string is not valid: %v", err)
 	}
-	for name, v := range vals {
+	// Walk the parameters in the order the client wrote them, so the
+	// error names the first bad one every time (a map's order would vary).
+	for rest := rawQuery; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		name, _, _ := strings.Cut(part, "=")
+		if name, err = url.QueryUnescape(name); err != nil || part == "" {
+			continue // ParseQuery accepted the whole string; empty parts are skipped
+		}
 		switch name {
 		case "start", "end", "prefix", "next", "limit":
 		default:
 			return q, errInvalid("unknown query parameter %q (start, end, prefix, next, limit)", truncate(name, 64))
 		}
-		if len(v) > 1 {
-			return q, errInvalid("query parameter %q is given %d times", name, len(v))
+		if n := len(vals[name]); n > 1 {
+			return q, errInvalid("query parameter %q is given %d times", name, n)
 		}
 	}
 	get := func(name string) ([]byte, bool) {
