@@ -449,8 +449,28 @@ func TestMTLSAndHTTP2(t *testing.T) {
 			t.Errorf("%s: served with %d, want a refused handshake", name, resp.StatusCode)
 		}
 	}
-	// SIGHUP's reload swaps the client CA: new handshakes trust the new one
-	// only. (A fresh client for each, so no session is resumed.)
+	// SIGHUP's reload picks up a renewed server certificate, and swaps the
+	// client CA: new handshakes trust the new one only. (A fresh client for
+	// each, so no session is resumed.)
+	served := func() *big.Int {
+		resp, err := send(client(ca, "node-1"), "GET", base+"/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.TLS.PeerCertificates[0].SerialNumber
+	}
+	before := served()
+	renewed, renewedKey := ca.issue(t, "localhost", true)
+	writeFile(t, dir, "server.crt", string(renewed))
+	writeFile(t, dir, "server.key", string(renewedKey))
+	if err := ts.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(renewed)
+	want, _ := x509.ParseCertificate(block.Bytes)
+	if got := served(); got.Cmp(want.SerialNumber) != 0 || got.Cmp(before) == 0 {
+		t.Fatalf("after renewing the server certificate, serial %v is served; want %v (was %v)", got, want.SerialNumber, before)
+	}
 	writeFile(t, dir, "ca.pem", string(other.caPEM))
 	if err := ts.srv.Reload(); err != nil {
 		t.Fatal(err)
