@@ -125,12 +125,14 @@ type memNode struct {
 	modTime   time.Time
 }
 
-// fsOp is one entry of the memFS trace, used by the tests' rule checker.
+// fsOp is one entry of the memFS trace, used by the tests' rule checker
+// (oprules_test.go).
 type fsOp struct {
-	kind string // create, write, sync, dirsync, rename, remove
+	kind string // create, write, sync, dirsync, rename, remove, truncate, mark
 	path string
-	to   string // rename target
-	size int    // file size after a write or sync
+	to   string   // rename target
+	size int      // file size after a write, sync or truncate
+	node *memNode // the file, for create, write, sync and truncate
 }
 
 func newMemFS() *memFS {
@@ -167,7 +169,7 @@ func (m *memFS) Create(name string) (File, error) {
 	}
 	n := &memNode{modTime: time.Unix(0, 0)}
 	d.entries[base] = n
-	m.record(fsOp{kind: "create", path: filepath.Clean(name)})
+	m.record(fsOp{kind: "create", path: filepath.Clean(name), node: n})
 	return &memFile{fs: m, n: n, name: filepath.Clean(name), write: true}, nil
 }
 
@@ -206,7 +208,7 @@ func (m *memFS) Rename(oldname, newname string) error {
 	n := d1.entries[ob]
 	delete(d1.entries, ob)
 	d2.entries[nb] = n
-	m.record(fsOp{kind: "rename", path: filepath.Clean(oldname), to: filepath.Clean(newname)})
+	m.record(fsOp{kind: "rename", path: filepath.Clean(oldname), to: filepath.Clean(newname), node: n})
 	return nil
 }
 
@@ -218,8 +220,9 @@ func (m *memFS) Remove(name string) error {
 	if d == nil || d.entries[base] == nil {
 		return notExist("remove", name)
 	}
+	n := d.entries[base]
 	delete(d.entries, base)
-	m.record(fsOp{kind: "remove", path: filepath.Clean(name)})
+	m.record(fsOp{kind: "remove", path: filepath.Clean(name), node: n})
 	return nil
 }
 
@@ -391,7 +394,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
 	}
 	f.n.data = append(f.n.data, p...)
-	f.fs.record(fsOp{kind: "write", path: f.name, size: len(f.n.data)})
+	f.fs.record(fsOp{kind: "write", path: f.name, size: len(f.n.data), node: f.n})
 	return len(p), nil
 }
 
@@ -436,7 +439,7 @@ func (f *memFile) Sync() error {
 		return nil
 	}
 	f.n.syncedLen = len(f.n.data)
-	f.fs.record(fsOp{kind: "sync", path: f.name, size: len(f.n.data)})
+	f.fs.record(fsOp{kind: "sync", path: f.name, size: len(f.n.data), node: f.n})
 	return nil
 }
 
@@ -453,7 +456,7 @@ func (f *memFile) Truncate(size int64) error {
 	}
 	f.n.data = f.n.data[:size]
 	f.n.syncedLen = min(f.n.syncedLen, int(size))
-	f.fs.record(fsOp{kind: "truncate", path: f.name, size: int(size)})
+	f.fs.record(fsOp{kind: "truncate", path: f.name, size: int(size), node: f.n})
 	return nil
 }
 

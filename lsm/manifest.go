@@ -173,8 +173,10 @@ type manifestWriter struct {
 	size int64
 }
 
-// createManifest writes a new manifest holding first, syncs it, and points
-// CURRENT at it (temp file, sync, rename, directory sync).
+// createManifest writes a new manifest holding first, syncs it and its
+// directory entry, and points CURRENT at it (temp file, sync, rename,
+// directory sync). The manifest's entry is made durable before CURRENT
+// names it: a file system may keep the rename and lose the create.
 func createManifest(fs FS, dir string, num uint64, first *versionEdit) (*manifestWriter, error) {
 	path := filepath.Join(dir, manifestName(num))
 	f, err := fs.Create(path)
@@ -183,6 +185,10 @@ func createManifest(fs FS, dir string, num uint64, first *versionEdit) (*manifes
 	}
 	m := &manifestWriter{num: num, f: f, w: record.NewWriter(f, 0)}
 	if err := m.append(first); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := syncDir(fs, dir); err != nil {
 		f.Close()
 		return nil, err
 	}
