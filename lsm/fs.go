@@ -132,7 +132,7 @@ type fsOp struct {
 	path string
 	to   string   // rename target
 	size int      // file size after a write, sync or truncate
-	node *memNode // the file, for create, write, sync and truncate
+	node *memNode // the file (not for dirsync and mark)
 }
 
 func newMemFS() *memFS {
