@@ -210,6 +210,8 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		if sig == os.Interrupt {
 			code = 128 + int(syscall.SIGINT)
 		}
+		srv.Abandon()
+		logOut.Close() // flush what is buffered
 		os.Exit(code)
 	}()
 	// SIGHUP reloads the configuration (see server.Reload); a bad one is

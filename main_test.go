@@ -9,8 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -282,7 +284,11 @@ func TestSigtermDrainsInFlightRequest(t *testing.T) {
 }
 
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	d := startDaemon(t, "--config", writeConfig(t, "[server]\nshutdown_timeout_ms = 60000\n"))
+	pidFile := filepath.Join(t.TempDir(), "amaters.pid")
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[server]\nshutdown_timeout_ms = 60000\npid_file = %q\n", pidFile)))
+	if b, err := os.ReadFile(pidFile); err != nil || string(b) != fmt.Sprintf("%d\n", d.cmd.Process.Pid) {
+		t.Fatalf("pid file: %q %v", b, err)
+	}
 	conn, err := net.Dial("tcp", d.api)
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +313,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if d.cmd.ProcessState.Success() {
 		t.Error("the interrupted drain reported success")
+	}
+	if _, err := os.Stat(pidFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the pid file is left after the second signal: %v", err)
 	}
 }
 

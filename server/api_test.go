@@ -542,6 +542,22 @@ func TestStatusHealthAndMetrics(t *testing.T) {
 			t.Errorf("%s: %d %s", p, r.status, r.body)
 		}
 	}
+	// Another method on a health path is 405 with Allow; an unknown path 404.
+	for _, p := range []string{"/livez", "/readyz", "/health", "/healthz", "/metrics"} {
+		for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS"} {
+			r := do(t, m, ts.health+p, nil)
+			wantError(t, r, 405, "method_not_allowed")
+			if a := r.header.Get("Allow"); a != "GET, HEAD" {
+				t.Errorf("%s %s: Allow %q", m, p, a)
+			}
+		}
+		if r := do(t, "HEAD", ts.health+p, nil); r.status != 200 && !(p == "/readyz" && r.status == 503) {
+			t.Errorf("HEAD %s: %d", p, r.status)
+		}
+	}
+	wantError(t, do(t, "GET", ts.health+"/nothing", nil), 404, "not_found")
+	wantError(t, do(t, "POST", ts.health+"/nothing", nil), 404, "not_found")
+
 	// Some traffic, then the exposition is strictly valid and shows it.
 	do(t, "PUT", keyURL(ts, "m", []byte("k")), []byte("v"))
 	do(t, "GET", keyURL(ts, "m", []byte("k")), nil)
@@ -843,5 +859,26 @@ func TestCacheRespectsAuthorization(t *testing.T) {
 	wantError(t, r, 403, "permission_denied")
 	if strings.Contains(string(r.body), "classified") {
 		t.Fatal("a cached value leaked to an unauthorized reader")
+	}
+}
+
+// TestErrorsAreJSONNotRedirects: paths ServeMux would answer with an HTML
+// redirect (a subtree without its slash) get a JSON error instead.
+func TestErrorsAreJSONNotRedirects(t *testing.T) {
+	ts := startServer(t, nil)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/v1/collections/c/keys", "/v1/collections/c", "/v1/collections", "/v1", "/v1/admin", "/v1/batch/", "/v1/collections/c/range/x"} {
+		for _, m := range []string{"GET", "PUT", "DELETE", "POST"} {
+			req, _ := http.NewRequest(m, ts.api+path, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode < 400 || resp.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(string(body), `{"error":`) {
+				t.Errorf("%s %s: %d %s %q", m, path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		}
 	}
 }

@@ -26,6 +26,12 @@ func (s *Server) healthHandler() http.Handler {
 	mux.HandleFunc("GET /health", s.handleHealth)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", promtext.Handler(s.reg))
+	// Another method on a known path is 405 with Allow (GET implies HEAD);
+	// any other path is 404; both as JSON, like the API's errors.
+	wrongMethod := errMethod("GET, HEAD")
+	for _, p := range []string{"/livez", "/readyz", "/health", "/healthz", "/metrics"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, wrongMethod) })
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErrorBody(w, errRouteNotFound)
 	})

@@ -89,6 +89,9 @@ func (s *Server) newAPIRouter(fast bool) *apiRouter {
 		e := errMethod(strings.Join(allow[p], ", "))
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, e) })
 	}
+	// Without this, ServeMux would redirect .../keys to .../keys/ (the
+	// key route's subtree) with an HTML body; there is no such endpoint.
+	mux.HandleFunc(strings.TrimSuffix(keyRoutePath, "/{key...}"), func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, errRouteNotFound) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeErrorBody(w, errRouteNotFound) })
 	return a
 }

@@ -468,6 +468,15 @@ func writePIDFile(path string) error {
 	return nil
 }
 
+// Abandon is for a process about to exit without Run returning (a second
+// signal): it removes the pid file Run wrote, as a normal exit does. The
+// storage is left as a crash would leave it, which the log makes safe.
+func (s *Server) Abandon() {
+	if s.cfg.Server.PIDFile != "" {
+		removePIDFile(s.cfg.Server.PIDFile, s.log)
+	}
+}
+
 // removePIDFile removes the pid file if it still holds this process's id.
 func removePIDFile(path string, log *slog.Logger) {
 	data, err := os.ReadFile(path)
