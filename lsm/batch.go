@@ -139,7 +139,10 @@ func (r *batchReader) next() (k kind, key, value []byte, ok bool) {
 
 func readBytes(p []byte) (b, rest []byte, ok bool) {
 	n, m := binary.Uvarint(p)
-	if m <= 0 || n > uint64(len(p)-m) {
+	// m > 1 with a zero last byte is an overlong length (such as 0x80
+	// 0x00 for 0), which Put never writes: refuse it, so that a batch
+	// that decodes is exactly one Batch encodes.
+	if m <= 0 || (m > 1 && p[m-1] == 0) || n > uint64(len(p)-m) {
 		return nil, nil, false
 	}
 	return p[m : m+int(n) : m+int(n)], p[m+int(n):], true
