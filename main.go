@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -145,6 +146,17 @@ func (c *configFlags) register(fs *flag.FlagSet, overrides bool) {
 	fs.StringVar(&c.o.HealthPort, "health-port", "", "health and metrics `port` (health.http_port)")
 }
 
+// fromFlags reports whether any problem in err is in a command-line flag.
+func fromFlags(err error) bool {
+	for _, e := range server.Problems(err) {
+		var ce *server.ConfigError
+		if errors.As(e, &ce) && strings.HasPrefix(ce.Where, "flag ") {
+			return true
+		}
+	}
+	return false
+}
+
 func printConfigErrors(w io.Writer, err error) {
 	for _, e := range server.Problems(err) {
 		fmt.Fprintln(w, e.Error())
@@ -165,6 +177,9 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if err != nil {
 		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
 		printConfigErrors(stderr, err)
+		if fromFlags(err) {
+			return exitUsage // a bad flag value is a bad flag
+		}
 		return exitFail
 	}
 	logOut, err := server.OpenLog(cfg, stderr)
@@ -387,9 +402,29 @@ func cmdStop(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "amaters-server stop: %s refused: %d %s\n", cf.addr, resp.Status, strings.TrimSpace(string(resp.Body)))
 		return exitFail
 	}
+	// The API port closes first, when the drain starts; the health port
+	// when the storage is closed, just before the process exits. Wait for
+	// both, so that `stop && start` finds the data folder free. (The
+	// health port is waited for only when it answers from here: behind a
+	// port forward it may not.)
+	healthAddr := ""
+	if host, _, err := net.SplitHostPort(c.HostPort()); err == nil && resp.Header.Get(server.HealthPortHeader) != "" {
+		healthAddr = net.JoinHostPort(host, resp.Header.Get(server.HealthPortHeader))
+		if conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", healthAddr); err != nil {
+			healthAddr = ""
+		} else {
+			conn.Close()
+		}
+	}
 	if err := server.WaitDown(ctx, c.HostPort()); err != nil {
 		fmt.Fprintf(stderr, "amaters-server stop: %s still answers after %s\n", cf.addr, *timeout)
 		return exitFail
+	}
+	if healthAddr != "" {
+		if err := server.WaitDown(ctx, healthAddr); err != nil {
+			fmt.Fprintf(stderr, "amaters-server stop: %s stopped serving, but is still finishing (its health port %s answers) after %s\n", cf.addr, healthAddr, *timeout)
+			return exitFail
+		}
 	}
 	fmt.Fprintf(stdout, "amaters-server at %s stopped\n", cf.addr)
 	return exitOK

@@ -221,8 +221,15 @@ func TestValidateConfig(t *testing.T) {
 }
 
 func TestStartRefusesBadConfigAndBusyPort(t *testing.T) {
-	if code, _, errOut := cli(t, nil, "start", "--engine", "rocks"); code != 1 || !strings.Contains(errOut, "flag --engine: storage.engine") {
-		t.Errorf("bad engine: %d %s", code, errOut)
+	// A flag with a bad value is a bad flag (2); a bad file is a start
+	// error (1).
+	for flag, value := range map[string]string{"--engine": "rocks", "--health-port": "abc", "--log-level": "loud", "--bind": "bad"} {
+		if code, _, errOut := cli(t, nil, "start", flag, value); code != 2 || !strings.Contains(errOut, "flag "+flag+": ") {
+			t.Errorf("start %s %s: exit %d, want 2\n%s", flag, value, code, errOut)
+		}
+	}
+	if code, _, errOut := cli(t, nil, "start", "--config", writeConfig(t, "[storage]\nengine = \"rocks\"\n")); code != 1 || !strings.Contains(errOut, "storage.engine") {
+		t.Errorf("bad engine in the file: exit %d, want 1\n%s", code, errOut)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -349,6 +356,35 @@ func TestStopAndStatus(t *testing.T) {
 	}
 	if code, _, _ := cli(t, nil, "stop", "--addr", d.api, "--timeout", "2s"); code != 1 {
 		t.Errorf("stop of a stopped server: exit %d, want 1", code)
+	}
+}
+
+// TestStopWaitsForExit: `stop` returns once the process is done with its
+// data folder, not when the API port closes (at the start of the drain),
+// so that `stop && start` on the same folder works even while a slow
+// request holds the drain open.
+func TestStopWaitsForExit(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cfg := writeConfig(t, "[server]\nshutdown_timeout_ms = 2000\n")
+	d := startDaemon(t, "--config", cfg, "--data-dir", data, "--engine", "lsm")
+	conn, err := net.Dial("tcp", d.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/collections/c/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	waitFor(t, "server to count the in-flight connection", func() bool { return statusConnections(t, d) >= 1 })
+	if code, out, errOut := cli(t, nil, "stop", "--addr", d.api, "--timeout", "20s"); code != 0 || !strings.Contains(out, "stopped") {
+		t.Fatalf("stop: %d %q %q", code, out, errOut)
+	}
+	// The folder is free at once: a new server on it starts.
+	d2 := startDaemon(t, "--config", cfg, "--data-dir", data, "--engine", "lsm")
+	if code, _, errOut := cli(t, nil, "status", "--addr", d2.api); code != 0 {
+		t.Fatalf("status of the second server: %d %s", code, errOut)
+	}
+	<-d.exited
+	if !d.cmd.ProcessState.Success() {
+		t.Errorf("the first server exited with %v", d.err)
 	}
 }
 

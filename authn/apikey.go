@@ -81,9 +81,24 @@ func LoadAPIKeys(path string) (*KeySet, error) {
 	}
 	ks, err := ParseAPIKeys(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, prefixEach(path, err)
 	}
 	return ks, nil
+}
+
+// prefixEach prefixes every problem of err (an errors.Join of them, or a
+// single one) with p, keeping them separate so callers can print one per
+// line.
+func prefixEach(p string, err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, fmt.Errorf("%s: %w", p, e))
+	}
+	return errors.Join(errs...)
 }
 
 // ParseAPIKeys parses the contents of an API keys file (see [KeySet]). It
@@ -169,6 +184,24 @@ func (ks *KeySet) Len() int {
 		return 0
 	}
 	return len(ks.entries)
+}
+
+// CheckRoles reports, one error per problem, the entries that name a role
+// for which defined is false (the server checks them against its roles, so
+// that a typo is refused at load instead of leaving a key with no rights).
+func (ks *KeySet) CheckRoles(defined func(role string) bool) error {
+	if ks == nil {
+		return nil
+	}
+	var errs []error
+	for i, e := range ks.entries {
+		for _, r := range e.roles {
+			if !defined(r) {
+				errs = append(errs, fmt.Errorf("authn: api keys: entry #%d (id %q): role %q is not defined", i+1, e.id, r))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // lookup identifies the holder of key at time now.

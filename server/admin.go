@@ -1,9 +1,14 @@
 package server
 
 import (
+	"net"
 	"net/http"
 	"time"
 )
+
+// HealthPortHeader is the header of the answer to POST
+// /v1/admin/shutdown that names the health listener's port.
+const HealthPortHeader = "Amaters-Health-Port"
 
 // StatusResponse is the body of GET /v1/status (API.md §3), which the
 // status command decodes.
@@ -47,6 +52,12 @@ func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
 	p := principalFrom(r)
 	s.log.InfoContext(r.Context(), "shutdown requested", "request_id", requestID(r.Context()), "identity", p.name(), "remote", r.RemoteAddr)
 	s.audit.record(r, p, "admin", "server", "allowed", "shutdown")
+	// The health port lets `amaters-server stop` wait for the whole
+	// process: the health listener closes only after the storage is
+	// closed. A header, so the body stays API.md's.
+	if _, port, err := net.SplitHostPort(s.HealthAddr()); err == nil {
+		w.Header().Set(HealthPortHeader, port)
+	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"state": "draining"})
 	http.NewResponseController(w).Flush()
 	s.RequestShutdown()

@@ -625,6 +625,9 @@ func TestAdminShutdownDrainsAndStops(t *testing.T) {
 	if r.status != 202 || strings.TrimSpace(string(r.body)) != `{"state":"draining"}` {
 		t.Fatalf("shutdown: %d %s", r.status, r.body)
 	}
+	if hp := r.header.Get(server.HealthPortHeader); !strings.HasSuffix(ts.health, ":"+hp) || hp == "" {
+		t.Errorf("health port header %q; health is at %s", hp, ts.health)
+	}
 	select {
 	case err := <-ts.done:
 		ts.done <- err // for the cleanup's check

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"amaters-server/authn"
@@ -32,8 +33,12 @@ type live struct {
 // validate-config, start and reload report them alike.
 func loadLive(c *Config, now func() time.Time) (*live, error) {
 	var errs []error
+	// One problem per line: a file with several problems (keys, roles)
+	// gives one ConfigError for each.
 	bad := func(key string, err error) {
-		errs = append(errs, &ConfigError{Where: c.origin[key], Key: key, Message: err.Error()})
+		for _, e := range Problems(err) {
+			errs = append(errs, &ConfigError{Where: c.origin[key], Key: key, Message: e.Error()})
+		}
 	}
 	sec := &live{
 		cfg:      c,
@@ -118,10 +123,25 @@ func loadLive(c *Config, now func() time.Time) (*live, error) {
 	} else if sec.policy, err = rbac.Load(nil, rbac.Options{DefaultRole: c.Authz.DefaultRole}); err != nil {
 		bad("authz.default_role", err)
 	}
+	if sec.policy != nil && cfg.APIKeys != nil {
+		defined := sec.policy.Roles()
+		if err := cfg.APIKeys.CheckRoles(func(r string) bool { return slices.Contains(defined, r) }); err != nil {
+			bad("auth.api_keys_file", prefixProblems(c.Auth.APIKeysFile, err))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return sec, nil
+}
+
+// prefixProblems prefixes each problem of err with p.
+func prefixProblems(p string, err error) error {
+	var errs []error
+	for _, e := range Problems(err) {
+		errs = append(errs, fmt.Errorf("%s: %w", p, e))
+	}
+	return errors.Join(errs...)
 }
 
 // anonymousSubject is the subject of a request without credentials when

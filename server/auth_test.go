@@ -549,3 +549,36 @@ cors_origins = ["https://new.example"]
 		t.Errorf("a refused reload changed the rate limit: %s", status())
 	}
 }
+
+// TestAPIKeysProblemsOnePerLine: every problem of an API keys file is its
+// own problem (one line each, with the config file's place), and a key
+// naming an undefined role is refused.
+func TestAPIKeysProblemsOnePerLine(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "keys.json", fmt.Sprintf(`[
+{"id":"a","key_hash":"x","user_id":"u","roles":["reader"],"attributes":{"expires_at":"tomorrow"}},
+{"id":"b","key_hash":%q,"user_id":"v","roles":["ghost","reader"]}]`, apiKeyHash("k")))
+	path := writeFile(t, dir, "c.toml", "[auth]\napi_keys_file = \"keys.json\"\n")
+	_, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	for _, p := range probs {
+		if strings.Contains(p, "\n") || !strings.HasPrefix(p, path+":2: auth.api_keys_file: ") {
+			t.Errorf("problem not on one line with its place: %q", p)
+		}
+	}
+	wantProblem(t, probs, `entry #1 (id "a"): key_hash must be`)
+	wantProblem(t, probs, `entry #1 (id "a"): attributes.expires_at "tomorrow"`)
+	// The role check needs a file that parses.
+	writeFile(t, dir, "keys.json", fmt.Sprintf(`[{"id":"b","key_hash":%q,"user_id":"v","roles":["ghost","reader","adm1n"]}]`, apiKeyHash("k")))
+	_, probs = loadAndValidate(t, path, nil, server.Overrides{})
+	wantProblem(t, probs, `entry #1 (id "b"): role "ghost" is not defined`)
+	wantProblem(t, probs, `entry #1 (id "b"): role "adm1n" is not defined`)
+	if len(probs) != 2 {
+		t.Errorf("want 2 problems, got %q", probs)
+	}
+	// A role the roles file defines is fine.
+	writeFile(t, dir, "roles.toml", "[[roles]]\nname = \"ghost\"\npermissions = [{resource = \"*\", actions = [\"read\"]}]\n[[roles]]\nname = \"adm1n\"\ninherits = [\"admin\"]\n")
+	path = writeFile(t, dir, "c.toml", "[auth]\napi_keys_file = \"keys.json\"\n[authz]\nroles_file = \"roles.toml\"\n")
+	if _, probs = loadAndValidate(t, path, nil, server.Overrides{}); len(probs) != 0 {
+		t.Errorf("roles defined in the roles file: %q", probs)
+	}
+}

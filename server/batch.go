@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -13,16 +12,9 @@ import (
 
 const maxBatchOps = 10000
 
-// batchRequest is the body of POST /v1/batch. Key and Value are pointers so
-// that a missing member is told apart from an empty one.
-type batchRequest struct {
-	Ops []struct {
-		Op         string  `json:"op"`
-		Collection string  `json:"collection"`
-		Key        *string `json:"key"`
-		Value      *string `json:"value"`
-	} `json:"ops"`
-}
+// strictBase64 is standard base64 that refuses non-canonical padding bits.
+// It is made once: Strict returns a new Encoding on every call.
+var strictBase64 = base64.StdEncoding.Strict()
 
 // batchLimits are the limits a batch is checked against.
 type batchLimits struct {
@@ -30,71 +22,264 @@ type batchLimits struct {
 }
 
 // decodeBatch reads and checks a whole batch: it either returns every op,
-// valid, or an error naming the first bad one. Unknown members, trailing
-// data and more than maxBatchOps ops are errors.
+// valid, or an error naming the first bad one.
+//
+// The body is {"ops":[{"op":"set"|"delete","collection":c,"key":b64,
+// "value":b64},...]}. It is read token by token, so that the checks are
+// strict and the messages speak of the request, not of Go: member names
+// must match exactly (case-sensitively), no member may be given twice,
+// unknown members, wrong JSON types, trailing data and more than
+// maxBatchOps ops are errors. A null member counts as absent, as it did
+// when the body was decoded into a struct ("ops":null is "no ops array",
+// "value":null on a delete is fine).
 func decodeBatch(r io.Reader, lim batchLimits) ([]batchOp, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var req batchRequest
-	if err := dec.Decode(&req); err != nil {
+	b := batchDecoder{dec: json.NewDecoder(r), lim: lim}
+	// Numbers are never valid here; UseNumber keeps the decoder from
+	// converting them (and from failing on 1e400 with a Go type name).
+	b.dec.UseNumber()
+	ops, err := b.body()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.dec.Token(); err != io.EOF {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errTooLarge("request body is larger than %d bytes (middleware.max_body_bytes)", mbe.Limit)
+			return nil, errBodyTooLarge(mbe)
 		}
-		return nil, errInvalid("batch body is not valid JSON of the form {\"ops\":[...]}: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
 		return nil, errInvalid("batch body has data after the JSON object")
 	}
-	if req.Ops == nil {
+	if ops == nil {
 		return nil, errInvalid("batch body needs an \"ops\" array")
 	}
-	if len(req.Ops) > maxBatchOps {
-		return nil, errTooLarge("batch has %d ops; the limit is %d", len(req.Ops), maxBatchOps)
-	}
-	ops := make([]batchOp, len(req.Ops))
-	for i, o := range req.Ops {
-		where := fmt.Sprintf("ops[%d]", i)
-		if err := checkCollection(o.Collection); err != nil {
-			return nil, errInvalid("%s: collection name %q must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", where, truncate(o.Collection, 140))
-		}
-		if o.Key == nil {
-			return nil, errInvalid("%s: key is missing", where)
-		}
-		key, err := base64.StdEncoding.Strict().DecodeString(*o.Key)
-		if err != nil {
-			return nil, errInvalid("%s: key is not standard base64", where)
-		}
-		if len(key) == 0 {
-			return nil, errInvalid("%s: key must not be empty", where)
-		}
-		if int64(len(key)) > lim.maxKey {
-			return nil, errTooLarge("%s: key is %d bytes; the limit (storage.max_key_bytes) is %d", where, len(key), lim.maxKey)
-		}
-		ops[i] = batchOp{Collection: o.Collection, Key: key}
-		switch o.Op {
-		case "set":
-			if o.Value == nil {
-				return nil, errInvalid("%s: set needs a value (\"\" for an empty value)", where)
-			}
-			v, err := base64.StdEncoding.Strict().DecodeString(*o.Value)
-			if err != nil {
-				return nil, errInvalid("%s: value is not standard base64", where)
-			}
-			if int64(len(v)) > lim.maxValue {
-				return nil, errTooLarge("%s: value is %d bytes; the limit (storage.max_value_bytes) is %d", where, len(v), lim.maxValue)
-			}
-			ops[i].Value = v
-		case "delete":
-			if o.Value != nil {
-				return nil, errInvalid("%s: delete takes no value", where)
-			}
-			ops[i].Delete = true
-		default:
-			return nil, errInvalid("%s: op %q is not \"set\" or \"delete\"", where, truncate(o.Op, 32))
-		}
-	}
 	return ops, nil
+}
+
+// batchDecoder walks one batch body.
+type batchDecoder struct {
+	dec *json.Decoder
+	lim batchLimits
+}
+
+// token returns the next token, turning read and syntax errors into
+// API errors.
+func (b *batchDecoder) token() (json.Token, error) {
+	t, err := b.dec.Token()
+	if err != nil {
+		return nil, b.readError(err)
+	}
+	return t, nil
+}
+
+// readError is the API error for an error of json.Decoder.Token. The byte
+// offset given is where the bad token starts (for a string with a bad
+// escape, the string's opening quote).
+func (b *batchDecoder) readError(err error) error {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &mbe):
+		return errBodyTooLarge(mbe)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errInvalid("batch body is not valid JSON: it ends early, at byte offset %d", b.dec.InputOffset())
+	case errors.As(err, &se):
+		return errInvalid("batch body is not valid JSON: %s (in the token at byte offset %d)", se.Error(), b.dec.InputOffset())
+	default:
+		return errInvalid("batch body could not be read: %v", err)
+	}
+}
+
+func errBodyTooLarge(mbe *http.MaxBytesError) error {
+	return errTooLarge("request body is larger than %d bytes (middleware.max_body_bytes)", mbe.Limit)
+}
+
+// body reads the top-level value. It returns nil ops (and no error) when
+// there is no "ops" array: null, {} or {"ops":null}.
+func (b *batchDecoder) body() ([]batchOp, error) {
+	t, err := b.dec.Token()
+	if err == io.EOF {
+		return nil, errInvalid("batch body is empty; it must be a JSON object {\"ops\":[...]}")
+	}
+	if err != nil {
+		return nil, b.readError(err)
+	}
+	if t == nil {
+		return nil, nil
+	}
+	if t != json.Delim('{') {
+		return nil, errInvalid("batch body must be a JSON object {\"ops\":[...]}, not %s", jsonKind(t))
+	}
+	var ops []batchOp
+	seen := false
+	for {
+		t, err := b.token()
+		if err != nil {
+			return nil, err
+		}
+		if t == json.Delim('}') {
+			return ops, nil
+		}
+		// In an object, Token returns only member names or '}'.
+		name, _ := t.(string)
+		if name != "ops" {
+			return nil, errInvalid("batch body: member %q is not known; the only member is \"ops\" (names are case-sensitive)", truncate(name, 64))
+		}
+		if seen {
+			return nil, errInvalid("batch body: member \"ops\" is given twice")
+		}
+		seen = true
+		if ops, err = b.ops(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// ops reads the value of "ops": nil for null, else every op, checked.
+// Reading stops at op maxBatchOps+1, so a huge batch is refused without
+// being held in memory.
+func (b *batchDecoder) ops() ([]batchOp, error) {
+	t, err := b.token()
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, nil
+	}
+	if t != json.Delim('[') {
+		return nil, errInvalid("\"ops\" must be an array of objects, not %s", jsonKind(t))
+	}
+	ops := []batchOp{}
+	for i := 0; ; i++ {
+		t, err := b.token()
+		if err != nil {
+			return nil, err
+		}
+		if t == json.Delim(']') {
+			return ops, nil
+		}
+		if i == maxBatchOps {
+			return nil, errTooLarge("batch has more than %d ops, the limit", maxBatchOps)
+		}
+		if t != json.Delim('{') {
+			return nil, errInvalid("\"ops\" must be an array of objects; ops[%d] is %s", i, jsonKind(t))
+		}
+		op, err := b.op(i)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+}
+
+// opMembers are the members of an op, in the order the messages list them.
+var opMembers = [...]string{"op", "collection", "key", "value"}
+
+const (
+	memberOp = iota
+	memberCollection
+	memberKey
+	memberValue
+)
+
+// op reads and checks ops[i], whose '{' has been read.
+func (b *batchDecoder) op(i int) (batchOp, error) {
+	var (
+		val     [len(opMembers)]string
+		present [len(opMembers)]bool // given and not null
+		seen    [len(opMembers)]bool // given at all
+	)
+	for {
+		t, err := b.token()
+		if err != nil {
+			return batchOp{}, err
+		}
+		if t == json.Delim('}') {
+			break
+		}
+		name, _ := t.(string)
+		m := 0
+		for m < len(opMembers) && opMembers[m] != name {
+			m++
+		}
+		if m == len(opMembers) {
+			return batchOp{}, errInvalid("ops[%d]: member %q is not one of op, collection, key, value (names are case-sensitive)", i, truncate(name, 64))
+		}
+		if seen[m] {
+			return batchOp{}, errInvalid("ops[%d]: member %q is given twice", i, name)
+		}
+		seen[m] = true
+		v, err := b.token()
+		if err != nil {
+			return batchOp{}, err
+		}
+		switch v := v.(type) {
+		case string:
+			val[m], present[m] = v, true
+		case nil: // null: as if absent
+		default:
+			return batchOp{}, errInvalid("ops[%d]: %q must be a string, not %s", i, name, jsonKind(v))
+		}
+	}
+
+	c := val[memberCollection]
+	if err := checkCollection(c); err != nil {
+		return batchOp{}, errInvalid("ops[%d]: collection name %q must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", i, truncate(c, 140))
+	}
+	if !present[memberKey] {
+		return batchOp{}, errInvalid("ops[%d]: key is missing", i)
+	}
+	key, err := strictBase64.DecodeString(val[memberKey])
+	if err != nil {
+		return batchOp{}, errInvalid("ops[%d]: key is not standard base64", i)
+	}
+	if len(key) == 0 {
+		return batchOp{}, errInvalid("ops[%d]: key must not be empty", i)
+	}
+	if int64(len(key)) > b.lim.maxKey {
+		return batchOp{}, errTooLarge("ops[%d]: key is %d bytes; the limit (storage.max_key_bytes) is %d", i, len(key), b.lim.maxKey)
+	}
+	op := batchOp{Collection: c, Key: key}
+	switch o := val[memberOp]; o {
+	case "set":
+		if !present[memberValue] {
+			return batchOp{}, errInvalid("ops[%d]: set needs a value (\"\" for an empty value)", i)
+		}
+		v, err := strictBase64.DecodeString(val[memberValue])
+		if err != nil {
+			return batchOp{}, errInvalid("ops[%d]: value is not standard base64", i)
+		}
+		if int64(len(v)) > b.lim.maxValue {
+			return batchOp{}, errTooLarge("ops[%d]: value is %d bytes; the limit (storage.max_value_bytes) is %d", i, len(v), b.lim.maxValue)
+		}
+		op.Value = v
+	case "delete":
+		if present[memberValue] {
+			return batchOp{}, errInvalid("ops[%d]: delete takes no value", i)
+		}
+		op.Delete = true
+	default:
+		return batchOp{}, errInvalid("ops[%d]: op %q is not \"set\" or \"delete\"", i, truncate(o, 32))
+	}
+	return op, nil
+}
+
+// jsonKind names the JSON type of a value token for a message.
+func jsonKind(t json.Token) string {
+	switch t := t.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "an array"
+		}
+		return "an object"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "an unexpected value"
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) error {

@@ -102,9 +102,16 @@ func (c *Config) check(now func() time.Time) (*live, error) {
 
 	v.port("health.http_port", c.Health.HTTPPort)
 	v.port("observability.metrics_port", c.Observability.MetricsPort)
+	// The health and metrics listeners use the API's host, so their ports
+	// must differ from its port (port 0 picks a free one for each).
 	if _, apiPort, err := net.SplitHostPort(c.Server.BindAddress); err == nil {
-		if p, _ := strconv.ParseInt(apiPort, 10, 64); p != 0 && p == c.Health.HTTPPort {
-			v.add("health.http_port", fmt.Sprintf("%d is also the API port of server.bind_address", p))
+		if p, _ := strconv.ParseInt(apiPort, 10, 64); p != 0 {
+			if p == c.Health.HTTPPort {
+				v.clash("health.http_port", "server.bind_address", fmt.Sprintf("%d is also the API port of server.bind_address", p))
+			}
+			if mp := c.Observability.MetricsPort; mp == p && mp != c.Health.HTTPPort {
+				v.clash("observability.metrics_port", "server.bind_address", fmt.Sprintf("%d is also the API port of server.bind_address", p))
+			}
 		}
 	}
 
@@ -175,6 +182,17 @@ func (v *validator) add(key, msg string) {
 }
 
 func (v *validator) isSet(key string) bool { _, ok := v.c.origin[key]; return ok }
+
+// clash reports a conflict between key and other at key, with the place
+// where key was set; when only other was set (key has its default), the
+// place is other's, so the report still points into the file.
+func (v *validator) clash(key, other, msg string) {
+	where := v.c.origin[key]
+	if where == "" {
+		where = v.c.origin[other]
+	}
+	v.errs = append(v.errs, &ConfigError{Where: where, Key: key, Message: msg})
+}
 
 func (v *validator) nonEmpty(key, s string) {
 	if strings.TrimSpace(s) == "" {
