@@ -38,10 +38,12 @@
 //
 // Resources are "*" (everything), "server", "collection:NAME" (that
 // collection) and "collection:*" (the subject's assigned collections).
-// [Load] rejects the whole file on any problem, listing them all: unknown
-// keys, unknown roles in inherits or bindings, inherits cycles, redefined
-// built-in roles, bad resources or actions. A reload that fails therefore
-// leaves the previous policy in force.
+// [Load] rejects the whole file on any problem, listing them all in one
+// error, one problem per line with the line of the file where it is:
+// unknown keys, values of the wrong type, unknown roles in inherits or
+// bindings, inherits cycles, redefined built-in roles, bad resources or
+// actions. A reload that fails therefore leaves the previous policy in
+// force.
 //
 // # Decisions
 //

@@ -2,12 +2,15 @@ package rbac_test
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"amaters-server/rbac"
 )
 
-// FuzzRolesFile loads arbitrary roles files. It must never panic, and any
+// FuzzRolesFile loads arbitrary roles files. It must never panic; an error
+// must join problems of one line each, naming lines of the file; and any
 // policy it returns must be monotone in the action: whatever a subject may
 // do with Admin it may do with Write, and with Write it may do with Read.
 func FuzzRolesFile(f *testing.F) {
@@ -21,6 +24,7 @@ func FuzzRolesFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := rbac.Load(data, rbac.Options{})
 		if err != nil {
+			checkProblems(t, data, err)
 			return
 		}
 		resources := []rbac.Resource{rbac.Server(), rbac.Collection("x"), rbac.Collection("logs"), rbac.Collection("metrics")}
@@ -44,4 +48,26 @@ func FuzzRolesFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkProblems checks an error of Load: one or more problems, each on one
+// line, and every line number it names within the file.
+func checkProblems(t *testing.T, data []byte, err error) {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(j.Unwrap()) == 0 {
+		t.Fatalf("error %q is not a join of problems", err)
+	}
+	lines := strings.Count(string(data), "\n") + 1
+	for _, e := range j.Unwrap() {
+		msg, ok := strings.CutPrefix(e.Error(), "rbac: roles file: ")
+		if !ok || strings.Contains(msg, "\n") {
+			t.Fatalf("problem %q is not one line starting with the prefix", e)
+		}
+		if rest, ok := strings.CutPrefix(msg, "line "); ok {
+			n, _, _ := strings.Cut(rest, ":")
+			if l, err := strconv.Atoi(n); err != nil || l < 1 || l > lines {
+				t.Fatalf("problem %q names a line not in the file (%d lines)", e, lines)
+			}
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package rbac
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -18,7 +21,8 @@ type Options struct {
 	DefaultRole string
 }
 
-// file is the roles file (authz.roles_file):
+// The roles file (authz.roles_file) is decoded into plain maps and checked
+// key by key, so that every problem is found and reported with its line:
 //
 //	[[roles]]
 //	name = "analyst"
@@ -33,52 +37,56 @@ type Options struct {
 //	subject = "node-1.example.com"   # JWT sub, API key user_id or certificate CN
 //	roles = ["analyst"]
 //	collections = ["metrics"]
-type file struct {
-	Roles    []fileRole    `toml:"roles"`
-	Bindings []fileBinding `toml:"bindings"`
-}
+//
+// The keys each table may hold:
+var (
+	fileKeys       = []string{"roles", "bindings"}
+	roleKeys       = []string{"name", "description", "inherits", "permissions"}
+	permissionKeys = []string{"resource", "actions"}
+	bindingKeys    = []string{"subject", "roles", "collections"}
+)
 
+// fileRole is a role: a custom one from the file, or a built-in one.
 type fileRole struct {
-	Name        string           `toml:"name"`
-	Description string           `toml:"description"`
-	Permissions []filePermission `toml:"permissions"`
-	Inherits    []string         `toml:"inherits"`
+	Name        string
+	Description string
+	Permissions []filePermission
+	Inherits    []string
+	at          *posTable // where it is in the file; nil for a built-in role
 }
 
 type filePermission struct {
-	Resource resourceText `toml:"resource"`
-	Actions  []actionText `toml:"actions"`
+	Resource string
+	Actions  []string
 }
 
 type fileBinding struct {
-	Subject     string   `toml:"subject"`
-	Roles       []string `toml:"roles"`
-	Collections []string `toml:"collections"`
+	Subject     string
+	Roles       []string
+	Collections []string
 }
 
-// resourceText and actionText check their value while the file is decoded,
-// so that the TOML decoder reports a bad one with its line.
-type resourceText string
+// problem is one thing wrong with a roles file, printable on one line:
+// "rbac: roles file[ PATH]: [line N: ]MESSAGE".
+type problem struct {
+	file string // set by LoadFile
+	line int    // from 1; 0 when unknown
+	msg  string
+}
 
-func (r *resourceText) UnmarshalText(b []byte) error {
-	if _, _, err := parseResource(string(b)); err != nil {
-		return err
+func (p *problem) Error() string {
+	prefix := "rbac: roles file"
+	if p.file != "" {
+		prefix += " " + p.file
 	}
-	*r = resourceText(b)
-	return nil
-}
-
-type actionText string
-
-func (a *actionText) UnmarshalText(b []byte) error {
-	if _, err := ParseAction(string(b)); err != nil {
-		return err
+	if p.line > 0 {
+		return fmt.Sprintf("%s: line %d: %s", prefix, p.line, p.msg)
 	}
-	*a = actionText(b)
-	return nil
+	return prefix + ": " + p.msg
 }
 
-// LoadFile reads and compiles a roles file; errors name the file.
+// LoadFile reads and compiles a roles file. Its errors are those of [Load],
+// each naming the file.
 func LoadFile(path string, opts Options) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -86,131 +94,362 @@ func LoadFile(path string, opts Options) (*Policy, error) {
 	}
 	p, err := Load(data, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var errs []error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		} else {
+			errs = []error{err}
+		}
+		named := make([]error, len(errs))
+		for i, e := range errs {
+			if pr, ok := e.(*problem); ok {
+				pr := *pr
+				pr.file = path
+				named[i] = &pr
+			} else {
+				named[i] = fmt.Errorf("%s: %w", path, e)
+			}
+		}
+		return nil, errors.Join(named...)
 	}
 	return p, nil
 }
 
 // Load compiles the built-in roles plus the custom roles and bindings of a
 // roles file (see the package documentation for the format). Empty data
-// gives the built-in roles. It refuses, listing every problem at once:
-// TOML errors (with their line) and unknown keys; custom roles without a
-// name, defined twice, or named like a built-in role; unknown resources or
-// actions; inherits naming an unknown role or forming a cycle; bindings
-// without a subject, for a subject bound twice, with an unknown role or an
-// invalid collection name; and an unknown default role.
+// gives the built-in roles.
+//
+// It refuses a file with any problem and reports them all at once, as an
+// [errors.Join] of one error per problem, each on one line and naming the
+// line of the file where it is when that is known: unknown keys and values
+// of the wrong type; custom roles without a name, defined twice, or named
+// like a built-in role; missing or unknown resources and actions; inherits
+// naming an unknown role or forming a cycle; bindings without a subject,
+// for a subject bound twice, with an unknown role or an invalid collection
+// name; and an unknown default role. Only a TOML syntax error stops the
+// checks, as there is then nothing to check.
 func Load(data []byte, opts Options) (*Policy, error) {
-	var f file
-	md, err := toml.Decode(string(data), &f)
-	if err != nil {
-		return nil, fmt.Errorf("rbac: roles file: %w", err)
-	}
-	if keys := md.Undecoded(); len(keys) > 0 {
-		names := make([]string, len(keys))
-		for i, k := range keys {
-			names[i] = k.String()
-		}
-		return nil, fmt.Errorf("rbac: roles file: unknown keys %s (known: roles.name, roles.description, roles.permissions.resource, roles.permissions.actions, roles.inherits, bindings.subject, bindings.roles, bindings.collections)", strings.Join(names, ", "))
-	}
 	def := opts.DefaultRole
 	if def == "" {
 		def = RoleReader
 	}
-	return compile(f.Roles, f.Bindings, def)
-}
-
-// compile checks custom roles and bindings and flattens every role.
-func compile(custom []fileRole, bindings []fileBinding, defaultRole string) (*Policy, error) {
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("rbac: roles file: "+format, args...))
-	}
-	defs := make(map[string]fileRole)
-	for _, r := range builtinRoles() {
-		defs[r.Name] = r
-	}
-	for i, r := range custom {
-		switch {
-		case r.Name == "":
-			bad("roles #%d: name is required", i+1)
-			continue
-		case !validRoleName(r.Name):
-			bad("role %q: invalid name (letters, digits, '_', '-', '.', ':')", r.Name)
-			continue
-		case isBuiltin(r.Name):
-			bad("role %q: redefines a built-in role; define a new role that inherits it instead", r.Name)
-			continue
+	text := string(data)
+	var doc map[string]any
+	if _, err := toml.Decode(text, &doc); err != nil {
+		// The decoder's messages may quote a newline of the file.
+		oneLine := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, errors.Join(&problem{line: pe.Position.Line, msg: "invalid TOML: " + oneLine(pe.Message)})
 		}
-		if _, dup := defs[r.Name]; dup {
-			bad("role %q: defined twice", r.Name)
-			continue
-		}
-		for j, perm := range r.Permissions {
-			if perm.Resource == "" {
-				bad("role %q: permission #%d: resource is required", r.Name, j+1)
+		return nil, errors.Join(&problem{msg: "invalid TOML: " + oneLine(err.Error())})
+	}
+	c := &checker{}
+	p := c.check(doc, scanPositions(text), def)
+	if len(c.problems) > 0 {
+		// In the order of the file; problems without a line last.
+		order := func(p *problem) int {
+			if p.line == 0 {
+				return math.MaxInt
 			}
-			if len(perm.Actions) == 0 {
-				bad("role %q: permission #%d: actions must list at least one of read, write, admin", r.Name, j+1)
-			}
+			return p.line
 		}
-		defs[r.Name] = r
-	}
-	for _, r := range custom {
-		for _, parent := range r.Inherits {
-			if _, ok := defs[parent]; !ok && r.Name != "" {
-				bad("role %q: inherits unknown role %q", r.Name, parent)
-			}
+		slices.SortStableFunc(c.problems, func(a, b *problem) int { return cmp.Compare(order(a), order(b)) })
+		errs := make([]error, len(c.problems))
+		for i, pr := range c.problems {
+			errs[i] = pr
 		}
-	}
-	if cycle := findCycle(defs); cycle != nil {
-		bad("inherits cycle: %s", strings.Join(cycle, " -> "))
-	}
-	if len(errs) > 0 {
-		// Flattening needs a well-formed, acyclic graph.
-		return nil, errors.Join(errs...)
-	}
-
-	p := &Policy{roles: make(map[string]*grants, len(defs)), bindings: make(map[string]binding, len(bindings)), defaultRole: defaultRole}
-	for name := range defs {
-		p.flatten(name, defs)
-	}
-	if _, ok := p.roles[defaultRole]; !ok {
-		bad("default role %q is not defined (roles: %s)", defaultRole, strings.Join(p.Roles(), ", "))
-	}
-	seen := make(map[string]int, len(bindings))
-	for i, b := range bindings {
-		where := fmt.Sprintf("bindings #%d", i+1)
-		if b.Subject == "" {
-			bad("%s: subject is required", where)
-			continue
-		}
-		where += fmt.Sprintf(" (subject %q)", b.Subject)
-		if j, dup := seen[b.Subject]; dup {
-			bad("%s: subject already bound by bindings #%d; merge them", where, j+1)
-			continue
-		}
-		seen[b.Subject] = i
-		for _, r := range b.Roles {
-			if _, ok := p.roles[r]; !ok {
-				bad("%s: unknown role %q", where, r)
-			}
-		}
-		for _, c := range b.Collections {
-			if c != "*" && !ValidCollectionName(c) {
-				bad("%s: invalid collection name %q", where, c)
-			}
-		}
-		p.bindings[b.Subject] = binding{roles: slices.Clip(b.Roles), collections: slices.Clip(b.Collections)}
-	}
-	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
 }
 
+// checker collects the problems of a roles file.
+type checker struct {
+	problems []*problem
+}
+
+func (c *checker) add(line int, format string, args ...any) {
+	c.problems = append(c.problems, &problem{line: line, msg: fmt.Sprintf(format, args...)})
+}
+
+// check checks a decoded roles file and, if it has no problem, compiles it.
+func (c *checker) check(doc map[string]any, at *posTable, defaultRole string) *Policy {
+	c.unknownKeys(doc, at, "", fileKeys)
+	defs := builtinDefs()
+	// named holds every role name a binding or inherits may use without
+	// being reported: the defined ones and those already reported as
+	// invalid.
+	named := make(map[string]bool)
+	var custom []*fileRole // every custom role with a name, in file order
+
+	tables, pos := c.tables(doc, at, "roles", "", "roles")
+	for i, t := range tables {
+		r := c.role(t, pick(pos, i), i)
+		switch {
+		case r.Name == "":
+			continue // reported by role
+		case !validRoleName(r.Name):
+			c.add(r.at.key("name"), "role %q: invalid name (letters, digits, '_', '-', '.', ':')", r.Name)
+			named[r.Name] = true
+		case isBuiltin(r.Name):
+			c.add(r.at.key("name"), "role %q: redefines a built-in role; define a new role that inherits it instead", r.Name)
+		case defs[r.Name] != nil:
+			first := ""
+			if l := defs[r.Name].at.key("name"); l > 0 {
+				first = fmt.Sprintf(" (first at line %d)", l)
+			}
+			c.add(r.at.key("name"), "role %q: defined twice%s; merge the definitions", r.Name, first)
+		default:
+			defs[r.Name] = r
+		}
+		custom = append(custom, r)
+	}
+	for name := range defs {
+		named[name] = true
+	}
+	for _, r := range custom {
+		for k, parent := range r.Inherits {
+			if !named[parent] {
+				c.add(r.at.elem("inherits", k, len(r.Inherits)), "role %q: inherits unknown role %q", r.Name, parent)
+			}
+		}
+	}
+	for _, cycle := range findCycles(defs) {
+		from := defs[cycle[0]]
+		c.add(from.at.elem("inherits", slices.Index(from.Inherits, cycle[1]), len(from.Inherits)),
+			"inherits cycle: %s", strings.Join(cycle, " -> "))
+	}
+
+	var bindings []fileBinding
+	seen := make(map[string]int) // subject -> index of its binding
+	tables, pos = c.tables(doc, at, "bindings", "", "bindings")
+	for i, t := range tables {
+		bat := pick(pos, i)
+		b, ok := c.binding(t, bat, i, named)
+		if !ok {
+			continue
+		}
+		if j, dup := seen[b.Subject]; dup {
+			first := ""
+			if l := pick(pos, j).key("subject"); l > 0 {
+				first = fmt.Sprintf(" (line %d)", l)
+			}
+			c.add(bat.key("subject"), "bindings #%d (subject %q): subject already bound by bindings #%d%s; merge them", i+1, b.Subject, j+1, first)
+			continue
+		}
+		seen[b.Subject] = i
+		bindings = append(bindings, b)
+	}
+
+	if defs[defaultRole] == nil {
+		names := make([]string, 0, len(defs))
+		for n := range defs {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		c.add(0, "default role %q is not defined (roles: %s)", defaultRole, strings.Join(names, ", "))
+	}
+	if len(c.problems) > 0 {
+		return nil
+	}
+	return build(defs, bindings, defaultRole)
+}
+
+// role decodes and checks role #i, except for what needs the other roles.
+func (c *checker) role(t map[string]any, at *posTable, i int) *fileRole {
+	r := &fileRole{at: at}
+	where := fmt.Sprintf("roles #%d", i+1)
+	name, ok := c.str(t, at, "name", where)
+	if name != "" {
+		where = fmt.Sprintf("role %q", name)
+	} else if ok || t["name"] == nil {
+		c.add(at.at(), "%s: name is required", where)
+	}
+	r.Name = name
+	c.unknownKeys(t, at, where, roleKeys)
+	r.Description, _ = c.str(t, at, "description", where)
+	r.Inherits = c.strs(t, at, "inherits", where)
+	perms, pat := c.tables(t, at, "permissions", where, "roles.permissions")
+	for j, pt := range perms {
+		r.Permissions = append(r.Permissions, c.permission(pt, pick(pat, j), fmt.Sprintf("%s: permission #%d", where, j+1)))
+	}
+	return r
+}
+
+// permission decodes and checks one permission of a role.
+func (c *checker) permission(t map[string]any, at *posTable, where string) filePermission {
+	c.unknownKeys(t, at, where, permissionKeys)
+	res, ok := c.str(t, at, "resource", where)
+	switch {
+	case t["resource"] == nil || ok && res == "":
+		c.add(at.at(), `%s: resource is required ("*", "server", "collection:*" or "collection:NAME")`, where)
+	case ok:
+		if _, _, err := parseResource(res); err != nil {
+			c.add(at.key("resource"), "%s: %v", where, err)
+		}
+	}
+	acts := c.strs(t, at, "actions", where)
+	if arr, isArr := t["actions"].([]any); t["actions"] == nil || isArr && len(arr) == 0 {
+		line := at.key("actions")
+		if line == 0 {
+			line = at.at()
+		}
+		c.add(line, "%s: actions must list at least one of read, write, admin", where)
+	}
+	for k, a := range acts {
+		if _, err := ParseAction(a); err != nil {
+			c.add(at.elem("actions", k, len(acts)), "%s: unknown action %q (read, write, admin)", where, a)
+		}
+	}
+	return filePermission{Resource: res, Actions: acts}
+}
+
+// binding decodes and checks binding #i; ok is false if it has no subject.
+// named holds the role names it may use.
+func (c *checker) binding(t map[string]any, at *posTable, i int, named map[string]bool) (b fileBinding, ok bool) {
+	where := fmt.Sprintf("bindings #%d", i+1)
+	subject, isStr := c.str(t, at, "subject", where)
+	if subject != "" {
+		where += fmt.Sprintf(" (subject %q)", subject)
+	} else if isStr || t["subject"] == nil {
+		c.add(at.at(), "%s: subject is required (a JWT sub, API key user_id or certificate CN)", where)
+	}
+	c.unknownKeys(t, at, where, bindingKeys)
+	b = fileBinding{Subject: subject, Roles: c.strs(t, at, "roles", where), Collections: c.strs(t, at, "collections", where)}
+	for k, r := range b.Roles {
+		if !named[r] {
+			c.add(at.elem("roles", k, len(b.Roles)), "%s: unknown role %q", where, r)
+		}
+	}
+	for k, coll := range b.Collections {
+		if coll != "*" && !ValidCollectionName(coll) {
+			c.add(at.elem("collections", k, len(b.Collections)), "%s: invalid collection name %q", where, coll)
+		}
+	}
+	return b, subject != ""
+}
+
+// unknownKeys reports the keys of t that are not in known.
+func (c *checker) unknownKeys(t map[string]any, at *posTable, where string, known []string) {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		if !slices.Contains(known, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		c.add(at.key(k), "%sunknown key %q (known: %s)", prefix(where), k, strings.Join(known, ", "))
+	}
+}
+
+// str returns the string value of key k of t, if it is one; a value of
+// another type is reported.
+func (c *checker) str(t map[string]any, at *posTable, k, where string) (s string, ok bool) {
+	v, found := t[k]
+	if !found {
+		return "", false
+	}
+	if s, ok = v.(string); !ok {
+		c.add(at.key(k), "%s%s must be a string, not %s", prefix(where), k, typeName(v))
+	}
+	return s, ok
+}
+
+// strs returns the array of strings of key k of t, if it is one; a value
+// of another type is reported.
+func (c *checker) strs(t map[string]any, at *posTable, k, where string) []string {
+	v, found := t[k]
+	if !found {
+		return nil
+	}
+	a, ok := v.([]any)
+	if !ok {
+		c.add(at.key(k), "%s%s must be an array of strings, not %s", prefix(where), k, typeName(v))
+		return nil
+	}
+	ss := make([]string, len(a))
+	for i, e := range a {
+		if ss[i], ok = e.(string); !ok {
+			c.add(at.elem(k, i, len(a)), "%s%s must be an array of strings, not of %s", prefix(where), k, typeName(e))
+			return nil
+		}
+	}
+	return ss
+}
+
+// tables returns the array of tables of key k of t ([[header]] or
+// k = [{...}]) and where each one is; a value of another type is reported.
+func (c *checker) tables(t map[string]any, at *posTable, k, where, header string) ([]map[string]any, []*posTable) {
+	v, found := t[k]
+	if !found {
+		return nil, nil
+	}
+	var list []map[string]any
+	switch v := v.(type) {
+	case []map[string]any:
+		list = v
+	case []any:
+		for _, e := range v {
+			m, ok := e.(map[string]any)
+			if !ok {
+				c.add(at.key(k), "%s%s must be an array of tables ([[%s]] or %s = [{ ... }]), not of %s", prefix(where), k, header, k, typeName(e))
+				return nil, nil
+			}
+			list = append(list, m)
+		}
+	default:
+		c.add(at.key(k), "%s%s must be an array of tables ([[%s]] or %s = [{ ... }]), not %s", prefix(where), k, header, k, typeName(v))
+		return nil, nil
+	}
+	return list, at.children(k, len(list))
+}
+
+func prefix(where string) string {
+	if where == "" {
+		return ""
+	}
+	return where + ": "
+}
+
+// typeName names the TOML type of a decoded value.
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a date-time"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// build flattens checked roles into a Policy.
+func build(defs map[string]*fileRole, bindings []fileBinding, defaultRole string) *Policy {
+	p := &Policy{roles: make(map[string]*grants, len(defs)), bindings: make(map[string]binding, len(bindings)), defaultRole: defaultRole}
+	for name := range defs {
+		p.flatten(name, defs)
+	}
+	for _, b := range bindings {
+		p.bindings[b.Subject] = binding{roles: slices.Clip(b.Roles), collections: slices.Clip(b.Collections)}
+	}
+	return p
+}
+
 // flatten computes the grants of role name and of everything it inherits,
-// memoized in p.roles. The graph has been checked to be acyclic.
-func (p *Policy) flatten(name string, defs map[string]fileRole) *grants {
+// memoized in p.roles. The roles have been checked: known resources and
+// actions, an acyclic graph.
+func (p *Policy) flatten(name string, defs map[string]*fileRole) *grants {
 	if g := p.roles[name]; g != nil {
 		return g
 	}
@@ -219,10 +458,10 @@ func (p *Policy) flatten(name string, defs map[string]fileRole) *grants {
 	for _, perm := range r.Permissions {
 		var level Action
 		for _, a := range perm.Actions {
-			act, _ := ParseAction(string(a)) // checked while decoding
+			act, _ := ParseAction(a)
 			level = max(level, act)
 		}
-		kind, coll, _ := parseResource(string(perm.Resource)) // checked while decoding
+		kind, coll, _ := parseResource(perm.Resource)
 		switch kind {
 		case "*":
 			g.all = max(g.all, level)
@@ -247,10 +486,11 @@ func (p *Policy) flatten(name string, defs map[string]fileRole) *grants {
 	return g
 }
 
-// findCycle returns one inherits cycle as a path that starts and ends with
-// the same role, or nil. Roles are visited in sorted order so the report is
-// deterministic.
-func findCycle(defs map[string]fileRole) []string {
+// findCycles returns the inherits cycles, each as a path that starts and
+// ends with the same role: one for every inherits entry that closes a
+// cycle in a depth-first walk. Roles are visited in sorted order so the
+// report is deterministic.
+func findCycles(defs map[string]*fileRole) [][]string {
 	const (
 		unvisited = iota
 		active
@@ -258,28 +498,29 @@ func findCycle(defs map[string]fileRole) []string {
 	)
 	state := make(map[string]int, len(defs))
 	var path []string
-	var visit func(name string) []string
-	visit = func(name string) []string {
+	var cycles [][]string
+	var visit func(name string)
+	visit = func(name string) {
 		switch state[name] {
 		case active:
 			i := slices.Index(path, name)
-			return append(slices.Clone(path[i:]), name)
+			cycle := append(slices.Clone(path[i:]), name)
+			if !slices.ContainsFunc(cycles, func(c []string) bool { return slices.Equal(c, cycle) }) {
+				cycles = append(cycles, cycle)
+			}
+			return
 		case done:
-			return nil
+			return
 		}
 		state[name] = active
 		path = append(path, name)
 		for _, parent := range defs[name].Inherits {
-			if _, ok := defs[parent]; !ok {
-				continue // reported as unknown
-			}
-			if c := visit(parent); c != nil {
-				return c
+			if defs[parent] != nil { // else reported as unknown
+				visit(parent)
 			}
 		}
 		path = path[:len(path)-1]
 		state[name] = done
-		return nil
 	}
 	names := make([]string, 0, len(defs))
 	for n := range defs {
@@ -287,11 +528,9 @@ func findCycle(defs map[string]fileRole) []string {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		if c := visit(n); c != nil {
-			return c
-		}
+		visit(n)
 	}
-	return nil
+	return cycles
 }
 
 func validRoleName(s string) bool {

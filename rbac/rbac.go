@@ -200,6 +200,13 @@ func (p *Policy) Roles() []string {
 	return names
 }
 
+// HasRole reports whether name is a role of p, built-in or custom: a
+// credential that names another role would get nothing from it.
+func (p *Policy) HasRole(name string) bool {
+	_, ok := p.roles[name]
+	return ok
+}
+
 // DefaultRole returns the role of subjects that name none.
 func (p *Policy) DefaultRole() string { return p.defaultRole }
 
@@ -215,11 +222,11 @@ func parseResource(s string) (kind string, name string, err error) {
 	case strings.HasPrefix(s, "collection:"):
 		name = strings.TrimPrefix(s, "collection:")
 		if !ValidCollectionName(name) {
-			return "", "", fmt.Errorf("rbac: resource %q: invalid collection name", s)
+			return "", "", fmt.Errorf("resource %q: invalid collection name (letters, digits, '_', '.', '-'; first a letter or digit)", s)
 		}
 		return "collection", name, nil
 	}
-	return "", "", fmt.Errorf(`rbac: unknown resource %q (want "*", "server", "collection:*" or "collection:NAME")`, s)
+	return "", "", fmt.Errorf(`unknown resource %q (want "*", "server", "collection:*" or "collection:NAME")`, s)
 }
 
 // ValidCollectionName reports whether name matches API.md's collection

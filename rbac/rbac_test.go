@@ -173,8 +173,8 @@ func TestLoadErrors(t *testing.T) {
 		want []string
 	}{
 		{"syntax", "[[roles]]\nname = \"a\"\nname = ", rbac.Options{}, []string{"line 3"}},
-		{"unknown key", "[[roles]]\nname = \"a\"\npermision = []", rbac.Options{}, []string{"unknown keys roles.permision"}},
-		{"unknown top key", "[[role]]\nname = \"a\"", rbac.Options{}, []string{"unknown keys role"}},
+		{"unknown key", "[[roles]]\nname = \"a\"\npermision = []", rbac.Options{}, []string{"line 3", `role "a": unknown key "permision" (known: name, description, inherits, permissions)`}},
+		{"unknown top key", "[[role]]\nname = \"a\"", rbac.Options{}, []string{"line 1", `unknown key "role" (known: roles, bindings)`}},
 		{"unknown resource", "[[roles]]\nname = \"a\"\n\n[[roles.permissions]]\nresource = \"collections:x\"\nactions = [\"read\"]", rbac.Options{}, []string{"line 5", `unknown resource "collections:x"`}},
 		{"bad collection", "[[roles]]\nname = \"a\"\npermissions = [{resource = \"collection:-x\", actions = [\"read\"]}]", rbac.Options{}, []string{"invalid collection name"}},
 		{"unknown action", "[[roles]]\nname = \"a\"\npermissions = [{resource = \"server\", actions = [\"delete\"]}]", rbac.Options{}, []string{"line 3", `unknown action "delete"`}},

@@ -885,3 +885,30 @@ func TestErrorsAreJSONNotRedirects(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryParametersOnlyWhereTaken: endpoints without parameters refuse
+// any, naming it, and change nothing.
+func TestQueryParametersOnlyWhereTaken(t *testing.T) {
+	ts := startServer(t, nil)
+	r := do(t, "PUT", keyURL(ts, "c", []byte("k"))+"?foo=1&bar", []byte("v"))
+	wantError(t, r, 400, "invalid_argument")
+	if !strings.Contains(string(r.body), `unknown query parameter \"foo\"`) {
+		t.Errorf("message does not name the parameter: %s", r.body)
+	}
+	wantError(t, do(t, "GET", keyURL(ts, "c", []byte("k")), nil), 404, "not_found") // nothing was written
+	for _, target := range []string{
+		keyURL(ts, "c", []byte("k")) + "?x",
+		ts.api + "/v1/status?verbose=1",
+		ts.api + "/v1/batch?dry_run=1",
+		ts.api + "/v1/admin/backup?x=1",
+	} {
+		method := "GET"
+		if strings.Contains(target, "batch") {
+			method = "POST"
+		}
+		wantError(t, do(t, method, target, []byte(`{"ops":[]}`)), 400, "invalid_argument")
+	}
+	if r := do(t, "GET", ts.api+"/v1/collections/c/range?limit=5", nil); r.status != 200 {
+		t.Errorf("range with parameters: %d %s", r.status, r.body)
+	}
+}

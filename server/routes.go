@@ -19,6 +19,7 @@ type route struct {
 	handler      handlerFunc
 	action       rbac.Action // 0: any authenticated identity
 	on           scope
+	query        bool // takes query parameters (checked by the handler); others refuse any
 }
 
 type scope int
@@ -36,14 +37,14 @@ const (
 // raw or as %2F.
 func (s *Server) routes() []route {
 	return []route{
-		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection},
-		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection},
-		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection},
-		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection},
-		{"POST", "/v1/batch", s.handleBatch, 0, onNothing}, // every op is authorized in the handler
-		{"GET", "/v1/status", s.handleStatus, 0, onNothing},
-		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer},
-		{"GET", "/v1/admin/backup", s.handleBackup, rbac.Admin, onServer},
+		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection, false},
+		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, false},
+		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection, false},
+		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection, true},
+		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false}, // every op is authorized in the handler
+		{"GET", "/v1/status", s.handleStatus, 0, onNothing, false},
+		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer, false},
+		{"GET", "/v1/admin/backup", s.handleBackup, rbac.Admin, onServer, false},
 	}
 }
 
@@ -120,6 +121,14 @@ func (h *routeHandler) serve(w http.ResponseWriter, r *http.Request, c, key stri
 		r = r.WithContext(ex.requestContext())
 	}
 	ex.route, ex.collection, ex.key = h.rt.path, c, key
+	if !h.rt.query && r.URL.RawQuery != "" {
+		// Strict, like the rest: a parameter this endpoint would ignore
+		// is more likely a mistake than a wish.
+		name, _, _ := strings.Cut(r.URL.RawQuery, "&")
+		name, _, _ = strings.Cut(name, "=")
+		h.s.writeError(w, r, errInvalid("unknown query parameter %q (this endpoint takes none)", truncate(name, 64)))
+		return
+	}
 	if err := h.s.authorizeRoute(r, h.rt, c); err != nil {
 		h.s.writeError(w, r, err)
 		return
