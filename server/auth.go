@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"time"
 
 	"amaters-server/authn"
@@ -124,8 +123,7 @@ func loadLive(c *Config, now func() time.Time) (*live, error) {
 		bad("authz.default_role", err)
 	}
 	if sec.policy != nil && cfg.APIKeys != nil {
-		defined := sec.policy.Roles()
-		if err := cfg.APIKeys.CheckRoles(func(r string) bool { return slices.Contains(defined, r) }); err != nil {
+		if err := cfg.APIKeys.CheckRoles(sec.policy.HasRole); err != nil {
 			bad("auth.api_keys_file", prefixProblems(c.Auth.APIKeysFile, err))
 		}
 	}
