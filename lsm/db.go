@@ -282,7 +282,13 @@ func (d *DB) Close() error {
 	d.commitMu.Unlock()
 
 	var errs []error
-	if err := d.Flush(); err != nil && !errors.Is(err, ErrWritesStopped) {
+	switch err := d.Flush(); {
+	case err == nil, errors.Is(err, ErrWritesStopped):
+	case isNoSpace(err):
+		// Not an error of Close: the log keeps every write, and the
+		// next Open replays it (once there is room for the table).
+		d.log.Warn("lsm: memtable not flushed at close: no space left; the log keeps its writes", "error", err.Error())
+	default:
 		errs = append(errs, err)
 	}
 	w := writer{close: true}

@@ -172,3 +172,39 @@ func TestDiskFullDoesNotHang(t *testing.T) {
 	}
 	efs.setFull(false, nil)
 }
+
+// TestCloseOnFullDisk: Close cannot flush the memtable when there is no
+// room for its table, but that loses nothing (the log holds it), so Close
+// succeeds; the next Open on a disk with room replays it.
+func TestCloseOnFullDisk(t *testing.T) {
+	base := lsm.NewCrashFS()
+	efs := &errorFS{FS: base}
+	db, err := lsm.Open("/db", lsm.Options{FS: efs, Sync: lsm.SyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := db.Put(fmt.Appendf(nil, "k%03d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	efs.setFull(true, isTable)
+	if err := db.Flush(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Flush with no room for a table = %v, want ENOSPC", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close on a full disk = %v, want nil (the log keeps the writes)", err)
+	}
+	// Opening needs room for the replayed table: refused while full.
+	if _, err := lsm.Open("/db", lsm.Options{FS: efs}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Open on a full disk = %v, want ENOSPC", err)
+	}
+	efs.setFull(false, nil)
+	db = openMem(t, efs, lsm.Options{})
+	defer db.Close()
+	for i := range 100 {
+		if v, err := db.Get(fmt.Appendf(nil, "k%03d", i)); err != nil || string(v) != fmt.Sprintf("v%d", i) {
+			t.Fatalf("k%03d after a close on a full disk: %q %v", i, v, err)
+		}
+	}
+}

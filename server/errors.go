@@ -73,7 +73,7 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return errUnavailable("storage is closed; the server is shutting down"), false
 	case errors.Is(err, lsm.ErrWritesStopped):
 		return errUnavailable("writes are stopped after a storage failure (see the server log); reads still work; restart the server once the cause is fixed"), true
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case isNoSpace(err):
 		// Not logged per request: the storage engine logs the condition
 		// once when it starts and once when it ends.
 		return &apiError{status: http.StatusInsufficientStorage, code: "insufficient_storage", message: "the server's disk is full; the write was not applied; writes succeed again once space is freed"}, false
@@ -137,4 +137,9 @@ func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// isNoSpace reports whether err is a file system out of space or quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

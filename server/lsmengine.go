@@ -50,6 +50,9 @@ func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
 		if errors.Is(err, lsm.ErrCorruption) {
 			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)
 		}
+		if isNoSpace(err) {
+			return nil, fmt.Errorf("open storage: the disk is full (%w). Starting replays the write-ahead log into a table, which needs room: free space where %s and its log live, then start again; nothing acknowledged is lost", err, c.Server.DataDir)
+		}
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 	return &lsmEngine{db: db}, nil

@@ -366,7 +366,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// Storage: flush the memtable, sync and close the WAL.
 	storageClosed = true
 	if err := s.store.Flush(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("flush storage: %w", err))
+		if isNoSpace(err) {
+			// Nothing is lost: the log holds what the memtable does, and
+			// the next start replays it once there is room.
+			s.log.Warn("memtable not flushed at shutdown: the disk is full; the write-ahead log keeps every acknowledged write",
+				slog.String("error", err.Error()))
+		} else {
+			runErr = errors.Join(runErr, fmt.Errorf("flush storage: %w", err))
+		}
 	}
 	if err := s.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("close storage: %w", err))
