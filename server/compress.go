@@ -123,8 +123,12 @@ func (s *Server) withCompression(next http.Handler) http.Handler {
 		} else {
 			h.Add("Vary", "Accept-Encoding")
 		}
-		if r.Method == http.MethodHead || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodHead {
+			next.ServeHTTP(&headGzip{ResponseWriter: w}, r)
 			return
 		}
 		gw := &gzipResponse{ResponseWriter: w, pool: &s.gzip}
@@ -225,3 +229,36 @@ func (g *gzipResponse) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (g *gzipResponse) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// headGzip gives a HEAD the header fields its GET would have (RFC 9110
+// §9.3.2): where the GET's answer would be gzipped, Content-Encoding:
+// gzip, and no Content-Length, whose compressed value is known only by
+// compressing (which a HEAD does not do).
+type headGzip struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (g *headGzip) WriteHeader(code int) {
+	if code >= 200 && !g.wrote {
+		g.wrote = true
+		h := g.Header()
+		if code != http.StatusNoContent && code != http.StatusNotModified && h.Get("Content-Encoding") == "" {
+			if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n >= gzipMinBytes {
+				h.Del("Content-Length")
+				h.Set("Content-Encoding", "gzip")
+			}
+		}
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *headGzip) Write(p []byte) (int, error) {
+	if !g.wrote {
+		g.WriteHeader(http.StatusOK)
+	}
+	return g.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (g *headGzip) Unwrap() http.ResponseWriter { return g.ResponseWriter }

@@ -115,6 +115,24 @@ func TestGzipBothWays(t *testing.T) {
 			t.Errorf("Accept-Encoding %q, key %s: compressed", tc.accept, tc.key)
 		}
 	}
+	// HEAD answers with the header fields its GET would have: gzip and no
+	// (uncompressed) Content-Length for the large value; the plain length
+	// for the small one or without gzip.
+	for _, tc := range []struct{ accept, key, encoding, length string }{
+		{"gzip", "big", "gzip", ""}, {"identity", "big", "", "8000"}, {"gzip", "small", "", "4"},
+	} {
+		req, _ := http.NewRequest("HEAD", keyURL(ts, "z", []byte(tc.key)), nil)
+		req.Header.Set("Accept-Encoding", tc.accept)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != tc.encoding || resp.Header.Get("Content-Length") != tc.length {
+			t.Errorf("HEAD, Accept-Encoding %q, key %s: %d, Content-Encoding %q, Content-Length %q; want %q, %q",
+				tc.accept, tc.key, resp.StatusCode, resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Length"), tc.encoding, tc.length)
+		}
+	}
 	wantError(t, do(t, "PUT", u, []byte("x"), "Content-Encoding", "br"), 415, "unsupported_encoding")
 	wantError(t, do(t, "PUT", u, []byte("not gzip"), "Content-Encoding", "gzip"), 400, "invalid_argument")
 }
