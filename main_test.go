@@ -295,19 +295,27 @@ func TestSigtermDrainsInFlightRequest(t *testing.T) {
 	}
 }
 
+// holdSlowRequest starts a PUT that sends half its body and waits, so
+// that a drain has a request in flight; the connection closes at the end
+// of the test.
+func holdSlowRequest(t *testing.T, d *daemon) {
+	t.Helper()
+	conn, err := net.Dial("tcp", d.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "PUT /v1/collections/c/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	waitFor(t, "server to count the in-flight connection", func() bool { return statusConnections(t, d) >= 1 })
+}
+
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "amaters.pid")
 	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[server]\nshutdown_timeout_ms = 60000\npid_file = %q\n", pidFile)))
 	if b, err := os.ReadFile(pidFile); err != nil || string(b) != fmt.Sprintf("%d\n", d.cmd.Process.Pid) {
 		t.Fatalf("pid file: %q %v", b, err)
 	}
-	conn, err := net.Dial("tcp", d.api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "PUT /v1/collections/c/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
-	waitFor(t, "server to count the in-flight connection", func() bool { return statusConnections(t, d) >= 1 })
+	holdSlowRequest(t, d)
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	waitFor(t, "draining", func() bool {
 		resp, err := http.Get(d.health + "/readyz")
@@ -372,13 +380,7 @@ func TestStopWaitsForExit(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	cfg := writeConfig(t, "[server]\nshutdown_timeout_ms = 2000\n")
 	d := startDaemon(t, "--config", cfg, "--data-dir", data, "--engine", "lsm")
-	conn, err := net.Dial("tcp", d.api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "PUT /v1/collections/c/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
-	waitFor(t, "server to count the in-flight connection", func() bool { return statusConnections(t, d) >= 1 })
+	holdSlowRequest(t, d)
 	if code, out, errOut := cli(t, nil, "stop", "--addr", d.api, "--timeout", "20s"); code != 0 || !strings.Contains(out, "stopped") {
 		t.Fatalf("stop: %d %q %q", code, out, errOut)
 	}
