@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,29 @@ type batchLimits struct {
 // when the body was decoded into a struct ("ops":null is "no ops array",
 // "value":null on a delete is fine).
 func decodeBatch(r io.Reader, lim batchLimits) ([]batchOp, error) {
+	// Most batches are well-formed and not huge: read them whole and scan
+	// them in one pass (batchfast.go). Everything else, valid or not, goes
+	// through the token walk below, which has the messages; a body too
+	// large to hold is walked as it arrives.
+	data, err := io.ReadAll(io.LimitReader(r, fastBatchBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errBodyTooLarge(mbe)
+		}
+		return nil, errInvalid("batch body could not be read: %v", err)
+	}
+	if len(data) <= fastBatchBytes {
+		if ops, ok := decodeBatchFast(data, lim); ok {
+			return ops, nil
+		}
+		return decodeBatchTokens(bytes.NewReader(data), lim)
+	}
+	return decodeBatchTokens(io.MultiReader(bytes.NewReader(data), r), lim)
+}
+
+// decodeBatchTokens is decodeBatch's token walk.
+func decodeBatchTokens(r io.Reader, lim batchLimits) ([]batchOp, error) {
 	b := batchDecoder{dec: json.NewDecoder(r), lim: lim}
 	// Numbers are never valid here; UseNumber keeps the decoder from
 	// converting them (and from failing on 1e400 with a Go type name).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -152,7 +153,8 @@ func (c *batchCountingReader) Read(p []byte) (int, error) {
 
 // TestDecodeBatchTooManyOps checks that a batch of more than maxBatchOps
 // ops is too large, and that decodeBatch stops reading soon after the
-// first op too many.
+// first op too many (or after the part it reads whole for the fast path,
+// when that is more).
 func TestDecodeBatchTooManyOps(t *testing.T) {
 	const one = `{"op":"delete","collection":"a","key":"YQ=="},`
 	lim := batchLimits{maxKey: 16, maxValue: 8}
@@ -171,7 +173,8 @@ func TestDecodeBatchTooManyOps(t *testing.T) {
 	)}
 	_, err := decodeBatch(body, lim)
 	checkBatchError(t, err, 413, "batch has more than 10000 ops, the limit")
-	if max := int64((maxBatchOps+1)*len(one) + 1<<20); body.n > max {
+	// (The first fastBatchBytes are read whole, for the fast path.)
+	if max := int64(fastBatchBytes+1) + int64((maxBatchOps+1)*len(one)+1<<20); body.n > max {
 		t.Fatalf("read %d bytes of the body; want at most %d", body.n, max)
 	}
 }
@@ -212,4 +215,76 @@ func TestDecodeBatchBodyLimit(t *testing.T) {
 	if ops, err := decodeBatch(r, lim); err != nil || len(ops) != 1 {
 		t.Fatalf("a body of exactly the limit: %d ops, %v", len(ops), err)
 	}
+}
+
+// TestDecodeBatchFastPath: the common form of a batch takes the fast path
+// (with whitespace, members in any order, empty values, long keys), and
+// what it gives equals the token walk's answer.
+func TestDecodeBatchFastPath(t *testing.T) {
+	lim := batchLimits{maxKey: 4096, maxValue: 1 << 20}
+	var b strings.Builder
+	b.WriteString("{ \"ops\" : [\n")
+	for i := range 300 {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 1+i%50) + string(rune('a'+i%26))))
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&b, `{"op":"set","collection":"c%d","key":%q,"value":%q}`, i%2, key, base64.StdEncoding.EncodeToString([]byte(strings.Repeat("v", i))))
+		case 1:
+			fmt.Fprintf(&b, `{ "value" : "" , "key":%q, "collection":"c1", "op":"set" }`, key)
+		default:
+			fmt.Fprintf(&b, `{"collection":"c1","op":"delete","key":%q}`, key)
+		}
+	}
+	b.WriteString("\n] }\n")
+	body := []byte(b.String())
+	fast, ok := decodeBatchFast(body, lim)
+	if !ok {
+		t.Fatal("the common form of a batch did not take the fast path")
+	}
+	slow, err := decodeBatchTokens(bytes.NewReader(body), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSameOps(t, fast, slow)
+	if _, ok := decodeBatchFast([]byte(`{"ops":[]}`), lim); !ok {
+		t.Error(`{"ops":[]} did not take the fast path`)
+	}
+}
+
+func checkSameOps(t *testing.T, fast, slow []batchOp) {
+	t.Helper()
+	if len(fast) != len(slow) || (fast == nil) != (slow == nil) {
+		t.Fatalf("fast path: %d ops (nil %v), token walk: %d (nil %v)", len(fast), fast == nil, len(slow), slow == nil)
+	}
+	for i := range fast {
+		f, s := fast[i], slow[i]
+		if f.Delete != s.Delete || f.Collection != s.Collection || !bytes.Equal(f.Key, s.Key) ||
+			!bytes.Equal(f.Value, s.Value) || (f.Value == nil) != (s.Value == nil) {
+			t.Fatalf("op %d: fast path %+v, token walk %+v", i, f, s)
+		}
+	}
+}
+
+// FuzzBatchFastPath: whatever the fast path accepts, the token walk
+// accepts with the same ops.
+func FuzzBatchFastPath(f *testing.F) {
+	f.Add([]byte(`{"ops":[{"op":"set","collection":"a","key":"YQ==","value":"dg=="},{"op":"delete","collection":"a","key":"Yg=="}]}`))
+	f.Add([]byte(`{"ops":[{"value":"","key":"YQ==","collection":"b.c","op":"set"}]}`))
+	f.Add([]byte(`{"ops":[]}`))
+	f.Add([]byte(` {"ops" :[ {"op":"delete","collection":"x","key":"AAE="} ] } `))
+	lim := batchLimits{maxKey: 16, maxValue: 64}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeBatchFast(data, lim)
+		if !ok {
+			return
+		}
+		slow, err := decodeBatchTokens(bytes.NewReader(data), lim)
+		if err != nil {
+			t.Fatalf("the fast path accepted what the token walk refuses: %v", err)
+		}
+		checkSameOps(t, fast, slow)
+	})
 }
