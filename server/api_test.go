@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -883,6 +885,21 @@ func TestErrorsAreJSONNotRedirects(t *testing.T) {
 				t.Errorf("%s %s: %d %s %q", m, path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
 		}
+	}
+	// The asterisk form, which ServeMux answers with an empty 400.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.api, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET * HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 404 || !strings.HasPrefix(string(body), `{"error":`) || resp.Header.Get("X-Request-Id") == "" {
+		t.Errorf("GET *: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }
 

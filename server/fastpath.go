@@ -55,6 +55,12 @@ func (a *apiRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.RequestURI == "*" {
+		// ServeMux would answer 400 with no body; OPTIONS * never gets
+		// here (net/http answers it).
+		writeErrorBody(w, errRouteNotFound)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
