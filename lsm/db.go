@@ -32,6 +32,9 @@ type DB struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines
 
+	closeOnce sync.Once
+	closeErr  error // of the first Close
+
 	// commitMu guards writers, closing and the leader's hand-off. The
 	// writer at the head of writers is the leader: it alone touches wal's
 	// record writer, lastSeq and the mutable memtable's contents.
@@ -61,8 +64,9 @@ type DB struct {
 
 	// walMu guards wal: the leader writes and syncs under it, the interval
 	// syncer syncs under it, and the leader swaps it at memtable switches.
-	walMu sync.Mutex
-	wal   *walWriter
+	walMu     sync.Mutex
+	wal       *walWriter
+	walClosed bool // set by closeWAL
 
 	// visibleSeq is the last sequence number whose write is complete in
 	// the memtable; reads see nothing newer.
@@ -272,15 +276,18 @@ func (d *DB) Flush() error {
 
 // Close flushes the memtable, syncs the log, waits for background work
 // and releases the files. Iterators and snapshots must be closed first.
-// Close is idempotent; later calls return nil.
+// Close is idempotent: a call while another runs waits for it, and every
+// call but the first returns nil.
 func (d *DB) Close() error {
-	d.commitMu.Lock()
-	if d.closing {
-		d.commitMu.Unlock()
-		return nil
+	first := false
+	d.closeOnce.Do(func() { first = true; d.closeErr = d.close() })
+	if first {
+		return d.closeErr
 	}
-	d.commitMu.Unlock()
+	return nil
+}
 
+func (d *DB) close() error {
 	var errs []error
 	switch err := d.Flush(); {
 	case err == nil, errors.Is(err, ErrWritesStopped):

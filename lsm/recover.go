@@ -3,6 +3,7 @@ package lsm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 
@@ -107,9 +108,24 @@ func (d *DB) recover() error {
 		}
 	}
 
+	// Only the newest log holding records may end torn. Logs after it
+	// that hold none are what a recovery that failed or was killed before
+	// its manifest switch leaves (it creates its new log first), and do
+	// not make the torn tail before them damage.
+	newest := len(wals) - 1
+	for newest > 0 {
+		empty, err := d.logIsEmpty(wals[newest])
+		if err != nil {
+			return err
+		}
+		if !empty {
+			break
+		}
+		newest--
+	}
 	r := &recovery{d: d, lastSeq: st.lastSeq}
 	for i, num := range wals {
-		if err := r.replayWAL(num, i == len(wals)-1); err != nil {
+		if err := r.replayWAL(num, i >= newest); err != nil {
 			return err
 		}
 	}
@@ -168,6 +184,31 @@ func (d *DB) recover() error {
 		}
 	}
 	return nil
+}
+
+// logIsEmpty reports whether log num holds no byte but zeroes (a log
+// created and never written, possibly preallocated). It reads only up to
+// the first byte that is not zero.
+func (d *DB) logIsEmpty(num uint64) (bool, error) {
+	f, err := d.fs.Open(filepath.Join(d.walDir, walName(num)))
+	if err != nil {
+		return false, fmt.Errorf("read log: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(buf, off)
+		if record.ZeroTail(buf[:n]) > 0 {
+			return false, nil
+		}
+		if errors.Is(err, io.EOF) || n == 0 {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read log: %w", err)
+		}
+		off += int64(n)
+	}
 }
 
 // checkNoData refuses to create a database over the files of one whose

@@ -432,6 +432,23 @@ func (d *DB) makeRoom(size, count int) error {
 func (d *DB) switchMemtable() error {
 	// The old memtable must be complete before it is queued for flush.
 	d.waitApplied()
+	// Sync the finished log, in every mode, before the next one exists:
+	// its memtable may wait a while for its flush, and only the newest
+	// log may end torn (a power cut after the new log's directory entry
+	// was synced must not leave an older log with a torn tail). The
+	// leader alone appends, so nothing is added to it after this; if the
+	// new log cannot be created, it simply goes on.
+	d.walMu.Lock()
+	old := d.wal
+	err := old.w.Flush()
+	if err == nil {
+		err = old.f.Sync()
+		d.stats.walSyncs.Add(1)
+	}
+	d.walMu.Unlock()
+	if err != nil {
+		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
+	}
 	num := d.nextFileNum.Add(1) - 1
 	path := filepath.Join(d.walDir, walName(num))
 	f, err := d.fs.Create(path)
@@ -451,17 +468,7 @@ func (d *DB) switchMemtable() error {
 	}
 	f = d.mapLog(f)
 	d.walMu.Lock()
-	old := d.wal
-	err = old.w.Flush()
-	if err == nil {
-		// Sync the finished log in every mode: its memtable may wait a
-		// while for its flush.
-		err = old.f.Sync()
-		d.stats.walSyncs.Add(1)
-	}
-	if cerr := old.f.Close(); err == nil {
-		err = cerr
-	}
+	err = old.f.Close()
 	d.wal = &walWriter{num: num, f: f, w: record.NewWriter(f, 0)}
 	d.walMu.Unlock()
 	if err != nil {
@@ -583,6 +590,7 @@ func (d *DB) closeWAL() error {
 	if cerr := d.wal.f.Close(); err == nil {
 		err = cerr
 	}
+	d.walClosed = true
 	return err
 }
 
@@ -604,6 +612,10 @@ func (d *DB) syncLoop() {
 			return
 		}
 		d.walMu.Lock()
+		if d.walClosed { // Close got there first: it synced the log
+			d.walMu.Unlock()
+			return
+		}
 		err := d.wal.f.Sync()
 		d.walMu.Unlock()
 		d.stats.walSyncs.Add(1)
@@ -627,12 +639,19 @@ const mapCopyPiece = 4 << 10
 // the first damaged chunk may begin up to a block before that piece. So
 // in the last log of a mapped (SyncNone or SyncInterval) database, damage
 // within about 36 KiB of the zero tail is cut as a torn write, with a
-// warning, rather than refused. A log written with write(2) (SyncAlways)
-// has no zero tail, and damage at its end is a damaged record, not a torn
-// one (record.Reader reports the cut-off case as Truncated).
+// warning, rather than refused.
+//
+// Only a mapped log can end that way. A mapped log always keeps at least
+// a block of zeroes after its data (mappedLog.Write), while a log written
+// with write(2) (SyncAlways, or where mapping is not available) ends in
+// fewer zeroes than a block: every block it has begun starts with a chunk
+// header, whose type byte is never zero, so its trailing zeroes (the end
+// of a value of zeroes) lie within the last block after that header.
+// Damage in a write(2) log is a damaged record, never a torn copy
+// (record.Reader reports a record cut off at the end as Truncated).
 func tornCopy(data []byte, off int64) bool {
 	z := record.ZeroTail(data)
-	return z < int64(len(data)) && z <= off+mapCopyPiece+record.BlockSize
+	return int64(len(data))-z >= record.BlockSize && z <= off+mapCopyPiece+record.BlockSize
 }
 
 // replayWAL applies one log file to memtables during recovery, flushing
