@@ -55,7 +55,7 @@ func openAuditLog(path string, opts logrot.Options, now func() time.Time, log *s
 // record writes an event about request r (nil for events without one, such
 // as a reload by signal).
 func (a *auditLog) record(r *http.Request, p principal, action, resource, outcome, reason string) {
-	if a == nil || a.w == nil {
+	if a == nil { // (a.w is read under a.mu below: Close may run at the same time)
 		return
 	}
 	e := auditEvent{

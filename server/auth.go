@@ -156,6 +156,10 @@ type principal struct {
 	// label names a principal that is not a client, such as the operator
 	// sending SIGHUP.
 	label string
+	// policy is the roles policy of the live state that authenticated the
+	// request: authorization uses the same one, even if a reload swaps the
+	// live state in between (nil outside a request: the current one).
+	policy *rbac.Policy
 }
 
 func (p principal) subject() rbac.Subject {
@@ -225,6 +229,7 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 				return
 			}
 		}
+		p.policy = sec.policy
 		exchangeFrom(r).who = p
 		next.ServeHTTP(w, r)
 	})
@@ -237,7 +242,11 @@ func (s *Server) authorize(r *http.Request, a rbac.Action, res rbac.Resource) er
 	if p.unrestricted {
 		return nil
 	}
-	err := s.live.Load().policy.Authorize(p.subject(), a, res)
+	policy := p.policy
+	if policy == nil {
+		policy = s.live.Load().policy
+	}
+	err := policy.Authorize(p.subject(), a, res)
 	if err == nil {
 		return nil
 	}
