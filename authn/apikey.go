@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // MaxAPIKeyBytes caps the length of a presented API key.
@@ -163,6 +165,13 @@ func ParseAPIKeys(data []byte) (*KeySet, error) {
 		}
 		e.roles = slices.Clip(f.Roles)
 		e.collections = slices.Clip(f.Collections)
+		// Other attributes are the operator's own and ignored, but a
+		// misspelt expiry would leave a key that never expires.
+		for name := range f.Attributes {
+			if name != "expires_at" && looksLikeExpiry(name) {
+				bad("attributes.%s: did you mean attributes.expires_at? (as written, the key would never expire)", name)
+			}
+		}
 		if s, ok := f.Attributes["expires_at"]; ok {
 			t, err := time.Parse(time.RFC3339, s)
 			if err != nil {
@@ -176,6 +185,19 @@ func ParseAPIKeys(data []byte) (*KeySet, error) {
 		return nil, errors.Join(errs...)
 	}
 	return ks, nil
+}
+
+// looksLikeExpiry reports whether an attribute name is a spelling of
+// expires_at (expiresAt, Expires-At, expiry, expiration, exp,
+// valid_until, not_after).
+func looksLikeExpiry(name string) bool {
+	n := strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r == ' ' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, name)
+	return n == "exp" || strings.HasPrefix(n, "expir") || n == "validuntil" || n == "notafter"
 }
 
 // Len returns the number of keys in the set.

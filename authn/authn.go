@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,11 @@ type Config struct {
 	// TLS listener must verify the certificates itself (see [MTLSConfig]);
 	// the authenticator only reads the verified chain.
 	MTLS bool
+	// ClientCAs, when MTLS is on and it is not empty, are the CAs trusted
+	// now (see [ClientCAs]): a connection whose verified chain ends at
+	// none of them is refused. A connection outlives a reload that drops
+	// its CA; this is what ends its access at the next request.
+	ClientCAs []*x509.Certificate
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -80,6 +86,7 @@ type Authenticator struct {
 	keys   *KeySet
 	header string // canonical form of the API key header
 	mtls   bool
+	roots  map[string]bool // DER of cfg.ClientCAs; nil: any verified chain
 	clock  func() time.Time
 }
 
@@ -100,7 +107,14 @@ func New(cfg Config) (*Authenticator, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Authenticator{jwt: cfg.JWT, keys: cfg.APIKeys, header: header, mtls: cfg.MTLS, clock: clock}, nil
+	a := &Authenticator{jwt: cfg.JWT, keys: cfg.APIKeys, header: header, mtls: cfg.MTLS, clock: clock}
+	if len(cfg.ClientCAs) > 0 {
+		a.roots = make(map[string]bool, len(cfg.ClientCAs))
+		for _, c := range cfg.ClientCAs {
+			a.roots[string(c.Raw)] = true
+		}
+	}
+	return a, nil
 }
 
 // Methods returns the enabled methods, in the order they are tried.
@@ -137,6 +151,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (Identity, error) {
 	}
 	if a.mtls && r.TLS != nil {
 		if len(r.TLS.VerifiedChains) > 0 {
+			if a.roots != nil && !endsInRoot(r.TLS.VerifiedChains, a.roots) {
+				return Identity{}, fail(MethodMTLS, ReasonUnverifiedCert)
+			}
 			return fromCertificate(r.TLS, now)
 		}
 		if len(r.TLS.PeerCertificates) > 0 {
@@ -172,6 +189,16 @@ func (a *Authenticator) Authenticate(r *http.Request) (Identity, error) {
 	return Identity{}, ErrNoCredentials
 }
 
+// endsInRoot reports whether one of chains ends at a certificate of roots.
+func endsInRoot(chains [][]*x509.Certificate, roots map[string]bool) bool {
+	for _, c := range chains {
+		if len(c) > 0 && roots[string(c[len(c)-1].Raw)] {
+			return true
+		}
+	}
+	return false
+}
+
 // bearerToken extracts the token of an "Authorization: Bearer <token>"
 // value. The scheme is case-insensitive (RFC 9110 §11.1).
 func bearerToken(v string) (string, bool) {
@@ -187,7 +214,9 @@ func bearerToken(v string) (string, bool) {
 // queryHasCredential reports whether a URL query carries access_token
 // (RFC 6750 §2.3) or api_key. It parses only when the names appear at all.
 func queryHasCredential(raw string) bool {
-	if !strings.Contains(raw, "access_token") && !strings.Contains(raw, "api_key") {
+	// Parse only when a name may be there, spelt out or percent-encoded
+	// (acc%65ss_token, api%5Fkey).
+	if !strings.Contains(raw, "access_token") && !strings.Contains(raw, "api_key") && !strings.Contains(raw, "%") {
 		return false
 	}
 	// ParseQuery skips pairs it cannot decode and keeps the rest; a

@@ -52,7 +52,7 @@ const (
 	ReasonScheme            = "unsupported_scheme"     // Authorization header with a scheme other than Bearer
 	ReasonNotConfigured     = "not_configured"         // credential for a method that is not enabled
 	ReasonTokenInQuery      = "token_in_query"         // access_token or api_key in the URL query
-	ReasonAmbiguous         = "ambiguous"              // the same credential header sent more than once
+	ReasonAmbiguous         = "ambiguous"              // the same credential header sent more than once, or a certificate with several CNs
 	ReasonUnverifiedCert    = "unverified_certificate" // client certificate without a verified chain
 	ReasonNoCommonName      = "no_common_name"         // verified client certificate with an empty subject CN
 	ReasonBadCredentialForm = "bad_credential"         // empty or non-printable API key

@@ -410,8 +410,6 @@ func (v *JWTVerifier) claims(payload []byte, now time.Time) (Identity, error) {
 		return Identity{}, fail(MethodJWT, ReasonClaims)
 	}
 	var c claimSet
-	var role string
-	hasRole := false
 	for i := range ms {
 		m := &ms[i]
 		ok := true
@@ -436,9 +434,6 @@ func (v *JWTVerifier) claims(payload []byte, now time.Time) (Identity, error) {
 			c.audOK, ok = audienceHas(m.value, v.audience)
 		case m.nameIs("roles"):
 			c.roles, ok = jsonStrings(m.value)
-		case m.nameIs("role"):
-			role, ok = jsonString(m.value)
-			hasRole = true
 		case m.nameIs("collections"):
 			c.collections, ok = jsonStrings(m.value)
 		}
@@ -467,9 +462,6 @@ func (v *JWTVerifier) claims(payload []byte, now time.Time) (Identity, error) {
 	}
 	if v.audience != "" && (!c.hasAud || !c.audOK) {
 		return Identity{}, fail(MethodJWT, ReasonAudience)
-	}
-	if hasRole && role != "" {
-		c.roles = append(c.roles, role)
 	}
 	return Identity{
 		Subject:     c.sub,

@@ -3,6 +3,7 @@ package authn
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -13,7 +14,21 @@ import (
 // file) into a pool for verifying client certificates. Every block must be a
 // CERTIFICATE, and there must be at least one.
 func ParseClientCAs(pemData []byte) (*x509.CertPool, error) {
+	cas, err := ClientCAs(pemData)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+// ClientCAs parses a PEM bundle of CA certificates as [ParseClientCAs]
+// does, and returns them (for [Config.ClientCAs]).
+func ClientCAs(pemData []byte) ([]*x509.Certificate, error) {
+	var cas []*x509.Certificate
 	n := 0
 	for rest := pemData; ; {
 		var block *pem.Block
@@ -29,12 +44,12 @@ func ParseClientCAs(pemData []byte) (*x509.CertPool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("authn: client CA bundle: certificate #%d: %w", n, err)
 		}
-		pool.AddCert(c)
+		cas = append(cas, c)
 	}
 	if n == 0 {
 		return nil, errors.New("authn: client CA bundle: no PEM certificate found")
 	}
-	return pool, nil
+	return cas, nil
 }
 
 // MTLSConfig returns a copy of base (which may be nil) that requires every
@@ -111,8 +126,11 @@ func verifyClientChain(cs tls.ConnectionState, pool *x509.CertPool, now time.Tim
 	return nil
 }
 
+// oidCommonName is the X.500 attribute type of a common name (2.5.4.3).
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
 // fromCertificate returns the identity of a TLS client: the subject common
-// name of the verified leaf certificate.
+// name of the verified leaf certificate, which must have exactly one.
 func fromCertificate(cs *tls.ConnectionState, now time.Time) (Identity, error) {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return Identity{}, fail(MethodMTLS, ReasonUnverifiedCert)
@@ -130,6 +148,17 @@ func fromCertificate(cs *tls.ConnectionState, now time.Time) (Identity, error) {
 	cn := leaf.Subject.CommonName
 	if cn == "" {
 		return Identity{}, fail(MethodMTLS, ReasonNoCommonName)
+	}
+	// x509 keeps the last of several CNs; a CA that checked another one
+	// (CN=alice, CN=admin) must not make its holder "admin". One CN only.
+	cns := 0
+	for _, n := range leaf.Subject.Names {
+		if n.Type.Equal(oidCommonName) {
+			cns++
+		}
+	}
+	if cns > 1 {
+		return Identity{}, fail(MethodMTLS, ReasonAmbiguous)
 	}
 	return Identity{Subject: cn, Method: MethodMTLS, ExpiresAt: leaf.NotAfter}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"amaters-server/authn"
@@ -104,6 +105,9 @@ func loadLive(c *Config, now func() time.Time) (*live, error) {
 			}
 			sec.tls = mc
 			cfg.MTLS = true
+			// Connections made before a reload are held to the CAs
+			// trusted now, at every request.
+			cfg.ClientCAs, _ = authn.ClientCAs(ca)
 		}
 	}
 	if c.Auth.Enabled() {
@@ -219,7 +223,7 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 					method, reason = string(ae.Method), ae.Reason
 				}
 				s.metrics.authFailures.With(method, reason).Inc()
-				s.audit.record(r, principal{}, "authenticate", r.URL.Path, "failure", method+": "+reason)
+				s.audit.record(r, principal{}, "authenticate", auditPath(r.URL.Path), "failure", method+": "+reason)
 				w.Header().Set("WWW-Authenticate", authn.Challenge(err))
 				msg := "authentication required: send Authorization: Bearer <JWT>, the " + sec.cfg.Auth.APIKeyHeader + " header, or a client certificate"
 				if !errors.Is(err, authn.ErrNoCredentials) {
@@ -233,6 +237,19 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 		exchangeFrom(r).who = p
 		next.ServeHTTP(w, r)
 	})
+}
+
+// auditPath is a request path for the audit log, with a key name replaced
+// by {key}: key names may be sensitive (the access log, likewise, shows
+// routes, not paths).
+func auditPath(p string) string {
+	const prefix = "/v1/collections/"
+	if rest, ok := strings.CutPrefix(p, prefix); ok {
+		if i := strings.Index(rest, "/keys/"); i >= 0 {
+			return prefix + rest[:i] + "/keys/{key}"
+		}
+	}
+	return p
 }
 
 // authorize checks that the request's principal may perform a on res. A

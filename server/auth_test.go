@@ -471,6 +471,12 @@ func TestMTLSAndHTTP2(t *testing.T) {
 	if got := served(); got.Cmp(want.SerialNumber) != 0 || got.Cmp(before) == 0 {
 		t.Fatalf("after renewing the server certificate, serial %v is served; want %v (was %v)", got, want.SerialNumber, before)
 	}
+	// A client of the old CA keeps its connection open across the reload
+	// (HTTP/2): its next request is refused all the same.
+	kept := client(ca, "node-1")
+	if resp, err := send(kept, "GET", base+"/v1/status"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("before the CA reload: %v %v", resp, err)
+	}
 	writeFile(t, dir, "ca.pem", string(other.caPEM))
 	if err := ts.srv.Reload(); err != nil {
 		t.Fatal(err)
@@ -480,6 +486,9 @@ func TestMTLSAndHTTP2(t *testing.T) {
 	}
 	if _, err := send(client(ca, "node-1"), "GET", base+"/v1/status"); err == nil {
 		t.Error("a client of the old CA is still served after the reload")
+	}
+	if resp, err := send(kept, "GET", base+"/v1/status"); err != nil || resp.StatusCode != 401 || resp.ProtoMajor != 2 {
+		t.Errorf("an open connection of the old CA after the reload: %v %v (want 401 on the same HTTP/2 connection)", resp, err)
 	}
 	// Plain HTTP on the TLS port gets nowhere.
 	if resp, err := http.Get(ts.api + "/v1/status"); err == nil && resp.StatusCode < 400 {
@@ -580,5 +589,16 @@ func TestAPIKeysProblemsOnePerLine(t *testing.T) {
 	path = writeFile(t, dir, "c.toml", "[auth]\napi_keys_file = \"keys.json\"\n[authz]\nroles_file = \"roles.toml\"\n")
 	if _, probs = loadAndValidate(t, path, nil, server.Overrides{}); len(probs) != 0 {
 		t.Errorf("roles defined in the roles file: %q", probs)
+	}
+}
+
+// TestAuditRedactsKeyNames: an authentication failure on a key route is
+// audited with the route, not the key name, which may be sensitive.
+func TestAuditRedactsKeyNames(t *testing.T) {
+	ts, dir := authServer(t, nil)
+	wantError(t, do(t, "GET", keyURL(ts, "c", []byte("customer-ssn-123")), nil, "X-API-Key", "wrong"), 401, "unauthenticated")
+	audit := readAudit(t, filepath.Join(dir, "data", "audit.log"))
+	if strings.Contains(audit, "customer-ssn-123") || !strings.Contains(audit, `"/v1/collections/c/keys/{key}"`) {
+		t.Errorf("audit log:\n%s", audit)
 	}
 }
