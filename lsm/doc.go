@@ -57,7 +57,8 @@
 // A DB is safe for concurrent use. An [Iterator] or [Snapshot] is used by
 // one goroutine at a time, but any number may be open at once. Keys and
 // values passed in are copied; values returned by Get belong to the
-// caller; slices from an Iterator are valid until its next call.
+// caller; slices from an Iterator are valid until its next call and must
+// not be modified (they may be the engine's own memory).
 //
 // # Files
 //

@@ -279,12 +279,13 @@ func (it *Iterator) Next() bool {
 		ik := it.iter.Key()
 		uk := userKey(ik)
 		t := trailerOf(ik)
+		// The bound first: entries past it end the scan, however new.
+		if it.hi != nil && bytes.Compare(uk, it.hi) >= 0 {
+			break
+		}
 		if t>>8 > it.seq {
 			ok = it.iter.Next()
 			continue
-		}
-		if it.hi != nil && bytes.Compare(uk, it.hi) >= 0 {
-			break
 		}
 		it.key = append(it.key[:0], uk...)
 		if kind(t&0xff) == kindSet {
@@ -305,10 +306,15 @@ func (it *Iterator) Next() bool {
 	return false
 }
 
-// Key returns the current key.
+// Key returns the current key. The slice is valid until the next call to
+// Next or Close, and must not be modified.
 func (it *Iterator) Key() []byte { return it.key }
 
-// Value returns the current value, never nil while positioned.
+// Value returns the current value, never nil while positioned. The slice
+// is valid until the next call to Next or Close and must not be modified:
+// it may be the engine's own copy (a cached table block, the memtable), so
+// writing into it would change what later reads return. Copy it to keep or
+// change it.
 func (it *Iterator) Value() []byte {
 	if it.value == nil && it.valid {
 		return []byte{}
