@@ -312,17 +312,35 @@ func commit() string {
 type clientFlags struct {
 	addr string
 	o    server.ClientOptions
+	env  []string
 }
 
+// register adds the flags to fs. The credentials' defaults come from the
+// environment, but only in options(), after parsing: a flag's default is
+// printed by -h and by every usage error, and a secret must not be.
 func (c *clientFlags) register(fs *flag.FlagSet, env []string) {
+	c.env = env
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:7878", "server API `address` HOST:PORT or URL")
-	fs.StringVar(&c.o.Token, "token", getenv(env, "AMATERS_TOKEN"), "bearer `JWT` (default $AMATERS_TOKEN)")
-	fs.StringVar(&c.o.APIKey, "api-key", getenv(env, "AMATERS_API_KEY"), "API `key` (default $AMATERS_API_KEY)")
+	fs.StringVar(&c.o.Token, "token", "", "bearer `JWT` (default $AMATERS_TOKEN)")
+	fs.StringVar(&c.o.APIKey, "api-key", "", "API `key` (default $AMATERS_API_KEY)")
 	fs.StringVar(&c.o.APIKeyHeader, "api-key-header", "X-API-Key", "header `name` for --api-key")
 	fs.StringVar(&c.o.CACert, "cacert", "", "CA certificate `file` (PEM) to verify the server; selects https")
 	fs.StringVar(&c.o.Cert, "cert", "", "client certificate `file` (PEM) for mTLS")
 	fs.StringVar(&c.o.Key, "key", "", "client key `file` (PEM) for mTLS")
 	fs.BoolVar(&c.o.Insecure, "insecure-skip-verify", false, "do not verify the server's certificate; selects https")
+}
+
+// options returns the client options: the flags, with the credentials
+// not given as flags taken from $AMATERS_TOKEN and $AMATERS_API_KEY.
+func (c *clientFlags) options() server.ClientOptions {
+	o := c.o
+	if o.Token == "" {
+		o.Token = getenv(c.env, "AMATERS_TOKEN")
+	}
+	if o.APIKey == "" {
+		o.APIKey = getenv(c.env, "AMATERS_API_KEY")
+	}
+	return o
 }
 
 func getenv(env []string, name string) string {
@@ -335,18 +353,27 @@ func getenv(env []string, name string) string {
 }
 
 func cmdStatus(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", "--addr HOST:PORT [--format human|json] [auth flags]")
+	fs := newFlagSet("status", "--addr HOST:PORT [--format human|json] [--timeout 15s] [auth flags]")
 	var cf clientFlags
 	cf.register(fs, env)
 	format := fs.String("format", "human", "output `format`: human or json")
+	timeout := fs.Duration("timeout", 15*time.Second, "how long to try, retries included")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "amaters-server status: --timeout must be positive\n")
+		return exitUsage
+	}
+	// A server that accepts connections and never answers must not hold a
+	// health check for the retries' worth of per-request timeouts.
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	if *format != "human" && *format != "json" {
 		fmt.Fprintf(stderr, "amaters-server status: --format must be human or json\n")
 		return exitUsage
 	}
-	c, err := server.NewClient(cf.addr, cf.o)
+	c, err := server.NewClient(cf.addr, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server status: %v\n", err)
 		return exitUsage
@@ -386,7 +413,7 @@ func cmdStop(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	c, err := server.NewClient(cf.addr, cf.o)
+	c, err := server.NewClient(cf.addr, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server stop: %v\n", err)
 		return exitUsage
@@ -460,7 +487,7 @@ func cmdBench(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	o.Addr, o.Client, o.Workload = cf.addr, cf.o, *workload
+	o.Addr, o.Client, o.Workload = cf.addr, cf.options(), *workload
 	// A target other than loopback only when the address was typed.
 	fs.Visit(func(f *flag.Flag) { o.AddrExplicit = o.AddrExplicit || f.Name == "addr" })
 	if *format != "human" && *format != "json" {
@@ -518,7 +545,7 @@ func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		return exitUsage
 	}
 	cf.o.Timeout = *timeout
-	c, err := server.NewClient(cf.addr, cf.o)
+	c, err := server.NewClient(cf.addr, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server backup: %v\n", err)
 		return exitUsage

@@ -1473,3 +1473,51 @@ func diskFull(t *testing.T, mnt, data, storage string) {
 	}
 	t.Logf("%d acknowledged writes intact, %d of them after space was freed", len(acked), ok)
 }
+
+// TestUsageShowsNoSecrets: the credentials from the environment are not
+// flag defaults, which -h and every usage error would print.
+func TestUsageShowsNoSecrets(t *testing.T) {
+	env := []string{"AMATERS_TOKEN=eyJSECRETTOKEN", "AMATERS_API_KEY=supersecretkey"}
+	for _, cmd := range []string{"status", "stop", "bench", "backup"} {
+		for _, args := range [][]string{{cmd, "-h"}, {cmd, "--bogus"}} {
+			_, out, errOut := cli(t, env, args...)
+			if strings.Contains(out+errOut, "SECRET") || strings.Contains(out+errOut, "supersecret") {
+				t.Errorf("%v prints a credential from the environment:\n%s%s", args, out, errOut)
+			}
+		}
+	}
+}
+
+// TestStatusTimeout: a server that accepts connections and never answers
+// does not hold status beyond --timeout (it took the retries' worth of
+// 10 s request timeouts, about 51 s).
+func TestStatusTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := cli(t, nil, "status", "--addr", ln.Addr().String(), "--timeout", "1s")
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code != 1 {
+			t.Errorf("status of a server that never answers: exit %d, want 1", code)
+		}
+	case <-time.After(30 * time.Second):
+		// Generous: the point is that it ends, not how fast.
+		t.Fatal("status --timeout 1s still running after 30 s")
+	}
+}

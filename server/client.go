@@ -274,6 +274,9 @@ func (c *Client) HostPort() string {
 	u := strings.TrimPrefix(strings.TrimPrefix(c.base, "https://"), "http://")
 	host, _, _ := strings.Cut(u, "/")
 	if _, _, err := net.SplitHostPort(host); err != nil {
+		// No port: the scheme's. JoinHostPort adds the brackets of an
+		// IPv6 address again, so take off the URL's.
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 		if strings.HasPrefix(c.base, "https://") {
 			return net.JoinHostPort(host, "443")
 		}

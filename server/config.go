@@ -558,7 +558,7 @@ func (f *field) setTOML(v any) error {
 		if !ok {
 			return typeError("an integer number of milliseconds", v)
 		}
-		if n < 0 || n > int64(24*time.Hour/time.Millisecond)*365 {
+		if n < 0 || n > maxMillis {
 			return fmt.Errorf("%d ms is out of range", n)
 		}
 		*p = time.Duration(n) * time.Millisecond
@@ -614,6 +614,9 @@ func (f *field) setString(s string) error {
 		if err != nil || n < 0 {
 			return fmt.Errorf("%q is not a non-negative integer number of milliseconds", s)
 		}
+		if n > maxMillis {
+			return fmt.Errorf("%d ms is out of range", n)
+		}
 		*p = time.Duration(n) * time.Millisecond
 	case *[]string:
 		var out []string
@@ -657,6 +660,10 @@ func parseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// maxMillis bounds every *_ms setting, from the file, the environment or a
+// flag: a year, far below where a time.Duration would overflow.
+const maxMillis = int64(365 * 24 * time.Hour / time.Millisecond)
 
 func typeError(want string, got any) error {
 	return fmt.Errorf("must be %s, not %s", want, tomlTypeName(got))

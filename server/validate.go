@@ -41,6 +41,10 @@ func (c *Config) check(now func() time.Time) (*live, error) {
 
 	v.hostPort("server.bind_address", c.Server.BindAddress)
 	v.nonEmpty("server.data_dir", c.Server.DataDir)
+	v.notAFile("server.data_dir", c.Server.DataDir)
+	if c.Storage.WALDir != "" {
+		v.notAFile("storage.wal_dir", c.Storage.WALDir)
+	}
 	v.oneOf("server.log_level", c.Server.LogLevel, "debug", "info", "warn", "error")
 
 	v.oneOf("storage.engine", c.Storage.Engine, "lsm", "memory")
@@ -192,6 +196,15 @@ func (v *validator) clash(key, other, msg string) {
 		where = v.c.origin[other]
 	}
 	v.errs = append(v.errs, &ConfigError{Where: where, Key: key, Message: msg})
+}
+
+// notAFile reports a folder setting that names something other than a
+// folder (start would fail to create or open it). A missing one is fine:
+// start creates it.
+func (v *validator) notAFile(key, path string) {
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		v.add(key, fmt.Sprintf("%s is a file, not a folder", path))
+	}
 }
 
 func (v *validator) nonEmpty(key, s string) {
