@@ -204,6 +204,10 @@ func (cr ctxReader) Read(p []byte) (int, error) {
 // backup's tables alone, so storage.wal_dir must not hold another
 // database's logs (the default, dataDir/wal, is new).
 func Restore(ctx context.Context, from, dataDir string, progress func(BackupProgress)) (info BackupInfo, err error) {
+	// Look before opening: opening a FIFO would block until a writer came.
+	if fi, err := os.Stat(from); err == nil && !fi.Mode().IsRegular() {
+		return info, fmt.Errorf("%s is not a regular file", from)
+	}
 	src, err := os.Open(from)
 	if err != nil {
 		return info, err
