@@ -332,7 +332,12 @@ func (c *Config) applyFile(path string, data []byte) []error {
 	for _, section := range sortedKeys(doc) {
 		table, ok := doc[section].(map[string]any)
 		if !ok {
-			errs = append(errs, &ConfigError{Where: where(section), Key: section, Message: unknownMessage("top-level key", section, sectionNames(fields))})
+			msg := unknownMessage("top-level key", section, sectionNames(fields))
+			if slices.Contains(sectionNames(fields), section) {
+				// [[health]] or health = 1: the right name, the wrong shape.
+				msg = fmt.Sprintf("%q must be a table: [%s], not %s", section, section, tomlTypeName(doc[section]))
+			}
+			errs = append(errs, &ConfigError{Where: where(section), Key: section, Message: msg})
 			continue
 		}
 		if !slices.Contains(sectionNames(fields), section) {

@@ -292,6 +292,8 @@ func TestConfigRules(t *testing.T) {
 		{"header name", "[auth]\napi_key_header = \"X API Key\"", "is not a valid HTTP header name"},
 		{"key limit", "[storage]\nmax_key_bytes = 70000", "out of range 1..65535"},
 		{"missing api keys file", "[auth]\napi_keys_file = \"nope.json\"", "does not exist"},
+		{"section as an array of tables", "[[health]]\nhttp_port = 9191", `c.toml:1: health: "health" must be a table: [health], not an array`},
+		{"section as a value", "server = 5", `c.toml:1: server: "server" must be a table: [server], not an integer`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
