@@ -43,6 +43,7 @@ const MaxAPIKeyBytes = 1 << 10
 // keys. Reload by parsing the file again and swapping the pointer.
 type KeySet struct {
 	entries []keyEntry
+	path    string // the file it was loaded from, for messages; "" if parsed
 }
 
 type keyEntry struct {
@@ -85,6 +86,7 @@ func LoadAPIKeys(path string) (*KeySet, error) {
 	if err != nil {
 		return nil, prefixEach(path, err)
 	}
+	ks.path = path
 	return ks, nil
 }
 
@@ -208,9 +210,10 @@ func (ks *KeySet) Len() int {
 	return len(ks.entries)
 }
 
-// CheckRoles reports, one error per problem, the entries that name a role
-// for which defined is false (the server checks them against its roles, so
-// that a typo is refused at load instead of leaving a key with no rights).
+// CheckRoles reports, one error per problem (each naming the file, as
+// LoadAPIKeys does), the entries that name a role for which defined is
+// false (the server checks them against its roles, so that a typo is
+// refused at load instead of leaving a key with no rights).
 func (ks *KeySet) CheckRoles(defined func(role string) bool) error {
 	if ks == nil {
 		return nil
@@ -223,7 +226,10 @@ func (ks *KeySet) CheckRoles(defined func(role string) bool) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 || ks.path == "" {
+		return errors.Join(errs...)
+	}
+	return prefixEach(ks.path, errors.Join(errs...))
 }
 
 // lookup identifies the holder of key at time now.

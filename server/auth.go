@@ -128,22 +128,13 @@ func loadLive(c *Config, now func() time.Time) (*live, error) {
 	}
 	if sec.policy != nil && cfg.APIKeys != nil {
 		if err := cfg.APIKeys.CheckRoles(sec.policy.HasRole); err != nil {
-			bad("auth.api_keys_file", prefixProblems(c.Auth.APIKeysFile, err))
+			bad("auth.api_keys_file", err)
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return sec, nil
-}
-
-// prefixProblems prefixes each problem of err with p.
-func prefixProblems(p string, err error) error {
-	var errs []error
-	for _, e := range Problems(err) {
-		errs = append(errs, fmt.Errorf("%s: %w", p, e))
-	}
-	return errors.Join(errs...)
 }
 
 // anonymousSubject is the subject of a request without credentials when
