@@ -313,7 +313,7 @@ func (cs *collectionScan) advance(c *lengthCursor) error {
 			return corrupt("data key", k, errBadLength)
 		}
 		name := string(k[1 : 1+c.n])
-		prefix := k[:1+c.n : 1+c.n]
+		prefix := k[: 1+c.n : 1+c.n]
 		c.seek = prefixEnd(prefix)
 		if c.seek != nil && c.seek[0] != byte(c.n) {
 			c.seek = nil // the last name of this length

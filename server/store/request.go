@@ -18,10 +18,12 @@ const (
 	OpDelete
 	// OpCheck only asserts its Guard.
 	OpCheck
-	// OpExpire is the expirer's delete: it removes the key only if it
-	// still has mod revision Guard.Revision and is expired at the
-	// request's Now; otherwise it changes nothing. Either way it removes
-	// the expiry index entry (ExpiresAt, key). Its Guard is a condition,
+	// OpExpire is the expirer's delete of the expiry index entry
+	// (ExpiresAt, key) holding mod revision Guard.Revision: it removes the
+	// key only if the key still has that mod revision and is expired at
+	// the request's Now; otherwise it changes nothing. It also removes the
+	// index entry, unless the key's current value (rewritten with the
+	// same expiry since) is indexed under it. Its Guard is a condition,
 	// not a precondition: it never fails the request. See
 	// [Store.DueExpiries].
 	OpExpire

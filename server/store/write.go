@@ -361,11 +361,19 @@ func (g *group) apply(r *Request) Result {
 			if err != nil {
 				return Result{Err: err}
 			}
-			dk := g.dataKey(o.Collection, o.Key)
-			g.delExpiry(toMs(o.ExpiresAt), dk)
-			if !st.present || st.modRev != o.Guard.Revision || !expiredAt(st.expMs, nowMs) {
+			dk, expMs := g.dataKey(o.Collection, o.Key), toMs(o.ExpiresAt)
+			if !st.present || st.expMs != expMs {
+				// The entry is stale: the key's value, if any, is indexed
+				// under another expiry.
+				g.delExpiry(expMs, dk)
 				continue
 			}
+			// The index entry is the current value's (a value rewritten
+			// with the same expiry since the expire was made has it too).
+			if st.modRev != o.Guard.Revision || !expiredAt(st.expMs, nowMs) {
+				continue
+			}
+			g.delExpiry(expMs, dk)
 			g.b.Delete(dk)
 			g.ov.set(dk, entryState{})
 			g.event(rev, &index, EventExpire, o.Collection, o.Key, 0, nil)
