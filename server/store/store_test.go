@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -491,13 +495,171 @@ func TestClosed(t *testing.T) {
 	}
 }
 
-// TestWriteContext: a request withdrawn from the queue is not applied.
+// TestWriteContext: a request withdrawn from the queue when its context
+// ends is not applied.
 func TestWriteContext(t *testing.T) {
-	e := newEnv(t, store.Options{})
+	gate := make(chan struct{})
+	held := false
+	e := newEnv(t, store.Options{OnCommit: func([]store.Event) {
+		if !held {
+			held = true
+			<-gate
+		}
+	}})
+	s := e.s
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Write(context.Background(), store.Request{Ops: []store.Op{put("c", "first", "v")}})
+		done <- err
+	}()
+	for s.Metrics().Groups == 0 {
+		runtime.Gosched()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	withdrawn := make(chan error, 1)
+	go func() {
+		_, err := s.Write(ctx, store.Request{Ops: []store.Op{put("c", "withdrawn", "v")}})
+		withdrawn <- err
+	}()
+	for s.QueueLen() == 0 {
+		runtime.Gosched()
+	}
 	cancel()
-	// Alone, the writer leads at once: the context only bounds a wait.
-	if _, err := e.s.Write(ctx, store.Request{Ops: []store.Op{put("c", "k", "v")}}); err != nil {
+	if err := <-withdrawn; !errors.Is(err, context.Canceled) {
+		t.Fatalf("withdrawn Write = %v", err)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get("c", []byte("withdrawn"), t0); !isNotFound(err) {
+		t.Fatalf("the withdrawn request was applied: %v", err)
+	}
+	// Alone, a writer leads at once: its context only bounds a wait.
+	if _, err := s.Write(ctx, store.Request{Ops: []store.Op{put("c", "k", "v")}}); err != nil {
 		t.Fatalf("a leading write with a done context: %v", err)
+	}
+}
+
+// TestUpgrade opens a 0.2 database (raw values under len(c)|c|key), with
+// crashes between the upgrade's batches: every key reports revision 1 and
+// its value, whatever the crashes.
+func TestUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		steps int // upgrade batches before the crash; -1: none
+		cut   bool
+	}{
+		{"whole", -1, false},
+		{"kill after 1", 1, false},
+		{"power cut after 3", 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newCrashFS()
+			db, err := lsm.Open("/db", lsm.Options{FS: fs, MemtableSize: 16 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{}
+			var b lsm.Batch
+			for i := range 450 {
+				c := []string{"a", "users", "zz.z"}[i%3]
+				key, value := fmt.Sprintf("key%04d", i), fmt.Sprintf("value %d", i)
+				if i%50 == 0 {
+					value = "" // an empty value
+				}
+				b.Put(append(append([]byte{byte(len(c))}, c...), key...), []byte(value))
+				want[c+"/"+key] = value
+			}
+			if err := db.Apply(&b); err != nil {
+				t.Fatal(err)
+			}
+			opts := store.Options{UpgradeBatch: 100, HistoryRevisions: 10, ExpireInterval: -1, TrimInterval: -1}
+			if tc.steps >= 0 {
+				if done, err := store.UpgradeSteps(db, opts, tc.steps); err != nil || done {
+					t.Fatalf("UpgradeSteps = %v, %v", done, err)
+				}
+				clone := fs.kill()
+				if tc.cut {
+					clone = fs.powerCut(rand.New(rand.NewPCG(1, 2)))
+				}
+				db.Close()
+				fs = clone
+				if db, err = lsm.Open("/db", lsm.Options{FS: fs}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs strings.Builder
+			opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			s, err := store.Open(db, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), "upgrade from 0.2 done") || !strings.Contains(logs.String(), "keys=") {
+				t.Errorf("log:\n%s", logs.String())
+			}
+			if resumed := strings.Contains(logs.String(), "resuming=true"); resumed != (tc.steps > 0) {
+				t.Errorf("resumed %v after %d steps; log:\n%s", resumed, tc.steps, logs.String())
+			}
+			check := func(s *store.Store) {
+				t.Helper()
+				if r := s.Revision(); r != 1 {
+					t.Fatalf("revision %d after the upgrade, want 1", r)
+				}
+				n := 0
+				for _, c := range []string{"a", "users", "zz.z"} {
+					items, _, _, rev, err := s.Range(c, nil, nil, 0, 0, t0)
+					if err != nil || rev != 1 {
+						t.Fatalf("Range %s: %v at %d", c, err, rev)
+					}
+					for _, it := range items {
+						if w, ok := want[c+"/"+string(it.Key)]; !ok || w != string(it.Value) || it.ModRevision != 1 || !it.ExpiresAt.IsZero() {
+							t.Fatalf("%s/%s = %+v, want %q at revision 1", c, it.Key, it, w)
+						}
+						n++
+					}
+				}
+				if n != len(want) {
+					t.Fatalf("%d keys after the upgrade, want %d", n, len(want))
+				}
+				if _, err := s.History(1, func(store.Event) bool { return true }); !errors.Is(err, store.ErrCompacted) {
+					t.Fatalf("History(1) = %v: revision 1 has no events", err)
+				}
+			}
+			check(s)
+			res, err := s.Write(context.Background(), store.Request{Ops: []store.Op{guarded(put("a", "key0000", "new"), ifRev(1))}})
+			if err != nil || res.Revision != 2 {
+				t.Fatalf("guarded write after the upgrade: %+v, %v", res, err)
+			}
+			want["a/key0000"] = "new"
+			s.Close()
+			db.Close()
+			// A second open does not upgrade again.
+			db, err = lsm.Open("/db", lsm.Options{FS: fs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			s, err = store.Open(db, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if ent, _, err := s.Get("a", []byte("key0000"), t0); err != nil || string(ent.Value) != "new" || ent.ModRevision != 2 {
+				t.Fatalf("after reopen: %+v, %v", ent, err)
+			}
+		})
+	}
+}
+
+// TestEmptyOpen: an empty database gets the format and revision 0, and a
+// History from 1.
+func TestEmptyOpen(t *testing.T) {
+	e := newEnv(t, store.Options{HistoryRevisions: 10})
+	if got := dump(t, e.db); got != "\"\\x00mformat\"=\"\\x00\\x00\\x00\\x03\"\n" {
+		t.Fatalf("empty store:\n%s", got)
+	}
+	if oldest, err := e.s.History(1, func(store.Event) bool { return true }); err != nil || oldest != 1 {
+		t.Fatalf("History(1) = %d, %v", oldest, err)
 	}
 }

@@ -326,11 +326,20 @@ func (g *group) apply(r *Request) Result {
 		case OpPut:
 			expMs := toMs(o.ExpiresAt)
 			dk := g.dataKey(o.Collection, o.Key)
-			// The previous expiry index entry goes when the overlay knows
-			// it (a guard or an earlier op read the key); an unguarded
-			// PUT does not read, and the expirer drops its stale entry.
-			if e, ok := g.ov.find(dk); ok && e.present && e.expMs != 0 && e.expMs != expMs {
-				g.delExpiry(e.expMs, dk)
+			// A PUT with an expiry or a guard looks the key up, and drops
+			// the previous value's expiry index entry; a plain PUT does
+			// not read, and leaves it to the expirer. Whether a PUT looks
+			// up depends on the op alone, never on what the overlay
+			// happens to hold, so the bytes written do not depend on how
+			// requests are grouped.
+			if expMs != 0 || o.Guard.Kind != GuardNone {
+				st, err := g.lookup(o.Collection, o.Key)
+				if err != nil {
+					return Result{Err: err}
+				}
+				if st.present && st.expMs != 0 && st.expMs != expMs {
+					g.delExpiry(st.expMs, dk)
+				}
 			}
 			g.ov.set(dk, entryState{present: true, modRev: rev, expMs: expMs, value: o.Value})
 			g.buf = appendEnvelope(g.buf[:0], rev, expMs, o.Value)
