@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,12 +156,27 @@ func dump(t testing.TB, db *lsm.DB) string {
 	var b bytes.Buffer
 	it := db.NewIterator(nil, nil)
 	for it.Next() {
-		fmt.Fprintf(&b, "%q=%q\n", it.Key(), it.Value())
+		fmt.Fprintf(&b, "%s=%s\n", escape(it.Key()), escape(it.Value()))
 	}
 	if err := it.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// escape quotes b byte by byte: printable ASCII as is, the rest \xNN.
+func escape(b []byte) string {
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, c := range b {
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			sb.WriteByte(c)
+		} else {
+			fmt.Fprintf(&sb, "\\x%02x", c)
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
 }
 
 // history returns every event from revision from.

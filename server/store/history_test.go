@@ -160,7 +160,10 @@ func TestBackground(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		w2 := func() error { _, err := s.Write(t.Context(), store.Request{Ops: []store.Op{put("c", "k", "v")}}); return err }
+		w2 := func() error {
+			_, err := s.Write(t.Context(), store.Request{Ops: []store.Op{put("c", "k", "v")}})
+			return err
+		}
 		if err := w2(); !errors.Is(err, store.ErrClosed) {
 			t.Fatalf("Write after Close: %v", err)
 		}

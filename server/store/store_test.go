@@ -656,7 +656,7 @@ func TestUpgrade(t *testing.T) {
 // History from 1.
 func TestEmptyOpen(t *testing.T) {
 	e := newEnv(t, store.Options{HistoryRevisions: 10})
-	if got := dump(t, e.db); got != "\"\\x00mformat\"=\"\\x00\\x00\\x00\\x03\"\n" {
+	if got := dump(t, e.db); got != `"\x00mformat"="\x00\x00\x00\x03"`+"\n" {
 		t.Fatalf("empty store:\n%s", got)
 	}
 	if oldest, err := e.s.History(1, func(store.Event) bool { return true }); err != nil || oldest != 1 {
