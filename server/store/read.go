@@ -44,8 +44,9 @@ func (s *Store) Get(c string, key []byte, now time.Time) (Entry, uint64, error) 
 	if len(c) == 0 || len(c) > maxCollectionLen {
 		return Entry{}, 0, fmt.Errorf("%w: collection name of %d bytes", ErrInvalid, len(c))
 	}
-	var kb [160]byte
-	dk := appendDataKey(kb[:0], c, key)
+	// lsm keeps no reference to the key, but its Get makes it escape:
+	// one allocation of the exact size.
+	dk := appendDataKey(make([]byte, 0, 1+len(c)+len(key)), c, key)
 	seq := s.seq.Load()
 	r := s.rev.Load()
 	v, err := s.db.Get(dk)
