@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"amaters-server/server/store"
 )
@@ -351,5 +352,105 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if s.Revision() != n {
 		t.Fatalf("revision %d, want %d", s.Revision(), n)
+	}
+}
+
+// TestConcurrentEverything runs writers, the expirer, the trimmer and
+// readers at once (for the race detector), and checks what each read
+// can check alone.
+func TestConcurrentEverything(t *testing.T) {
+	e := newEnv(t, store.Options{HistoryRevisions: 50, MaxGroupBytes: 4 << 10})
+	s, clk := e.s, e.clk
+	stop := make(chan struct{})
+	var bg, wg sync.WaitGroup
+	errc := make(chan error, 16)
+	report := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
+	for w := range 3 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := range 400 {
+				c := []string{"a", "bb", "c"}[rng.IntN(3)]
+				k := fmt.Sprint("k", rng.IntN(20))
+				o := put(c, k, fmt.Sprint(w, i))
+				switch rng.IntN(4) {
+				case 0:
+					o = del(c, k)
+				case 1:
+					o.ExpiresAt = clk.Now().Add(time.Duration(1+rng.IntN(50)) * time.Millisecond)
+				}
+				if _, err := s.Write(context.Background(), store.Request{Ops: []store.Op{o}}); err != nil {
+					report(err)
+				}
+				if i%20 == 0 {
+					clk.Add(7 * time.Millisecond)
+				}
+			}
+		})
+	}
+	loop := func(f func() error) {
+		bg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := f(); err != nil {
+					report(err)
+					return
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	loop(func() error { _, err := s.ExpireOnce(clk.Now(), 10); return err })
+	loop(func() error { _, err := s.TrimHistory(20); return err })
+	loop(func() error {
+		now := clk.Now()
+		items, _, _, rev, err := s.Range("a", nil, nil, 0, 0, now)
+		for _, it := range items {
+			if it.ModRevision > rev || (!it.ExpiresAt.IsZero() && !now.Before(it.ExpiresAt)) {
+				return fmt.Errorf("range at %d returned %+v at %v", rev, it, now)
+			}
+		}
+		return err
+	})
+	loop(func() error {
+		now := clk.Now()
+		ent, rev, err := s.Get("bb", []byte("k3"), now)
+		if err == nil && (ent.ModRevision > rev || (!ent.ExpiresAt.IsZero() && !now.Before(ent.ExpiresAt))) {
+			return fmt.Errorf("get at %d returned %+v at %v", rev, ent, now)
+		}
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		_, _, err = s.Collections("", 0, now, nil)
+		return err
+	})
+	loop(func() error {
+		last := uint64(0)
+		_, err := s.History(s.Metrics().OldestRevision, func(ev store.Event) bool {
+			if ev.Revision < last {
+				report(fmt.Errorf("history out of order: %d after %d", ev.Revision, last))
+			}
+			last = ev.Revision
+			return true
+		})
+		if errors.Is(err, store.ErrCompacted) {
+			return nil // trimmed between the two calls
+		}
+		return err
+	})
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
 	}
 }

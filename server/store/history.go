@@ -102,10 +102,14 @@ func (s *Store) History(from uint64, fn func(Event) bool) (oldest uint64, err er
 // HistoryRevisions is 0), and raises the oldest revision History serves
 // in the same batch. It returns the number deleted. The background
 // trimmer calls it every TrimInterval; it takes no revision.
+//
+// It finds the events outside the commit lock (no commit writes below
+// the current revision) and holds the lock only to write, so that writes
+// wait for one lsm batch at most.
 func (s *Store) TrimHistory(limit int) (int, error) {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	if s.commitClosed {
+	s.trimMu.Lock()
+	defer s.trimMu.Unlock()
+	if s.closed.Load() {
 		return 0, ErrClosed
 	}
 	rev := s.rev.Load()
@@ -122,6 +126,8 @@ func (s *Store) TrimHistory(limit int) (int, error) {
 	if s.trimFrom >= target {
 		return 0, nil
 	}
+	b := &s.trimBatch
+	defer b.Reset()
 	it := s.db.NewIterator(appendHistKey(nil, s.trimFrom, 0), appendHistKey(nil, target, 0))
 	n, last := 0, uint64(0)
 	var err error
@@ -131,7 +137,7 @@ func (s *Store) TrimHistory(limit int) (int, error) {
 			err = corrupt("event", it.Key(), derr)
 			break
 		}
-		s.batch.Delete(it.Key())
+		b.Delete(it.Key())
 		n++
 		last = r
 	}
@@ -139,7 +145,6 @@ func (s *Store) TrimHistory(limit int) (int, error) {
 	if cerr := it.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("store: trim history: %w", cerr)
 	}
-	defer s.batch.Reset()
 	if err != nil {
 		return 0, err
 	}
@@ -149,12 +154,19 @@ func (s *Store) TrimHistory(limit int) (int, error) {
 	if finished {
 		oldest, from = target, target
 	}
+
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if s.commitClosed {
+		return 0, ErrClosed
+	}
+	// With history off, commits raise "hist_oldest" too: never lower it.
 	oldest = max(oldest, s.histOldest)
 	if oldest != s.histOldest {
-		s.batch.Put(keyHistOldest, appendU64(nil, oldest))
+		b.Put(keyHistOldest, appendU64(nil, oldest))
 	}
-	if s.batch.Len() > 0 {
-		if err := s.db.Apply(&s.batch); err != nil {
+	if b.Len() > 0 {
+		if err := s.db.Apply(b); err != nil {
 			return 0, fmt.Errorf("store: trim history: %w", err)
 		}
 	}

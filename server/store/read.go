@@ -37,6 +37,11 @@ type Item struct {
 // applied at any moment between reading r and the end of the lookup,
 // which a sequence counter (odd while a group is in lsm) shows; otherwise
 // Get reads the key and the "rev" meta key again in one lsm snapshot.
+//
+// Each answer's revision is exact for that answer, which is what a read
+// followed by a watch from the next revision needs; but while a group is
+// being published, a hit on one of its keys may report its revision just
+// before another read reports the one below it.
 func (s *Store) Get(c string, key []byte, now time.Time) (Entry, uint64, error) {
 	if s.closed.Load() {
 		return Entry{}, 0, ErrClosed

@@ -37,7 +37,8 @@ type Options struct {
 	// TrimInterval is the period of the background history trimmer; 0
 	// means one second, negative runs none (call TrimHistory).
 	TrimInterval time.Duration
-	// TrimBatch is the most events one trim pass deletes; 0 means 10000.
+	// TrimBatch is the most events one trim pass deletes; 0 means 1000.
+	// A tick runs passes until one deletes fewer, at most 10.
 	TrimBatch int
 	// UpgradeBatch is the number of keys per batch of the upgrade from
 	// 0.2; 0 means 1000.
@@ -73,7 +74,7 @@ func (o Options) withDefaults() Options {
 		o.TrimInterval = time.Second
 	}
 	if o.TrimBatch == 0 {
-		o.TrimBatch = 10000
+		o.TrimBatch = 1000
 	}
 	if o.UpgradeBatch == 0 {
 		o.UpgradeBatch = 1000
@@ -123,18 +124,22 @@ type Store struct {
 	stats  counters
 
 	// commitMu serialises the evaluation and application of groups
-	// (the Write leader, Apply, ExpireOnce) and history trimming, and
-	// guards the fields below it: the committer's scratch memory, reused
-	// from group to group.
+	// (the Write leader, Apply, ExpireOnce) and the writes of history
+	// trimming, and guards the fields below it, with the committer's
+	// scratch memory, reused from group to group.
 	commitMu     sync.Mutex
 	commitClosed bool
 	histOldest   uint64 // the "hist_oldest" meta value
-	trimFrom     uint64 // no event below this revision is left to delete
 	batch        lsm.Batch
 	scratch      []byte // envelope and key encodings
 	ov           overlay
 	greqs        []Request
 	gres         []Result
+
+	// trimMu serialises TrimHistory, and guards trimFrom and trimBatch.
+	trimMu    sync.Mutex
+	trimFrom  uint64 // no event below this revision is left to delete
+	trimBatch lsm.Batch
 
 	// mu guards queue, leading and closing: the Write queue (see write.go).
 	mu      sync.Mutex
@@ -331,7 +336,13 @@ func (s *Store) maintain(ctx context.Context) {
 				err = fmt.Errorf("expirer: %w", err)
 			}
 		case <-trimC:
-			_, err = s.TrimHistory(s.opts.TrimBatch)
+			for range 10 {
+				var n int
+				n, err = s.TrimHistory(s.opts.TrimBatch)
+				if err != nil || n < s.opts.TrimBatch || ctx.Err() != nil {
+					break
+				}
+			}
 			if err != nil {
 				err = fmt.Errorf("history trimmer: %w", err)
 			}
