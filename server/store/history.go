@@ -13,6 +13,7 @@ import (
 // format (history events); never change them.
 type EventKind uint8
 
+// The kinds of events.
 const (
 	EventPut    EventKind = 1 // a PUT set the key
 	EventDelete EventKind = 2 // a DELETE removed the key

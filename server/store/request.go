@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// OpKind is what an [Op] does.
+// OpKind is what an [Op] does. Its zero value is no kind (invalid).
 type OpKind uint8
 
 const (
@@ -82,7 +82,8 @@ type Guard struct {
 }
 
 // Op is one operation of a [Request]. The store does not keep its slices
-// once the Write or Apply that carried it returns.
+// once the Write or Apply that carried it returns, and does not modify
+// them. The zero Op is invalid: it has no Kind.
 type Op struct {
 	Kind       OpKind
 	Collection string // 1..128 bytes
@@ -100,7 +101,8 @@ type Op struct {
 // the state before the request (committed state and the earlier requests
 // of its group); if every guard holds, the ops apply in order, a later op
 // on a key seeing the earlier ones (a DELETE after a PUT of the same key
-// removes it). A request that changes nothing takes no revision.
+// removes it). A request that changes nothing takes no revision; the zero
+// Request is one.
 type Request struct {
 	Ops []Op
 	// Now is the time the request was accepted: the time against which
