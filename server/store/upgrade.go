@@ -50,7 +50,11 @@ func (s *Store) initOrUpgrade() error {
 	}
 }
 
-// upgradeStep rewrites up to limit data keys after the last one rewritten
+// upgradeBatchBytes bounds the keys and values of one upgrade batch.
+const upgradeBatchBytes = 4 << 20
+
+// upgradeStep rewrites up to limit data keys (and about
+// upgradeBatchBytes) after the last one rewritten
 // into envelopes of revision 1, and records the last one in "upgrade", in
 // one batch; a step that reaches the end instead sets "format", "rev" = 1
 // and "hist_oldest" = 2 (revision 1 has no events) and deletes "upgrade".
@@ -68,11 +72,14 @@ func (s *Store) upgradeStep(limit int) (n int, done bool, err error) {
 	}
 	var b lsm.Batch
 	var last, buf []byte
+	size := 0
 	it := s.db.NewIterator(lo, dataHi)
-	for n < limit && it.Next() {
+	// Large values end a step early: a batch is held in memory whole.
+	for n < limit && size < upgradeBatchBytes && it.Next() {
 		buf = appendEnvelope(buf[:0], 1, 0, it.Value())
 		b.Put(it.Key(), buf)
 		last = append(last[:0], it.Key()...)
+		size += len(it.Key()) + len(buf)
 		n++
 	}
 	done = !it.Next()
