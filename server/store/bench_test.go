@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"amaters-server/lsm"
@@ -215,6 +216,50 @@ func BenchmarkPutParallel(b *testing.B) {
 					return
 				}
 				i++
+			}
+		})
+	})
+}
+
+// BenchmarkPutDurable: 32 concurrent writers on a real directory with
+// SyncAlways, where the fsync dominates and both the lsm.DB and the store
+// share it among the writers of a group.
+func BenchmarkPutDurable(b *testing.B) {
+	v := make([]byte, 100)
+	open := func(b *testing.B) *lsm.DB {
+		db, err := lsm.Open(b.TempDir(), lsm.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	}
+	b.Run("lsm", func(b *testing.B) {
+		db := open(b)
+		b.SetParallelism(16)
+		b.ReportAllocs()
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := db.Put(rawKey("bench", benchKey(int(n.Add(1)))), v); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b, open(b), 100000)
+		b.SetParallelism(16)
+		b.ReportAllocs()
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				op := store.Op{Kind: store.OpPut, Collection: "bench", Key: benchKey(int(n.Add(1))), Value: v}
+				if _, err := s.Write(context.Background(), store.Request{Ops: []store.Op{op}, Now: t0}); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		})
 	})
