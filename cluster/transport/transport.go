@@ -142,7 +142,7 @@ type peer struct {
 	snapBusy atomic.Bool
 
 	sent, failures, dropped atomic.Uint64
-	reachable              atomic.Bool
+	reachable               atomic.Bool
 }
 
 // New returns a transport that sends nothing until peers are added and
