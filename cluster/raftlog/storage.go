@@ -274,40 +274,63 @@ func (s *Storage) Snapshot() (*pb.Snapshot, error) {
 
 // SetHardState saves st.
 func (s *Storage) SetHardState(st *pb.HardState) error {
-	return s.Save(st, nil)
+	return s.Save(nil, st, nil)
 }
 
 // Append adds entries to the log, replacing any entries from the first
 // one's index on (a conflicting suffix). Entries at or below the offset
 // (compacted) are skipped.
 func (s *Storage) Append(entries []*pb.Entry) error {
-	return s.Save(nil, entries)
+	return s.Save(nil, nil, entries)
 }
 
-// Save writes st (if not nil) and entries (as Append) in one durable
-// batch: what the Ready loop does with each Ready.
-func (s *Storage) Save(st *pb.HardState, entries []*pb.Entry) error {
+// ApplySnapshot replaces the log by snap: every entry is dropped and the
+// log continues after the snapshot's index. It returns
+// raft.ErrSnapOutOfDate for a snapshot not newer than the current one.
+func (s *Storage) ApplySnapshot(snap *pb.Snapshot) error {
+	return s.Save(pb.EnsureSnapshot(snap), nil, nil)
+}
+
+// Save does what the Ready loop does with one Ready, in one durable
+// batch: ApplySnapshot(snap) if snap is not nil, then SetHardState(st) if
+// st is not nil, then Append(entries). One batch matters: raft refuses to
+// restart from a HardState whose commit index is below the snapshot's.
+func (s *Storage) Save(snap *pb.Snapshot, st *pb.HardState, entries []*pb.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b lsm.Batch
+	offset, offTerm, last := s.offset, s.offTerm, s.last
+	if snap != nil {
+		cur := s.snapshot.GetMetadata().GetIndex()
+		idx, term := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
+		if cur != 0 && cur >= idx {
+			return raft.ErrSnapOutOfDate
+		}
+		if err := putProto(&b, keySnapshot, snap); err != nil {
+			return err
+		}
+		for i := offset + 1; i <= last; i++ {
+			b.Delete(entryKey(i))
+		}
+		offset, offTerm, last = idx, term, idx
+		b.Put(keyOffset, offsetValue(idx, term))
+		b.Put(keyLast, binary.BigEndian.AppendUint64(nil, idx))
+	}
 	if st != nil {
 		if err := putProto(&b, keyHardState, st); err != nil {
 			return err
 		}
 	}
-	last := s.last
 	if len(entries) > 0 {
 		first := entries[0].GetIndex()
 		newLast := first + uint64(len(entries)) - 1
-		if newLast <= s.offset {
-			entries = nil // all compacted
-		} else {
-			if first <= s.offset {
-				entries = entries[s.offset+1-first:]
-				first = s.offset + 1
+		if newLast > offset {
+			if first <= offset {
+				entries = entries[offset+1-first:]
+				first = offset + 1
 			}
-			if first > s.last+1 {
-				return fmt.Errorf("%w: append at %d after last index %d", ErrOutOfRange, first, s.last)
+			if first > last+1 {
+				return fmt.Errorf("%w: append at %d after last index %d", ErrOutOfRange, first, last)
 			}
 			for i, e := range entries {
 				if e.GetIndex() != first+uint64(i) {
@@ -317,7 +340,7 @@ func (s *Storage) Save(st *pb.HardState, entries []*pb.Entry) error {
 					return err
 				}
 			}
-			for i := newLast + 1; i <= s.last; i++ {
+			for i := newLast + 1; i <= last; i++ {
 				b.Delete(entryKey(i))
 			}
 			last = newLast
@@ -330,39 +353,13 @@ func (s *Storage) Save(st *pb.HardState, entries []*pb.Entry) error {
 	if err := s.db.Apply(&b); err != nil {
 		return fmt.Errorf("raft log save: %w", err)
 	}
+	if snap != nil {
+		s.snapshot = proto.Clone(snap).(*pb.Snapshot)
+	}
 	if st != nil {
 		s.hardState = proto.Clone(st).(*pb.HardState)
 	}
-	s.last = last
-	return nil
-}
-
-// ApplySnapshot replaces the log by snap: every entry is dropped and the
-// log continues after the snapshot's index. It returns
-// raft.ErrSnapOutOfDate for a snapshot not newer than the current one.
-func (s *Storage) ApplySnapshot(snap *pb.Snapshot) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	snap = pb.EnsureSnapshot(snap)
-	cur := s.snapshot.GetMetadata().GetIndex()
-	idx, term := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
-	if cur != 0 && cur >= idx {
-		return raft.ErrSnapOutOfDate
-	}
-	var b lsm.Batch
-	if err := putProto(&b, keySnapshot, snap); err != nil {
-		return err
-	}
-	for i := s.offset + 1; i <= s.last; i++ {
-		b.Delete(entryKey(i))
-	}
-	b.Put(keyOffset, offsetValue(idx, term))
-	b.Put(keyLast, binary.BigEndian.AppendUint64(nil, idx))
-	if err := s.db.Apply(&b); err != nil {
-		return fmt.Errorf("raft log apply snapshot: %w", err)
-	}
-	s.snapshot = proto.Clone(snap).(*pb.Snapshot)
-	s.offset, s.offTerm, s.last = idx, term, idx
+	s.offset, s.offTerm, s.last = offset, offTerm, last
 	return nil
 }
 

@@ -132,10 +132,27 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			sn := &pb.Snapshot{Data: []byte("d"), Metadata: &pb.SnapshotMetadata{Index: new(i), Term: new(term),
 				ConfState: &pb.ConfState{Voters: []uint64{1, 2, 3}}}}
 			ops = append(ops, fmt.Sprintf("applysnapshot(%d)", i))
+			if rng.IntN(2) == 0 {
+				err1 := m.ApplySnapshot(sn)
+				err2 := s.ApplySnapshot(sn)
+				if !errors.Is(err2, err1) && (err1 != nil || err2 != nil) {
+					fail("apply snapshot(%d): %v, model %v", i, err2, err1)
+				}
+				break
+			}
+			// What the Ready loop does: snapshot, hard state and the
+			// entries after it in one Save.
+			hs := &pb.HardState{Term: new(term), Commit: new(i)}
+			es := ents(i+1, rng.IntN(5), term, rng)
+			ops[len(ops)-1] += fmt.Sprintf("+save(+%d)", len(es))
 			err1 := m.ApplySnapshot(sn)
-			err2 := s.ApplySnapshot(sn)
+			err2 := s.Save(sn, hs, es)
 			if !errors.Is(err2, err1) && (err1 != nil || err2 != nil) {
-				fail("apply snapshot(%d): %v, model %v", i, err2, err1)
+				fail("save with snapshot(%d): %v, model %v", i, err2, err1)
+			}
+			if err1 == nil {
+				m.SetHardState(hs)
+				m.Append(es)
 			}
 		case op < 92:
 			ops = append(ops, "reopen")
@@ -255,7 +272,7 @@ func TestPowerCutMidSave(t *testing.T) {
 	for i := range 50 {
 		es := ents(uint64(i*4+1), 4, uint64(i+1), rng)
 		hs := &pb.HardState{Term: new(uint64(i + 1)), Commit: new(uint64(i * 4))}
-		if err := s.Save(hs, es); err != nil {
+		if err := s.Save(nil, hs, es); err != nil {
 			t.Fatal(err)
 		}
 	}
