@@ -96,6 +96,10 @@ func (n *Node) applyConfChange(e *pb.Entry) (origin, req uint64, refused, err er
 	switch ch.GetType() {
 	case pb.ConfChangeAddNode:
 		switch {
+		case voter && !known && len(url) > 0 && !urlTaken:
+			// The bootstrap entries: raft applied them to its own
+			// configuration at StartNode already.
+			n.members.URLs[id] = string(url)
 		case voter || n.members.isRemoved(id) || id == 0:
 			refused = fmt.Errorf("%w: %d", ErrMemberExists, id)
 		case !learner && (len(url) == 0 || known || urlTaken):
