@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,13 +68,19 @@ func (s *kvSM) Close() error { return s.db.Close() }
 func (s *kvSM) AppliedIndex() uint64 { return s.applied.Load() }
 
 func (s *kvSM) get(key string) string {
+	v, _ := s.read(key)
+	return v
+}
+
+// read returns the value of key, "" when absent, or the lsm's error.
+func (s *kvSM) read(key string) (string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	v, err := s.db.Get([]byte("k/" + key))
-	if err != nil {
-		return ""
+	if errors.Is(err, lsm.ErrNotFound) {
+		return "", nil
 	}
-	return string(v)
+	return string(v), err
 }
 
 func (s *kvSM) Apply(index uint64, data []byte) (any, error) {
@@ -593,8 +598,17 @@ func put(ctx context.Context, m *member, key, val string) error {
 func isUnknown(err error) bool { return errors.Is(err, cluster.ErrUnknownOutcome) }
 
 func describe(err error) string {
-	if err == nil {
+	switch {
+	case err == nil:
 		return "ok"
+	case errors.Is(err, cluster.ErrUnknownOutcome):
+		return "unknown"
+	case errors.Is(err, cluster.ErrProposalDropped):
+		return "dropped"
+	case errors.Is(err, cluster.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, cluster.ErrStopped):
+		return "stopped"
 	}
-	return strings.SplitN(err.Error(), ":", 2)[0]
+	return err.Error()
 }
