@@ -49,8 +49,8 @@ type kvResult struct {
 
 var keyApplied = []byte("applied")
 
-func openKV(fs lsm.FS) (*kvSM, error) {
-	db, err := lsm.Open("/sm", lsm.Options{FS: fs, Sync: lsm.SyncNone, MemtableSize: 64 << 10})
+func openKV(fs lsm.FS, dir string) (*kvSM, error) {
+	db, err := lsm.Open(dir, lsm.Options{FS: fs, Sync: lsm.SyncNone, MemtableSize: 64 << 10})
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +470,7 @@ func slices[V any](m map[uint64]V) []uint64 {
 
 func (c *testCluster) start(id uint64, fs *crashfs.FS, join bool) *member {
 	c.t.Helper()
-	sm, err := openKV(fs)
+	sm, err := openKV(fs, "/sm")
 	if err != nil {
 		c.t.Fatalf("seed %d: open state machine %d: %v", c.seed, id, err)
 	}
