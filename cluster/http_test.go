@@ -98,10 +98,15 @@ func TestHTTPCluster(t *testing.T) {
 	write := func(from, n int) {
 		t.Helper()
 		for i := from; i < from+n; i++ {
+			// Any member (followers forward); a put is idempotent, so an
+			// unknown outcome (a leader change) is retried until ctx ends.
 			var err error
-			for _, m := range ms { // any member; followers forward
-				if err = put(ctx, &member{node: m.node}, fmt.Sprint("k", i%50), strconv.Itoa(i)); err == nil {
-					break
+		retry:
+			for ctx.Err() == nil {
+				for _, m := range ms {
+					if err = put(ctx, &member{node: m.node}, fmt.Sprint("k", i%50), strconv.Itoa(i)); err == nil {
+						break retry
+					}
 				}
 			}
 			if err != nil {
