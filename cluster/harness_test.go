@@ -595,6 +595,29 @@ func put(ctx context.Context, m *member, key, val string) error {
 	return err
 }
 
+// putRetry writes key=val through m (or the leader when m is nil),
+// retrying a dropped or unknown outcome (a put is idempotent) with 2 s
+// per attempt, for up to 20 s.
+func (c *testCluster) putRetry(m *member, key, val string) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		target := m
+		if target == nil {
+			target = c.waitLeader()
+		}
+		ctx, cancel := context.WithTimeout(c.t.Context(), 2*time.Second)
+		err := put(ctx, target, key, val)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || !(isUnknown(err) || errors.Is(err, cluster.ErrProposalDropped)) {
+			c.t.Fatalf("seed %d: put %s=%s via %d: %v", c.seed, key, val, target.id, err)
+		}
+	}
+}
+
 func isUnknown(err error) bool { return errors.Is(err, cluster.ErrUnknownOutcome) }
 
 func describe(err error) string {

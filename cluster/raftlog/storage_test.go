@@ -44,7 +44,7 @@ func ents(first uint64, n int, term uint64, rng *rand.Rand) []*pb.Entry {
 // reopens the storage (clean close), and simulates power cuts (the state
 // an fsync-acknowledged write must survive) along the way.
 func TestModel(t *testing.T) {
-	seeds := 40
+	seeds := 25
 	if testing.Short() {
 		seeds = 5
 	}
