@@ -28,15 +28,16 @@
 // in this order (etcd's raftexample and etcdserver/raft.go have the same
 // shape; we run the simple synchronous variant):
 //
-//  1. If the Ready carries a snapshot, its state-machine data (received
-//     earlier as a stream and saved in <dir>/snap) is recorded in the
-//     raft log first (ApplySnapshot), then the state machine is restored
-//     from it, then the saved file is removed. A crash in between leaves
-//     a log whose snapshot index is above the state machine's applied
-//     index; Open restores the state machine from the kept file.
-//  2. HardState and Entries are written to the raft log, fsynced, in one
-//     lsm batch, BEFORE any message of this Ready is sent: a vote or an
-//     append acknowledgement must never precede its durable record.
+//  1. The Ready's snapshot (if any), HardState and Entries are written to
+//     the raft log, fsynced, in one lsm batch, BEFORE any message of this
+//     Ready is sent: a vote or an append acknowledgement must never
+//     precede its durable record. (One batch, because raft refuses to
+//     restart from a HardState whose commit is below the snapshot.)
+//  2. If there was a snapshot, the state machine is restored from its
+//     data (received earlier as a stream and saved in <dir>/snap), then
+//     the saved file is removed. A crash in between leaves a log whose
+//     snapshot index is above the state machine's applied index; Open
+//     restores the state machine from the kept file.
 //  3. Messages are handed to the transport (which queues; never blocks).
 //     A MsgSnap is replaced by a "merged" snapshot message at the current
 //     applied index (etcd's createMergedSnapshotMessage), and the state
@@ -106,9 +107,19 @@
 // existing cluster starts empty and receives the log or a snapshot from
 // the leader.
 //
+// # Tests
+//
+// The tests run members in one process: a KV state machine on lsm
+// (without fsync, so restarts replay the log), an in-memory network
+// with seeded drops, duplicates, delays (reordering) and symmetric and
+// one-way partitions, power cuts through an in-memory crash file system
+// (internal/crashfs), and Porcupine checking the clients' history for
+// linearizability. One test runs three members over the real HTTP/2
+// transport on loopback.
+//
 // # Concurrency
 //
-// A [Node] is safe for concurrent use. Propose and Read block until
+// A [Node] is safe for concurrent use. Propose and ReadIndex block until
 // their outcome is known or their context ends; Close stops the loop and
 // waits for every goroutine the node started.
 package cluster
