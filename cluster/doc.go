@@ -1,0 +1,125 @@
+// Package cluster is the replicated edition of amaters-server: a state
+// machine kept identical on every member of a cluster by the raft of etcd
+// (go.etcd.io/raft/v3), never by a consensus written here. The contract is
+// shared/API.md §9; this comment is the design, written before the code.
+//
+// # Layers
+//
+//   - [amaters-server/cluster/raftlog]: the raft log of one member, in its
+//     own lsm.DB under <data_dir>/raft opened with lsm.SyncAlways. It
+//     implements raft.Storage plus the writes the Ready loop needs
+//     (Append, SetHardState, ApplySnapshot, CreateSnapshot, Compact).
+//   - [amaters-server/cluster/transport]: raft messages between members
+//     over HTTP/2 (TLS with mutual authentication when peer certificates
+//     are configured, otherwise cleartext HTTP/2 served to loopback
+//     peers only unless insecure). It batches, bounds its queues and
+//     every decoded message, and never blocks the raft loop.
+//   - this package: [Node], the Ready loop between raft, the log, the
+//     transport and a [StateMachine]; proposals, linearizable reads,
+//     snapshots and membership.
+//
+// The product module never imports this module; this module imports the
+// product's packages (lsm today, server/store and the server.Engine seam
+// when the integration lands).
+//
+// # The Ready loop
+//
+// One goroutine owns raft.Node's Ready channel and does, for each Ready,
+// in this order (etcd's raftexample and etcdserver/raft.go have the same
+// shape; we run the simple synchronous variant):
+//
+//  1. The Ready's snapshot (if any), HardState and Entries are written to
+//     the raft log, fsynced, in one lsm batch, BEFORE any message of this
+//     Ready is sent: a vote or an append acknowledgement must never
+//     precede its durable record. (One batch, because raft refuses to
+//     restart from a HardState whose commit is below the snapshot.)
+//  2. If there was a snapshot, the state machine is restored from its
+//     data (received earlier as a stream and saved in <dir>/snap), then
+//     the saved file is removed. A crash in between leaves a log whose
+//     snapshot index is above the state machine's applied index; Open
+//     restores the state machine from the kept file.
+//  3. Messages are handed to the transport (which queues; never blocks).
+//     A MsgSnap is replaced by a "merged" snapshot message at the current
+//     applied index (etcd's createMergedSnapshotMessage), and the state
+//     machine's snapshot stream travels with it.
+//  4. Committed entries are applied in index order: every index goes
+//     through StateMachine.Apply exactly once above its AppliedIndex
+//     (nil data for leader no-ops and membership changes, so the state
+//     machine's applied index always equals the node's). Membership
+//     changes are applied to raft (ApplyConfChange) and to the member
+//     table and transport.
+//  5. Waiters are woken: proposals by request id, reads by applied index.
+//  6. Every Options.SnapshotEntries applied entries: StateMachine.Sync,
+//     then a raft snapshot (metadata only: index, term, ConfState, and
+//     the member table in its Data field) and a log compaction that keeps
+//     Options.CatchUpEntries entries for slow followers.
+//  7. Advance.
+//
+// # Proposals
+//
+// An entry's data is an envelope: a format byte, the proposing member's
+// id, a request id, then the command (see entry.go; part of the on-disk
+// format). The proposer registers a waiter under the request id before
+// proposing; the member that applies the entry wakes the waiter with the
+// state machine's result. Request ids start at a random 64-bit value on
+// each start, so an entry proposed before a restart never wakes a waiter
+// created after it. Outcomes:
+//
+//   - applied: the state machine's result and error;
+//   - [ErrProposalDropped]: raft refused it before it reached any log (no
+//     leader known, a leadership transfer): certainly not applied;
+//   - [ErrUnknownOutcome]: the leader this member knew was lost after the
+//     proposal (a step-down by CheckQuorum, a new term), or the request
+//     timed out: the entry may still commit. Guards make a retry safe.
+//
+// # Reads
+//
+// Linearizable reads use ReadIndex, batched: reads queue while one round
+// is in flight, and the next round serves every read queued before it
+// started. A read returns once the member has applied up to the round's
+// read index. A round that gets no answer (no leader, lost message) is
+// retried until the reads' contexts end.
+//
+// # Restart and idempotence
+//
+// The state machine records its applied index atomically with each
+// write (etcd's consistent index). On restart raft replays the committed
+// entries above the raft snapshot's index; the node skips Apply for
+// indexes at or below the state machine's AppliedIndex but still applies
+// their membership changes to raft. The state machine may therefore run
+// without fsync: the raft log is the durable copy. Before a raft snapshot
+// is taken (and the log below it compacted) the node calls
+// StateMachine.Sync, so the log never loses an entry the state machine
+// might have lost.
+//
+// # Membership
+//
+// Members join as learners ([Node.AddMember]) with a fresh id (one above
+// every id ever used, checked again when applied, so two concurrent adds
+// cannot share one), are promoted to voters by the leader once their
+// match index is within Options.PromoteLag of the leader's commit index,
+// and leave with [Node.RemoveMember]. Removed ids are remembered in the
+// member table forever and never reused. The member table (id, peer URL,
+// removed) is rebuilt on restart from the raft snapshot's Data and the
+// replayed membership entries, so it needs no storage of its own.
+// A new cluster bootstraps from Options.InitialMembers (raft.StartNode
+// with the peers' URLs in the bootstrap entries); a member joining an
+// existing cluster starts empty and receives the log or a snapshot from
+// the leader.
+//
+// # Tests
+//
+// The tests run members in one process: a KV state machine on lsm
+// (without fsync, so restarts replay the log), an in-memory network
+// with seeded drops, duplicates, delays (reordering) and symmetric and
+// one-way partitions, power cuts through an in-memory crash file system
+// (internal/crashfs), and Porcupine checking the clients' history for
+// linearizability. One test runs three members over the real HTTP/2
+// transport on loopback.
+//
+// # Concurrency
+//
+// A [Node] is safe for concurrent use. Propose and ReadIndex block until
+// their outcome is known or their context ends; Close stops the loop and
+// waits for every goroutine the node started.
+package cluster
