@@ -7,7 +7,9 @@
 #      installed path /usr/local/bin/amaters-server, so it verifies a copy
 #      whose amaters-server path points at BINARY (or at /bin/true without
 #      one); nothing else is changed;
-#   3. with BINARY: the example configuration deploy/systemd/amaters.toml
+#   3. TimeoutStopSec= covers the example configuration's drain budget
+#      (server.shutdown_timeout_ms) plus 10 s for the flush;
+#   4. with BINARY: the example configuration deploy/systemd/amaters.toml
 #      passes validate-config.
 # It installs nothing (systemd-analyze is in the Debian package "systemd")
 # and fails loudly when a tool is missing.
@@ -69,6 +71,18 @@ while read -r prog; do
   esac
 done < <(sed -E -n 's/^Exec[A-Za-z]+=[[:space:]]*([^[:space:]]+).*/\1/p' "$unit")
 echo "every Exec*= program exists"
+
+echo "--- stop timeout vs drain budget"
+# systemd sends SIGKILL at TimeoutStopSec: it must cover the drain budget
+# (server.shutdown_timeout_ms of the example configuration) plus at least
+# 10 s for the memtable flush and the WAL sync.
+stop_s=$(sed -E -n 's/^TimeoutStopSec=([0-9]+)s?[[:space:]]*$/\1/p' "$unit")
+drain_ms=$(sed -E -n 's/^shutdown_timeout_ms[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' "$config")
+[ -n "$stop_s" ] || fail "$unit: no TimeoutStopSec= in whole seconds"
+[ -n "$drain_ms" ] || fail "$config: no shutdown_timeout_ms"
+[ $((stop_s * 1000)) -ge $((drain_ms + 10000)) ] ||
+  fail "TimeoutStopSec=$stop_s does not cover shutdown_timeout_ms = $drain_ms plus 10 s of flush"
+echo "TimeoutStopSec=${stop_s}s covers shutdown_timeout_ms = $drain_ms + 10 s"
 
 if [ -n "$bin" ]; then
   echo "--- $bin validate-config --config $config"

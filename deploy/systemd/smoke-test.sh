@@ -17,7 +17,7 @@
 # machine's boot is not started) and WatchdogSec=3 (to see the watchdog fed
 # in seconds). network-online.target is masked (no network to wait for).
 #
-# Needs root, unshare (util-linux), systemd, overlayfs, python3, curl, openssl.
+# Needs root, util-linux, procps, systemd, overlayfs, python3, curl, openssl.
 # Usage: deploy/systemd/smoke-test.sh BINARY      (about 20 s)
 set -euo pipefail
 
@@ -72,7 +72,7 @@ fi
 
 bin=${1:?usage: $0 BINARY}
 [ "$(id -u)" = 0 ] || { echo "FAIL: $0 needs root (namespaces, mounts)"; exit 1; }
-for tool in unshare nsenter /lib/systemd/systemd python3 curl openssl; do
+for tool in unshare nsenter findmnt pgrep timeout /lib/systemd/systemd python3 curl openssl; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
 done
 [ -x "$bin" ] || { echo "FAIL: $bin is not an executable"; exit 1; }
@@ -84,10 +84,28 @@ log=$work/console.log
 : >"$log"
 mkdir "$work/root"
 
+pid= tpid=
+cgroups=()
+cleanup() {
+  if [ -n "$pid" ]; then timeout 20 nsenter -t "$pid" -m -u -i -n -p -r -w systemctl exit >/dev/null 2>&1 || true; fi
+  for _ in $(seq 1 50); do [ -n "$tpid" ] && kill -0 "$tpid" 2>/dev/null || break; sleep 0.1; done
+  if [ -n "$tpid" ]; then kill -TERM "$tpid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  for dir in "${cgroups[@]+"${cgroups[@]}"}"; do
+    for _ in $(seq 1 50); do
+      find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      [ -d "$dir" ] || break
+      sleep 0.1
+    done
+    if [ -d "$dir" ]; then echo "warning: could not remove $dir"; fi
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
 # systemd creates its cgroups under the cgroup it starts in: give it
 # fresh ones (cgroup2 and, on a hybrid host, name=systemd), removed at the
 # end, so that nothing is left in this machine's hierarchies.
-cgroups=()
 while IFS=: read -r _ ctrl path; do
   case $ctrl in
     "") mnt=$(findmnt -n -t cgroup2 -o TARGET | head -1) ;;
@@ -109,23 +127,6 @@ timeout 240 /bin/bash -c 'for d in "$@"; do echo $$ >"$d/cgroup.procs"; done
     "$0" --inner "$BIN" "$REPO" "$LOG" "$ROOT"' \
   "$self" "${cgroups[@]}" >>"$log" 2>&1 &
 tpid=$!
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then timeout 20 nsenter -t "$pid" -m -u -i -n -p -r -w systemctl exit >/dev/null 2>&1 || true; fi
-  for _ in $(seq 1 50); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.1; done
-  kill -TERM "$tpid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  for dir in "${cgroups[@]}"; do
-    for _ in $(seq 1 50); do
-      find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
-      [ -d "$dir" ] || break
-      sleep 0.1
-    done
-    [ -d "$dir" ] && echo "warning: could not remove $dir"
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
   if [ -n "$pid" ]; then
@@ -152,6 +153,15 @@ ns cat /src/install-systemctl.sh
 ns /bin/bash -euxc 'cd /src && . ./install-systemctl.sh' || fail "the install steps failed"
 
 state() { ns systemctl show amaters-server -p "$1" --value; }
+# logged PATTERN [PID]: the server's journal (of process PID) has a line
+# matching PATTERN within 10 s (the journal is written asynchronously).
+logged() {
+  for _ in $(seq 1 50); do
+    ns journalctl -u amaters-server ${2:+_PID=$2} --no-pager -o cat | grep -q -e "$1" && return 0
+    sleep 0.2
+  done
+  return 1
+}
 [ "$(state ActiveState)/$(state SubState)" = active/running ] || fail "not active (running)"
 [ "$(state StatusText)" = serving ] || fail "status is '$(state StatusText)', not serving"
 mainpid=$(state MainPID)
@@ -185,16 +195,24 @@ loose=$(ns find /var/lib/amaters -type f ! -perm 600 -printf '%m %p\n')
 
 echo "--- systemctl reload: a valid configuration"
 ns systemctl reload amaters-server || fail "reload of a valid configuration failed"
-sleep 1
-ns journalctl -u amaters-server --no-pager -o cat | grep -q 'reloaded the configuration' || fail "no 'reloaded' in the log"
+logged 'reloaded the configuration' || fail "no 'reloaded' in the log"
 
 echo "--- systemctl reload: an invalid configuration is refused, the server goes on"
 ns cp /etc/amaters/amaters.toml /src/amaters.toml.good
 ns sed -i 's/^log_level = .*/log_level = "loud"/' /etc/amaters/amaters.toml
 if ns systemctl reload amaters-server; then fail "reload of an invalid configuration succeeded"; fi
-ns journalctl -u amaters-server --no-pager -o cat | grep 'server.log_level' || fail "the refused reload did not name the problem"
+logged 'server.log_level: "loud"' || fail "the refused reload did not name the problem"
 [ "$(state ActiveState)" = active ] && [ "$(state MainPID)" = "$mainpid" ] || fail "the server did not keep running"
 [ "$(ns curl -s -H "Authorization: Bearer $token" "$api/k1")" = v1 ] || fail "GET after a refused reload failed"
+echo "--- SIGHUP with an invalid configuration (the server refuses it itself)"
+ns systemctl kill -s HUP --kill-who=main amaters-server
+logged 'reload refused' "$mainpid" || fail "no 'reload refused' in the log"
+sleep 1
+# A server that sends RELOADING=1 must send READY=1 after a refused reload
+# too, or the unit stays "reloading".
+[ "$(state ActiveState)/$(state SubState)" = active/running ] ||
+  fail "after a refused SIGHUP the unit is $(state ActiveState)/$(state SubState), not active/running"
+[ "$(state MainPID)" = "$mainpid" ] || fail "the server did not keep running"
 ns cp /src/amaters.toml.good /etc/amaters/amaters.toml
 
 echo "--- storage.sync = \"none\" (the WAL is mapped): restart, write, read"
@@ -218,7 +236,8 @@ echo "--- exposure of the running unit"
 ns systemd-analyze security amaters-server --no-pager | tail -1
 
 echo "--- systemctl stop"
+mainpid=$(state MainPID)
 ns systemctl stop amaters-server
 [ "$(state Result)" = success ] || fail "stop result: $(state Result)"
-ns journalctl -u amaters-server --no-pager -o cat | grep -q 'stopped cleanly' || fail "no 'stopped cleanly' in the log"
+logged 'stopped cleanly' "$mainpid" || fail "no 'stopped cleanly' in the log"
 echo "systemd smoke test passed"
