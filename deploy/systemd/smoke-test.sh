@@ -84,7 +84,7 @@ log=$work/console.log
 : >"$log"
 mkdir "$work/root"
 
-pid= tpid=
+pid='' tpid=''
 cgroups=()
 cleanup() {
   if [ -n "$pid" ]; then timeout 20 nsenter -t "$pid" -m -u -i -n -p -r -w systemctl exit >/dev/null 2>&1 || true; fi
@@ -122,6 +122,7 @@ done </proc/self/cgroup
 export BIN=$bin REPO=$repo LOG=$log ROOT=$work/root
 # timeout bounds the whole run; its SIGTERM ends unshare, whose
 # --kill-child then ends systemd and everything in the namespaces.
+# shellcheck disable=SC2016 # expanded by the inner bash
 timeout 240 /bin/bash -c 'for d in "$@"; do echo $$ >"$d/cgroup.procs"; done
   exec unshare --mount --pid --fork --kill-child --cgroup --uts --ipc --net \
     "$0" --inner "$BIN" "$REPO" "$LOG" "$ROOT"' \
