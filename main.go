@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // Exit codes of API.md §1.
@@ -131,7 +132,7 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 // configFlags are the flags shared by start and validate-config.
 type configFlags struct {
 	config string
-	o      server.Overrides
+	o      config.Overrides
 }
 
 func (c *configFlags) register(fs *flag.FlagSet, overrides bool) {
@@ -148,8 +149,8 @@ func (c *configFlags) register(fs *flag.FlagSet, overrides bool) {
 
 // fromFlags reports whether any problem in err is in a command-line flag.
 func fromFlags(err error) bool {
-	for _, e := range server.Problems(err) {
-		var ce *server.ConfigError
+	for _, e := range config.Problems(err) {
+		var ce *config.Error
 		if errors.As(e, &ce) && strings.HasPrefix(ce.Where, "flag ") {
 			return true
 		}
@@ -158,7 +159,7 @@ func fromFlags(err error) bool {
 }
 
 func printConfigErrors(w io.Writer, err error) {
-	for _, e := range server.Problems(err) {
+	for _, e := range config.Problems(err) {
 		fmt.Fprintln(w, e.Error())
 	}
 }
@@ -170,9 +171,9 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	cfg, err := server.LoadConfig(cf.config, env, cf.o)
+	cfg, err := config.Load(cf.config, env, cf.o)
 	if err == nil {
-		err = cfg.Validate()
+		err = server.Validate(cfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "amaters-server: invalid configuration:")
@@ -193,7 +194,7 @@ func cmdStart(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	srv, err := server.New(cfg, server.Options{
 		Log: logOut,
 		// SIGHUP loads the same file, environment and flags again.
-		Reload:       func() (server.Config, error) { return server.LoadConfig(cf.config, env, cf.o) },
+		Reload:       func() (config.Config, error) { return config.Load(cf.config, env, cf.o) },
 		NotifySocket: getenv(env, "NOTIFY_SOCKET"),
 		Watchdog:     watchdogInterval(env),
 	})
@@ -262,8 +263,8 @@ func cmdValidate(args, env []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	cfg, err := server.LoadConfig(cf.config, env, cf.o)
-	err = errors.Join(err, cfg.Validate())
+	cfg, err := config.Load(cf.config, env, cf.o)
+	err = errors.Join(err, server.Validate(cfg))
 	if err != nil {
 		printConfigErrors(stdout, err)
 		return exitFail

@@ -22,6 +22,7 @@ import (
 
 	"amaters-server/promtext"
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // testServer is a server running in-process on loopback ports.
@@ -34,15 +35,15 @@ type testServer struct {
 
 // startServer runs a memory-engine server on free loopback ports with cfg
 // adjusted by mutate, and stops it when the test ends.
-func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
+func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	return startServerWith(t, server.Options{Logger: discardLogger()}, mutate)
 }
 
 // startServerWith is startServer with the given Options.
-func startServerWith(t *testing.T, opts server.Options, mutate func(*server.Config)) *testServer {
+func startServerWith(t *testing.T, opts server.Options, mutate func(*config.Config)) *testServer {
 	t.Helper()
-	cfg := server.Default()
+	cfg := config.Default()
 	cfg.Server.BindAddress = "127.0.0.1:0"
 	cfg.Health.HTTPPort = 0
 	cfg.Server.DataDir = t.TempDir()
@@ -252,7 +253,7 @@ func TestUncleanPathsAreRefusedNotRedirected(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) {
+	ts := startServer(t, func(c *config.Config) {
 		c.Storage.MaxKeyBytes = 16
 		c.Storage.MaxValueBytes = 1000
 	})
@@ -440,7 +441,7 @@ func postBatch(t *testing.T, ts *testServer, ops any) result {
 }
 
 func TestBatchIsAllOrNothing(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Storage.MaxValueBytes = 100 })
+	ts := startServer(t, func(c *config.Config) { c.Storage.MaxValueBytes = 100 })
 	set := func(c, k, v string) map[string]string {
 		return map[string]string{"op": "set", "collection": c, "key": b64(k), "value": b64(v)}
 	}
@@ -507,7 +508,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 }
 
 func TestBatchBodyLimit(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Middleware.MaxBodyBytes = 1000 })
+	ts := startServer(t, func(c *config.Config) { c.Middleware.MaxBodyBytes = 1000 })
 	ops := []any{map[string]string{"op": "set", "collection": "a", "key": b64("k"), "value": b64(strings.Repeat("v", 2000))}}
 	wantError(t, postBatch(t, ts, ops), 413, "too_large")
 }
@@ -646,7 +647,7 @@ func TestAdminShutdownDrainsAndStops(t *testing.T) {
 
 func TestPortInUse(t *testing.T) {
 	ts := startServer(t, nil)
-	cfg := server.Default()
+	cfg := config.Default()
 	cfg.Server.BindAddress = strings.TrimPrefix(ts.api, "http://")
 	cfg.Health.HTTPPort = 0
 	cfg.Server.DataDir = t.TempDir()
@@ -769,7 +770,7 @@ func TestLogFailureIsReportedNotFatal(t *testing.T) {
 	if err := os.Symlink("/dev/full", logFile); err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Default()
+	cfg := config.Default()
 	cfg.Logging.File = logFile
 	out, err := server.OpenLog(cfg, io.Discard)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"amaters-server/blake3"
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // getBackup fetches GET /v1/admin/backup whole.
@@ -192,7 +193,7 @@ func TestBackupArchive(t *testing.T) {
 	if _, err := server.Restore(t.Context(), file, dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	rs := startServer(t, func(c *server.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
+	rs := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
 	got := map[string]string{}
 	for _, it := range rangeAll(t, rs, "c", "", 1000) {
 		got[string(it.Key)] = string(it.Value)
@@ -225,7 +226,7 @@ func TestBackupNeedsAdmin(t *testing.T) {
 // backup began is there, or a newer one; values are ones that were written;
 // the two keys of each batch always agree.
 func TestBackupUnderWrites(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) {
+	ts := startServer(t, func(c *config.Config) {
 		c.Middleware.RateLimitRPS = 0
 		c.Storage.MemtableSizeMB = 1
 	})
@@ -316,7 +317,7 @@ func TestBackupUnderWrites(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		after, _ := snapshot(0)
-		rs := startServer(t, func(c *server.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
+		rs := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
 		got := map[string]int{}
 		for _, it := range rangeAll(t, rs, "m", "", 1000) {
 			v, err := strconv.Atoi(string(it.Value))

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/server/config"
 )
 
 // pausingEngine lets a test stop a Get between reading the engine and
@@ -33,7 +34,7 @@ func (e *pausingEngine) Get(key []byte) ([]byte, error) {
 
 func newCachedStore(t *testing.T, maxEntries int64) (*store, *pausingEngine, *metrics) {
 	t.Helper()
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Server.DataDir = t.TempDir()
 	cfg.Storage.Engine = "memory"
 	cfg.Cache.MaxEntries = maxEntries
@@ -210,7 +211,7 @@ func TestCacheBoundedAndOff(t *testing.T) {
 	if m.cacheEvictions.Value() == 0 {
 		t.Fatal("evictions not counted")
 	}
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Cache.MaxEntries = 0
 	if q := newQueryCache(&cfg, m, promtext.NewRegistry()); q != nil {
 		t.Fatal("max_entries = 0 must turn the cache off")

@@ -1,17 +1,14 @@
 // Package server is amaters-server's runtime: configuration, the HTTP API,
 // the health and metrics listener, storage wiring and the graceful
 // lifecycle of API.md §6. The command in package main is a thin shell
-// around [LoadConfig], [New] and [Server.Run], plus the [Client] used by the
+// around [config.Load], [New] and [Server.Run], plus the [Client] used by the
 // status and stop commands and [RunLoad], the load generator of bench.
 //
 // # Configuration
 //
-// [LoadConfig] applies, in order, the built-in [Default], a TOML file, the
-// AMATERS_* environment and command-line [Overrides]; [Config.Validate]
-// reports every problem at once as *ConfigError values printed
-// "FILE:LINE: section.key: message". One table (Config.fields) binds each
-// key to its place, so the file, the environment, the flags and
-// `validate-config --show` can never disagree about a key.
+// The configuration is package server/config. [Validate] (and [New]) check
+// it with [config.Config.Validate], then load the files it names (keys,
+// certificates, roles) and report their problems in the same form.
 //
 // # Requests
 //

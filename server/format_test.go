@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // testdata/backup-v1.tar is a backup written once by this code and
@@ -92,7 +93,7 @@ func TestBackupFormatGolden(t *testing.T) {
 	if _, err := server.Restore(t.Context(), backupGolden, dir, nil); err != nil {
 		t.Fatalf("restore of %s: %v", backupGolden, err)
 	}
-	ts := startServer(t, func(c *server.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
+	ts := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
 	want := goldenModel()
 	for c, keys := range want {
 		got := rangeAll(t, ts, c, "", 1000)
@@ -126,7 +127,7 @@ func TestWriteBackupGolden(t *testing.T) {
 	if _, err := os.Stat(backupGolden); err == nil {
 		t.Skipf("%s exists; a golden is never rewritten", backupGolden)
 	}
-	ts := startServer(t, func(c *server.Config) { c.Storage.Engine = "lsm" })
+	ts := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm" })
 	for _, w := range goldenHistory() {
 		method, body, want := "PUT", w.value, 204
 		if w.delete {

@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"amaters-server/lsm"
+	"amaters-server/server/config"
 )
 
 // These tests reach inside the package where the public surface cannot
 // produce the condition: a handler panic, a non-loopback peer, and the
 // parsers' fuzz targets.
 
-func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *bytes.Buffer) {
+func newTestServer(t *testing.T, mutate func(*config.Config)) (*Server, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
 	return servingInProcess(t, mutate, slog.New(slog.NewJSONHandler(&logs, nil))), &logs
@@ -33,9 +34,9 @@ func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *bytes.Buffer) 
 
 // servingInProcess builds a memory-engine server whose handlers can be
 // called directly (no listeners): storage open, state serving.
-func servingInProcess(tb testing.TB, mutate func(*Config), log *slog.Logger) *Server {
+func servingInProcess(tb testing.TB, mutate func(*config.Config), log *slog.Logger) *Server {
 	tb.Helper()
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Server.DataDir = tb.TempDir()
 	cfg.Storage.Engine = "memory"
 	if mutate != nil {
@@ -100,7 +101,7 @@ func TestProtectedMode(t *testing.T) {
 		{"remote with allow_anonymous", true, "192.0.2.7:5000", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := newTestServer(t, func(c *Config) { c.Auth.AllowAnonymous = tc.anon })
+			s, _ := newTestServer(t, func(c *config.Config) { c.Auth.AllowAnonymous = tc.anon })
 			req := httptest.NewRequest("GET", "/v1/status", nil)
 			req.RemoteAddr = tc.remote
 			rec := httptest.NewRecorder()
@@ -189,30 +190,6 @@ type timeoutError struct{}
 func (timeoutError) Error() string   { return "i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
-
-func TestKeyLines(t *testing.T) {
-	lines := keyLines([]byte(`top = 1
-[server] # comment
-"bind_address" = "x"
-note = """
-fake = 1
-"""
-list = [
-  "a",
-]
-[storage]
-engine = "lsm"
-`))
-	want := map[string]int{"top": 1, "server": 2, "server.bind_address": 3, "server.note": 4, "server.list": 7, "storage": 10, "storage.engine": 11}
-	for k, n := range want {
-		if lines[k] != n {
-			t.Errorf("%s at line %d, want %d", k, lines[k], n)
-		}
-	}
-	if _, ok := lines["server.fake"]; ok {
-		t.Error("a line inside a multi-line string was taken for a key")
-	}
-}
 
 func TestRangeQueryNamesFirstBadParameter(t *testing.T) {
 	for raw, want := range map[string]string{

@@ -24,13 +24,14 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // startLoadServer runs a server for the load tests, with rate limiting
 // off so that no request is refused, and returns its API address.
 func startLoadServer(t *testing.T) string {
 	t.Helper()
-	ts := startServer(t, func(c *server.Config) { c.Middleware.RateLimitRPS = 0 })
+	ts := startServer(t, func(c *config.Config) { c.Middleware.RateLimitRPS = 0 })
 	return strings.TrimPrefix(ts.api, "http://")
 }
 

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"amaters-server/logrot"
+	"amaters-server/server/config"
 )
 
 // rotationOptions maps the [logging] section onto a rotating writer's
 // options; the server log and the audit log share them.
-func (c *Config) rotationOptions(now func() time.Time) logrot.Options {
+func rotationOptions(c *config.Config, now func() time.Time) logrot.Options {
 	rot, _ := logrot.ParseRotation(c.Logging.Rotation) // validated
 	return logrot.Options{
 		MaxSize:    c.Logging.MaxSizeMB << 20,
@@ -44,11 +45,11 @@ type LogOutput struct {
 
 // OpenLog opens the log output the configuration asks for; stderr is used
 // when logging.file is not set.
-func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
+func OpenLog(cfg config.Config, stderr io.Writer) (*LogOutput, error) {
 	var w io.Writer = stderr
 	var file *logrot.Writer
 	if cfg.Logging.File != "" {
-		opts := cfg.rotationOptions(time.Now)
+		opts := rotationOptions(&cfg, time.Now)
 		opts.Fallback = stderr // a line the file refused is not lost
 		var err error
 		if file, err = logrot.New(cfg.Logging.File, opts); err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"amaters-server/lsm"
+	"amaters-server/server/config"
 )
 
 // lsmEngine is the engine of storage.engine = "lsm" (on disk) and
@@ -23,9 +24,9 @@ type lsmEngine struct {
 
 // tablesDir is where the LSM keeps its tables and manifest, inside the data
 // folder (the WAL goes to storage.wal_dir).
-func (c *Config) tablesDir() string { return filepath.Join(c.Server.DataDir, "db") }
+func tablesDir(c *config.Config) string { return filepath.Join(c.Server.DataDir, "db") }
 
-func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
+func openLSM(c *config.Config, log *slog.Logger) (*lsmEngine, error) {
 	opts := lsm.Options{
 		MemtableSize:      c.Storage.MemtableSizeMB << 20,
 		BlockCacheSize:    c.Storage.CacheSizeMB << 20,
@@ -45,7 +46,7 @@ func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
 	if c.Storage.Engine == "memory" {
 		opts.FS = lsm.NewMemFS()
 	}
-	db, err := lsm.Open(c.tablesDir(), opts)
+	db, err := lsm.Open(tablesDir(c), opts)
 	if err != nil {
 		if errors.Is(err, lsm.ErrCorruption) {
 			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)

@@ -18,20 +18,6 @@ import (
 	"time"
 )
 
-// A millisecond count given in the environment is range-checked as the
-// same value in the file is (1e13 ms once overflowed time.Duration into a
-// negative shutdown budget).
-func TestEnvDurationOutOfRange(t *testing.T) {
-	env := []string{"AMATERS_SERVER_SHUTDOWN_TIMEOUT_MS=10000000000000"}
-	cfg, err := LoadConfig("", env, Overrides{})
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err == nil {
-		t.Fatalf("accepted; server.shutdown_timeout_ms is now %v (the file form of the same value is refused as out of range)", cfg.Server.ShutdownTimeout)
-	}
-}
-
 // HostPort of an https URL with an IPv6 host and no port (it once doubled
 // the brackets, so stop's wait and bench dialled nothing).
 func TestHostPortIPv6URL(t *testing.T) {
@@ -41,23 +27,6 @@ func TestHostPortIPv6URL(t *testing.T) {
 	}
 	if got, want := c.HostPort(), "[::1]:443"; got != want {
 		t.Fatalf("HostPort() = %q, want %q", got, want)
-	}
-}
-
-// validate-config refuses a data_dir that is a regular file, which start
-// cannot use (it once said OK).
-func TestDataDirIsAFile(t *testing.T) {
-	dir := t.TempDir()
-	f := filepath.Join(dir, "afile")
-	if err := os.WriteFile(f, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig("", nil, Overrides{DataDir: f, HealthPort: "0", Bind: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err == nil {
-		t.Fatalf("Validate accepted server.data_dir = %s, a regular file, which start refuses", f)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"amaters-server/promtext"
+	"amaters-server/server/config"
 )
 
 // Version is the server's release version.
@@ -61,7 +62,7 @@ type Options struct {
 	// Reload loads the configuration again (file, environment, flags) for
 	// [Server.Reload]; nil means Reload re-reads only the files the current
 	// configuration names (keys, roles, certificates).
-	Reload func() (Config, error)
+	Reload func() (config.Config, error)
 	// NotifySocket is systemd's $NOTIFY_SOCKET: the server sends READY=1
 	// once it serves and STOPPING=1 when it starts shutting down. ""
 	// means not under systemd.
@@ -75,7 +76,7 @@ type Options struct {
 // listener and the storage engine. Create it with New and run it once with
 // Run. Its methods are safe for concurrent use.
 type Server struct {
-	cfg    Config
+	cfg    config.Config
 	log    *slog.Logger
 	logOut *LogOutput   // nil unless given in Options.Log
 	access *slog.Logger // the access log when fastAccess is nil: log
@@ -99,7 +100,7 @@ type Server struct {
 	level *slog.LevelVar
 	// reload loads the configuration again for Reload; nil re-reads only
 	// the files the current configuration names.
-	reload func() (Config, error)
+	reload func() (config.Config, error)
 	notify notifier
 	// audit is set in Run, before the API serves.
 	audit *auditLog
@@ -118,7 +119,7 @@ type Server struct {
 }
 
 // New checks cfg and builds a Server; it opens nothing yet.
-func New(cfg Config, opts Options) (*Server, error) {
+func New(cfg config.Config, opts Options) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      opts.Logger,
@@ -141,14 +142,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.started = s.now()
-	// A configuration validated just before (as main does) brings the files
-	// it loaded; otherwise, or with an injected clock, check it here.
-	sec := s.cfg.validated
-	if sec == nil || opts.Now != nil {
-		var err error
-		if sec, err = s.cfg.check(s.now); err != nil {
-			return nil, err
-		}
+	sec, err := check(&s.cfg, s.now)
+	if err != nil {
+		return nil, err
 	}
 	s.live.Store(sec)
 	s.reload = opts.Reload
@@ -159,11 +155,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 }
 
 // NewLogger builds the slog logger the configuration asks for.
-func NewLogger(w io.Writer, cfg Config) *slog.Logger {
+func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	return newLogger(w, cfg, logLevel(cfg))
 }
 
-func logLevel(cfg Config) *slog.LevelVar {
+func logLevel(cfg config.Config) *slog.LevelVar {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.Server.LogLevel)); err != nil {
 		level = slog.LevelInfo
@@ -173,7 +169,7 @@ func logLevel(cfg Config) *slog.LevelVar {
 	return v
 }
 
-func newLogger(w io.Writer, cfg Config, level slog.Leveler) *slog.Logger {
+func newLogger(w io.Writer, cfg config.Config, level slog.Leveler) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: level}
 	if cfg.Observability.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
@@ -267,7 +263,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 
 	if s.cfg.Audit.Enabled {
-		if s.audit, err = openAuditLog(s.cfg.AuditFile(), s.cfg.rotationOptions(s.now), s.now, s.log); err != nil {
+		if s.audit, err = openAuditLog(s.cfg.AuditFile(), rotationOptions(&s.cfg, s.now), s.now, s.log); err != nil {
 			return err
 		}
 		defer s.audit.Close()
@@ -519,7 +515,7 @@ func (s *Server) Reload() error {
 	}
 	var next *live
 	if err == nil {
-		next, err = cfg.check(s.now)
+		next, err = check(&cfg, s.now)
 	}
 	if err != nil {
 		s.log.Error("reload refused; the previous configuration stays in force", slog.String("error", err.Error()))
@@ -560,15 +556,11 @@ var reloadableKeys = []string{
 
 // restartNeeded lists the keys that differ between a and b and that Reload
 // does not apply.
-func restartNeeded(a, b *Config) []string {
+func restartNeeded(a, b *config.Config) []string {
 	var out []string
-	fb := b.fields()
-	for i, f := range a.fields() {
-		if strings.HasPrefix(f.key, "auth.") || strings.HasPrefix(f.key, "authz.") || slices.Contains(reloadableKeys, f.key) {
-			continue
-		}
-		if a.showValue(f) != b.showValue(fb[i]) {
-			out = append(out, f.key)
+	for _, key := range config.Changed(a, b) {
+		if !strings.HasPrefix(key, "auth.") && !strings.HasPrefix(key, "authz.") && !slices.Contains(reloadableKeys, key) {
+			out = append(out, key)
 		}
 	}
 	return out
