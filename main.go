@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/backup"
 	"amaters-server/server/config"
 )
 
@@ -562,7 +563,7 @@ func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "backup of %s saved to %s: %d files, %s, last sequence %d, in %s; every BLAKE3 checksum verified\n",
-		cf.addr, *out, info.Files, server.FormatBytes(n), info.LastSequence, time.Since(start).Round(time.Millisecond))
+		cf.addr, *out, info.Files, backup.FormatBytes(n), info.LastSequence, time.Since(start).Round(time.Millisecond))
 	return exitOK
 }
 
@@ -581,14 +582,14 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer stop()
 	start := time.Now()
 	pl := newProgressLine(stderr, "restoring", start)
-	info, err := server.Restore(ctx, *from, *dir, pl.update)
+	info, err := backup.Restore(ctx, *from, *dir, pl.update)
 	pl.clear()
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server restore: nothing restored: %v\n", err)
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "restored %d files (%s, last sequence %d) of a backup taken %s by amaters-server %s into %s in %s; every BLAKE3 checksum verified\n",
-		info.Files, server.FormatBytes(info.Bytes), info.LastSequence, info.Created.Format(time.RFC3339), info.ServerVersion,
+		info.Files, backup.FormatBytes(info.Bytes), info.LastSequence, info.Created.Format(time.RFC3339), info.ServerVersion,
 		filepath.Join(*dir, "db"), time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "next: start the server with server.data_dir = %q (amaters-server start --data-dir %s --engine lsm); its storage.wal_dir must be new or empty\n", *dir, *dir)
 	return exitOK
@@ -624,7 +625,7 @@ func newProgressLine(w io.Writer, verb string, start time.Time) *progressLine {
 	return &progressLine{w: w, verb: verb, start: start, last: start}
 }
 
-func (p *progressLine) update(pr server.BackupProgress) {
+func (p *progressLine) update(pr backup.Progress) {
 	if p == nil {
 		return
 	}

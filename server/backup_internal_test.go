@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"amaters-server/lsm"
+	"amaters-server/server/backup"
 )
 
 // These backup tests hold a backup in the middle of its stream (a
@@ -85,7 +86,7 @@ func TestOneBackupAtATime(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("backup after the first finished: %d %s", rec.Code, rec.Body)
 	}
-	if _, err := VerifyBackup(rec.Body); err != nil {
+	if _, err := backup.Verify(rec.Body); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -34,9 +34,9 @@
 // keyspace (store.go), so an engine sees only bytes; the engine is package
 // lsm, on disk or on an in-memory file system. GET results and range pages
 // go through the query cache (cache.go), which is never stale. An online
-// backup (backup.go) streams a checkpoint of the engine as a tar with
-// BLAKE3 sums; [Client.Backup] saves one verified and [Restore] restores
-// one offline (backupfile.go).
+// backup (backup.go) streams a checkpoint of the engine in the archive
+// format of package server/backup; [Client.Backup] saves one verified, and
+// the restore command restores one offline with backup.Restore.
 //
 // # Concurrency
 //

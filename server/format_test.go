@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"amaters-server/server"
+	"amaters-server/server/backup"
 	"amaters-server/server/config"
 )
 
@@ -75,13 +75,13 @@ func goldenModel() map[string]map[string][]byte {
 }
 
 func TestBackupFormatGolden(t *testing.T) {
-	info, err := func() (server.BackupInfo, error) {
+	info, err := func() (backup.Info, error) {
 		f, err := os.Open(backupGolden)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		return server.VerifyBackup(f)
+		return backup.Verify(f)
 	}()
 	if err != nil {
 		t.Fatalf("the committed %s: %v", backupGolden, err)
@@ -90,7 +90,7 @@ func TestBackupFormatGolden(t *testing.T) {
 		t.Errorf("FORMAT %+v", info)
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
-	if _, err := server.Restore(t.Context(), backupGolden, dir, nil); err != nil {
+	if _, err := backup.Restore(t.Context(), backupGolden, dir, nil); err != nil {
 		t.Fatalf("restore of %s: %v", backupGolden, err)
 	}
 	ts := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })

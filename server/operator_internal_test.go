@@ -12,8 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -77,27 +75,5 @@ func TestBackupCancelledLeavesNothing(t *testing.T) {
 		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s left behind (%v)", p, err)
 		}
-	}
-}
-
-// Restore from a FIFO is refused at once (opening it blocked until a
-// writer came, or a second signal).
-func TestRestoreFromFIFORefused(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "b.tar")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := Restore(context.Background(), fifo, filepath.Join(t.TempDir(), "data"), nil)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
-			t.Errorf("restore from a FIFO: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("restore from a FIFO blocked")
 	}
 }
