@@ -23,6 +23,7 @@ import (
 
 	"amaters-server/server"
 	"amaters-server/server/backup"
+	"amaters-server/server/client"
 	"amaters-server/server/config"
 )
 
@@ -313,7 +314,7 @@ func commit() string {
 // clientFlags are the connection and auth flags of status and stop.
 type clientFlags struct {
 	addr string
-	o    server.ClientOptions
+	o    client.Options
 	env  []string
 }
 
@@ -334,7 +335,7 @@ func (c *clientFlags) register(fs *flag.FlagSet, env []string) {
 
 // options returns the client options: the flags, with the credentials
 // not given as flags taken from $AMATERS_TOKEN and $AMATERS_API_KEY.
-func (c *clientFlags) options() server.ClientOptions {
+func (c *clientFlags) options() client.Options {
 	o := c.o
 	if o.Token == "" {
 		o.Token = getenv(c.env, "AMATERS_TOKEN")
@@ -375,7 +376,7 @@ func cmdStatus(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "amaters-server status: --format must be human or json\n")
 		return exitUsage
 	}
-	c, err := server.NewClient(cf.addr, cf.options())
+	c, err := client.New(cf.addr, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server status: %v\n", err)
 		return exitUsage
@@ -389,7 +390,7 @@ func cmdStatus(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "amaters-server status: %s answered %d: %s\n", cf.addr, resp.Status, strings.TrimSpace(string(resp.Body)))
 		return exitFail
 	}
-	var st server.StatusResponse
+	var st client.Status
 	if err := json.Unmarshal(resp.Body, &st); err != nil {
 		fmt.Fprintf(stderr, "amaters-server status: %s answered something that is not a status: %v\n", cf.addr, err)
 		return exitFail
@@ -415,7 +416,7 @@ func cmdStop(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	c, err := server.NewClient(cf.addr, cf.options())
+	c, err := client.New(cf.addr, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server stop: %v\n", err)
 		return exitUsage
@@ -437,20 +438,20 @@ func cmdStop(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	// health port is waited for only when it answers from here: behind a
 	// port forward it may not.)
 	healthAddr := ""
-	if host, _, err := net.SplitHostPort(c.HostPort()); err == nil && resp.Header.Get(server.HealthPortHeader) != "" {
-		healthAddr = net.JoinHostPort(host, resp.Header.Get(server.HealthPortHeader))
+	if host, _, err := net.SplitHostPort(c.HostPort()); err == nil && resp.Header.Get(client.HealthPortHeader) != "" {
+		healthAddr = net.JoinHostPort(host, resp.Header.Get(client.HealthPortHeader))
 		if conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", healthAddr); err != nil {
 			healthAddr = ""
 		} else {
 			conn.Close()
 		}
 	}
-	if err := server.WaitDown(ctx, c.HostPort()); err != nil {
+	if err := client.WaitDown(ctx, c.HostPort()); err != nil {
 		fmt.Fprintf(stderr, "amaters-server stop: %s still answers after %s\n", cf.addr, *timeout)
 		return exitFail
 	}
 	if healthAddr != "" {
-		if err := server.WaitDown(ctx, healthAddr); err != nil {
+		if err := client.WaitDown(ctx, healthAddr); err != nil {
 			fmt.Fprintf(stderr, "amaters-server stop: %s stopped serving, but is still finishing (its health port %s answers) after %s\n", cf.addr, healthAddr, *timeout)
 			return exitFail
 		}
@@ -547,7 +548,7 @@ func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		return exitUsage
 	}
 	cf.o.Timeout = *timeout
-	c, err := server.NewClient(cf.addr, cf.options())
+	c, err := client.New(cf.addr, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "amaters-server backup: %v\n", err)
 		return exitUsage

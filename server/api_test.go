@@ -22,6 +22,7 @@ import (
 
 	"amaters-server/promtext"
 	"amaters-server/server"
+	"amaters-server/server/client"
 	"amaters-server/server/config"
 )
 
@@ -628,7 +629,7 @@ func TestAdminShutdownDrainsAndStops(t *testing.T) {
 	if r.status != 202 || strings.TrimSpace(string(r.body)) != `{"state":"draining"}` {
 		t.Fatalf("shutdown: %d %s", r.status, r.body)
 	}
-	if hp := r.header.Get(server.HealthPortHeader); !strings.HasSuffix(ts.health, ":"+hp) || hp == "" {
+	if hp := r.header.Get(client.HealthPortHeader); !strings.HasSuffix(ts.health, ":"+hp) || hp == "" {
 		t.Errorf("health port header %q; health is at %s", hp, ts.health)
 	}
 	select {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"amaters-server/blake3"
 	"amaters-server/server"
 	"amaters-server/server/backup"
+	"amaters-server/server/client"
 	"amaters-server/server/config"
 )
 
@@ -232,7 +232,7 @@ func TestBackupUnderWrites(t *testing.T) {
 			}
 		})
 	}
-	c, err := server.NewClient(strings.TrimPrefix(ts.api, "http://"), server.ClientOptions{})
+	c, err := client.New(strings.TrimPrefix(ts.api, "http://"), client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,75 +299,5 @@ func TestVerifyBackupRefusesEveryTruncation(t *testing.T) {
 		if _, err := backup.Verify(bytes.NewReader(r.body[:cut])); !errors.Is(err, backup.ErrInvalid) {
 			t.Fatalf("cut at %d of %d: %v", cut, len(r.body), err)
 		}
-	}
-}
-
-// TestClientBackup: the saved file appears only once complete and
-// verified, an existing file is never replaced, and a refusal leaves
-// nothing behind.
-func TestClientBackup(t *testing.T) {
-	ts, _ := authServer(t, nil)
-	addr := strings.TrimPrefix(ts.api, "http://")
-	admin, _ := server.NewClient(addr, server.ClientOptions{Token: token(t, "bob", []string{"admin"}, nil)})
-	reader, _ := server.NewClient(addr, server.ClientOptions{Token: token(t, "rita", []string{"reader"}, []string{"*"})})
-	dir := t.TempDir()
-	out := filepath.Join(dir, "b.tar")
-
-	if _, _, err := reader.Backup(t.Context(), out, nil); err == nil || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("reader: %v", err)
-	}
-	if names := dirNames(t, dir); len(names) != 0 {
-		t.Fatalf("a refused backup left %v", names)
-	}
-	var calls int
-	var last backup.Progress
-	info, n, err := admin.Backup(t.Context(), out, func(p backup.Progress) { calls++; last = p })
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := os.Stat(out)
-	if err != nil || st.Size() != n || last.Done != n || last.Total != n || calls == 0 {
-		t.Fatalf("saved %v (%v), reported %d bytes, last progress %+v", st, err, n, last)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v", st.Mode())
-	}
-	f, _ := os.Open(out)
-	again, err := backup.Verify(f)
-	f.Close()
-	if err != nil || again != info {
-		t.Fatalf("saved file: %+v %v, want %+v", again, err, info)
-	}
-	if _, _, err := admin.Backup(t.Context(), out, nil); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("second backup to the same file: %v", err)
-	}
-	if names := dirNames(t, dir); fmt.Sprint(names) != "[b.tar]" {
-		t.Fatalf("folder holds %v", names)
-	}
-}
-
-// TestClientBackupGivesUpOnASilentServer: a server that stops sending
-// mid-archive is abandoned after the client's timeout, and nothing is
-// kept.
-func TestClientBackupGivesUpOnASilentServer(t *testing.T) {
-	archive := sampleArchive(t)
-	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-tar")
-		w.Write(archive[:len(archive)/2])
-		http.NewResponseController(w).Flush()
-		<-r.Context().Done() // silent until the client hangs up
-	}))
-	defer stall.Close()
-	c, err := server.NewClient(stall.URL, server.ClientOptions{Timeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	_, _, err = c.Backup(t.Context(), filepath.Join(dir, "b.tar"), nil)
-	if err == nil || !strings.Contains(err.Error(), "sent nothing for 50ms") {
-		t.Fatalf("got %v", err)
-	}
-	if names := dirNames(t, dir); len(names) != 0 {
-		t.Fatalf("left %v", names)
 	}
 }

@@ -1,8 +1,8 @@
 // Package server is amaters-server's runtime: configuration, the HTTP API,
 // the health and metrics listener, storage wiring and the graceful
 // lifecycle of API.md §6. The command in package main is a thin shell
-// around [config.Load], [New] and [Server.Run], plus the [Client] used by the
-// status and stop commands and [RunLoad], the load generator of bench.
+// around [config.Load], [New] and [Server.Run]; its client commands use
+// package server/client, and bench uses [RunLoad], the load generator.
 //
 // # Configuration
 //
@@ -35,8 +35,9 @@
 // lsm, on disk or on an in-memory file system. GET results and range pages
 // go through the query cache (cache.go), which is never stale. An online
 // backup (backup.go) streams a checkpoint of the engine in the archive
-// format of package server/backup; [Client.Backup] saves one verified, and
-// the restore command restores one offline with backup.Restore.
+// format of package server/backup; client.Client.Backup saves one
+// verified, and the restore command restores one offline with
+// backup.Restore.
 //
 // # Concurrency
 //

@@ -10,11 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"amaters-server/lsm"
 	"amaters-server/server"
-	"amaters-server/server/backup"
 	"amaters-server/server/config"
 )
 
@@ -74,52 +71,4 @@ func wantProblem(t *testing.T, got []string, want string) {
 		}
 	}
 	t.Errorf("no problem contains %q; got:\n  %s", want, strings.Join(got, "\n  "))
-}
-
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-// memSource is a backup source held in memory: file names and contents.
-type memSource []string
-
-func (m memSource) Files() []lsm.CheckpointFile {
-	var out []lsm.CheckpointFile
-	for i := 0; i+1 < len(m); i += 2 {
-		out = append(out, lsm.CheckpointFile{Name: m[i], Size: int64(len(m[i+1]))})
-	}
-	return out
-}
-
-func (m memSource) Open(name string) (io.ReadCloser, error) {
-	for i := 0; i+1 < len(m); i += 2 {
-		if m[i] == name {
-			return io.NopCloser(strings.NewReader(m[i+1])), nil
-		}
-	}
-	return nil, os.ErrNotExist
-}
-
-// sampleArchive is a valid backup archive of three small files.
-func sampleArchive(t testing.TB) []byte {
-	t.Helper()
-	src := memSource{"000004.sst", strings.Repeat("table bytes ", 100), "MANIFEST-000005", "manifest", "CURRENT", "MANIFEST-000005\n"}
-	info := backup.Info{ServerVersion: "0.2.0", Created: time.Unix(1767322800, 0).UTC(), Engine: "lsm", LastSequence: 7, Files: 3}
-	for _, f := range src.Files() {
-		info.Bytes += f.Size
-	}
-	var buf bytes.Buffer
-	if err := backup.Write(&buf, info, src); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

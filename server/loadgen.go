@@ -42,6 +42,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"amaters-server/server/client"
 )
 
 // Load targets: what speaks at LoadOptions.Addr.
@@ -137,7 +139,7 @@ func parseLoadPercent(s string) (int, error) {
 // zero value loads 127.0.0.1:7878 with 64 clients for 10 s of GETs.
 type LoadOptions struct {
 	// Addr is the server: "HOST:PORT" or an http(s):// URL, as for
-	// [NewClient]. Default 127.0.0.1:7878.
+	// [client.New]. Default 127.0.0.1:7878.
 	Addr string
 	// AddrExplicit says the user named Addr. Without it, RunLoad refuses a
 	// target that is not on a loopback address, so that a default or an
@@ -150,7 +152,7 @@ type LoadOptions struct {
 	// failed request is counted, not retried, except once when a kept-alive
 	// connection turns out to be closed before the request reached the
 	// server (as net/http does too).
-	Client ClientOptions
+	Client client.Options
 	// Target says what speaks at Addr: TargetAmaters (default), TargetBare
 	// or TargetEtcd.
 	Target string
@@ -292,7 +294,7 @@ func (o LoadOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// loadHost returns the host part of an address as NewClient accepts it.
+// loadHost returns the host part of an address as client.New accepts it.
 func loadHost(addr string) (string, error) {
 	hostPort := addr
 	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
@@ -447,7 +449,7 @@ func RunLoad(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	}
 	o = o.withDefaults()
 	wl, _ := ParseWorkload(o.Workload)
-	c, err := NewClient(o.Addr, o.Client)
+	c, err := client.New(o.Addr, o.Client)
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -566,22 +568,23 @@ type loadClient struct {
 	firstErr      string
 }
 
-func newLoadRun(o LoadOptions, wl Workload, c *Client) *loadRun {
-	tr := c.hc.Transport.(*http.Transport).Clone()
+func newLoadRun(o LoadOptions, wl Workload, c *client.Client) *loadRun {
+	copts := c.Options()
+	tr := c.Transport()
 	// One persistent connection per client: keep as many idle as there
 	// are clients (the preload workers reuse them), and ask for no gzip,
 	// as curl and most clients do not.
 	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = o.Clients + preloadWorkers
 	tr.DisableCompression = true
-	tr.ResponseHeaderTimeout = c.opts.Timeout
+	tr.ResponseHeaderTimeout = copts.Timeout
 	r := &loadRun{
 		o:         o,
 		wl:        wl,
-		base:      c.base,
+		base:      c.URL(),
 		hostPort:  c.HostPort(),
-		raw:       strings.HasPrefix(c.base, "http://") && !strings.Contains(c.base[len("http://"):], "/") && !o.UseNetHTTP,
-		timeout:   c.opts.Timeout,
+		raw:       strings.HasPrefix(c.URL(), "http://") && !strings.Contains(c.URL()[len("http://"):], "/") && !o.UseNetHTTP,
+		timeout:   copts.Timeout,
 		header:    http.Header{},
 		transport: tr,
 		hc:        &http.Client{Transport: tr},
@@ -589,15 +592,15 @@ func newLoadRun(o LoadOptions, wl Workload, c *Client) *loadRun {
 		clients:   make([]loadClient, o.Clients),
 	}
 	r.value64 = base64.StdEncoding.EncodeToString(r.value)
-	if c.opts.Token != "" {
-		r.header.Set("Authorization", "Bearer "+c.opts.Token)
+	if copts.Token != "" {
+		r.header.Set("Authorization", "Bearer "+copts.Token)
 	}
-	if c.opts.APIKey != "" {
-		r.header.Set(c.opts.APIKeyHeader, c.opts.APIKey)
+	if copts.APIKey != "" {
+		r.header.Set(copts.APIKeyHeader, copts.APIKey)
 	}
 	r.jsonHeader = r.header.Clone()
 	r.jsonHeader.Set("Content-Type", "application/json")
-	r.rawHeader = fmt.Appendf(nil, "Host: %s\r\nUser-Agent: amaters-server-bench\r\n", strings.TrimPrefix(c.base, "http://"))
+	r.rawHeader = fmt.Appendf(nil, "Host: %s\r\nUser-Agent: amaters-server-bench\r\n", strings.TrimPrefix(c.URL(), "http://"))
 	for _, name := range slices.Sorted(maps.Keys(r.header)) {
 		r.rawHeader = fmt.Appendf(r.rawHeader, "%s: %s\r\n", name, r.header.Get(name))
 	}

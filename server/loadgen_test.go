@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/client"
 	"amaters-server/server/config"
 )
 
@@ -339,7 +340,7 @@ func TestRunLoadSendsCredentialsOverTLS(t *testing.T) {
 	for _, workload := range []string{"get", "put", "batch"} {
 		res, err := server.RunLoad(t.Context(), server.LoadOptions{
 			Addr:   "https://" + addr,
-			Client: server.ClientOptions{Token: "tok", APIKey: "k", APIKeyHeader: "X-Key", Insecure: true},
+			Client: client.Options{Token: "tok", APIKey: "k", APIKeyHeader: "X-Key", Insecure: true},
 			Target: server.TargetBare, Clients: 2, Requests: 20, Workload: workload, BatchSize: 3,
 		})
 		if err != nil {

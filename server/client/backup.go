@@ -1,4 +1,4 @@
-package server
+package client
 
 import (
 	"context"
@@ -14,14 +14,12 @@ import (
 	"amaters-server/server/backup"
 )
 
-// What the backup command does: save the server's stream, verified.
-
 // Backup saves an online backup of the server (GET /v1/admin/backup) to
 // the file out, which must not exist. It writes out+".partial" while
 // verifying the archive as it arrives (every checksum, every listed file
 // present), fsyncs it, and only then gives it its name; on any failure it
 // removes what it wrote. It gives up when the server sends nothing for the
-// client's timeout (ClientOptions.Timeout). It calls progress, when not
+// client's timeout (Options.Timeout). It calls progress, when not
 // nil, after every read. It returns the backup's FORMAT and the archive's
 // size.
 func (c *Client) Backup(ctx context.Context, out string, progress func(backup.Progress)) (backup.Info, int64, error) {
@@ -50,17 +48,12 @@ func (c *Client) download(ctx context.Context, f io.Writer, progress func(backup
 	if err != nil {
 		return backup.Info{}, 0, err
 	}
-	if c.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
-	}
-	if c.opts.APIKey != "" {
-		req.Header.Set(c.opts.APIKeyHeader, c.opts.APIKey)
-	}
+	c.setCredentials(req.Header)
 	// The archive is checked byte for byte: no transparent decoding.
 	req.Header.Set("Accept-Encoding", "identity")
 	// No overall time limit, which a large backup would exceed: the idle
 	// timer above stands in for it.
-	hc := &http.Client{Transport: c.hc.Transport}
+	hc := &http.Client{Transport: c.tr}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return backup.Info{}, 0, causeOf(ctx, err)
@@ -99,7 +92,10 @@ func errorMessage(body io.Reader) string {
 	if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
 		return e.Error.Code + ": " + e.Error.Message
 	}
-	return strings.TrimSpace(truncate(string(data), 200))
+	if len(data) > 200 {
+		data = append(data[:200:200], "..."...)
+	}
+	return strings.TrimSpace(string(data))
 }
 
 // countingReader counts what it reads and reports it.
