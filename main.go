@@ -25,6 +25,7 @@ import (
 	"amaters-server/server/backup"
 	"amaters-server/server/client"
 	"amaters-server/server/config"
+	"amaters-server/server/loadgen"
 )
 
 // Exit codes of API.md §1.
@@ -477,7 +478,7 @@ func cmdBench(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	fs := newFlagSet("bench", "--addr HOST:PORT [flags]")
 	var cf clientFlags
 	cf.register(fs, env)
-	o := server.LoadOptions{}
+	o := loadgen.Options{}
 	fs.IntVar(&o.Clients, "clients", 64, "concurrent clients, each on its own kept-alive connection")
 	fs.DurationVar(&o.Duration, "duration", 0, "how long to run (default 10s when --requests is not given)")
 	fs.IntVar(&o.Requests, "requests", 0, "how many requests to send in all (0 = bounded by --duration)")
@@ -506,7 +507,7 @@ func cmdBench(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := server.RunLoad(ctx, o)
+	res, err := loadgen.Run(ctx, o)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "amaters-server bench: %v\n", err)
 		return exitFail

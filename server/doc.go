@@ -2,7 +2,7 @@
 // the health and metrics listener, storage wiring and the graceful
 // lifecycle of API.md §6. The command in package main is a thin shell
 // around [config.Load], [New] and [Server.Run]; its client commands use
-// package server/client, and bench uses [RunLoad], the load generator.
+// package server/client, and bench the load generator of server/loadgen.
 //
 // # Configuration
 //
