@@ -12,8 +12,7 @@ import (
 	"amaters-server/server/backup"
 )
 
-// errBackupRunning is returned by an engine's Checkpoint while another
-// backup holds one.
+// errBackupRunning answers a backup asked for while another streams.
 var errBackupRunning = &apiError{status: http.StatusConflict, code: "conflict",
 	message: "another backup is running; retry when it has finished"}
 
@@ -36,6 +35,10 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) error {
 	if eng == nil {
 		return errUnavailable("storage is not open")
 	}
+	if !s.backupMu.TryLock() {
+		return errBackupRunning
+	}
+	defer s.backupMu.Unlock()
 	// The checkpoint flushes the memtable: with writes stopped (disk
 	// full, failed fsync) it fails here, before any byte is sent, and
 	// writeError answers 507 or 503.
@@ -76,7 +79,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) error {
 	rc.Flush()
 
 	sw := &streamWriter{ctx: ctx, w: w, rc: rc}
-	err = backup.Write(sw, info, cp.Checkpoint)
+	err = backup.Write(sw, info, cp)
 	if err == nil && sw.n != size {
 		err = fmt.Errorf("sent %d bytes, announced %d", sw.n, size)
 	}

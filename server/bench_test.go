@@ -90,7 +90,7 @@ func BenchmarkGetCache(b *testing.B) {
 				reqs[i].RemoteAddr = "127.0.0.1:1"
 			}
 			// Spread the hot keys over many tables, as on a loaded server.
-			s.store.Flush()
+			(*s.eng.Load()).(*lsmEngine).db.Flush()
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()
 			i := 0

@@ -31,8 +31,9 @@
 // # Storage
 //
 // Collections are a length-prefixed key prefix over one ordered byte
-// keyspace (store.go), so an engine sees only bytes; the engine is package
-// lsm, on disk or on an in-memory file system. GET results and range pages
+// keyspace (store.go), so an [Engine] sees only bytes: package lsm, on disk
+// or on an in-memory file system (lsmengine.go), or the engine
+// [Options.OpenEngine] opens. GET results and range pages
 // go through the query cache (cache.go), which is never stale. An online
 // backup (backup.go) streams a checkpoint of the engine in the archive
 // format of package server/backup; client.Client.Backup saves one

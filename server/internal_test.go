@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,7 @@ func servingInProcess(tb testing.TB, mutate func(*config.Config), log *slog.Logg
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.openStorage(); err != nil {
+	if err := s.openStorage(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.store.Close() })

@@ -70,6 +70,12 @@ type Options struct {
 	// Watchdog is systemd's watchdog interval ($WATCHDOG_USEC); the server
 	// pings every half of it while serving. 0 means none.
 	Watchdog time.Duration
+	// OpenEngine opens the storage engine, once Run has its listeners
+	// (so /livez answers during a long recovery); Run closes it at the
+	// end. It may take a while, and should give up when ctx ends. nil
+	// opens what storage.engine names: lsm in <data_dir>/db, or the same
+	// on an in-memory file system. A replicated engine comes in here.
+	OpenEngine func(ctx context.Context, cfg config.Config, log *slog.Logger) (Engine, error)
 }
 
 // Server is one amaters-server: the API listener, the health and metrics
@@ -107,7 +113,14 @@ type Server struct {
 
 	// store is set once storage is open, before the API serves.
 	store *store
-	eng   atomic.Pointer[engine]
+	eng   atomic.Pointer[Engine]
+	// openEngine opens the storage engine (Options.OpenEngine, or openLSM).
+	openEngine func(context.Context, config.Config, *slog.Logger) (Engine, error)
+	// backupMu is held while a backup streams: at most one checkpoint is
+	// open at a time, because each pins tables that compaction would
+	// otherwise delete, so concurrent backups could hold several
+	// versions' worth of disk.
+	backupMu sync.Mutex
 
 	ready        chan struct{} // closed when serving
 	shutdown     chan struct{} // closed by RequestShutdown
@@ -148,6 +161,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	s.live.Store(sec)
 	s.reload = opts.Reload
+	s.openEngine = opts.OpenEngine
+	if s.openEngine == nil {
+		s.openEngine = openLSM
+	}
 	s.notify = notifier{socket: opts.NotifySocket, watchdog: opts.Watchdog, log: s.log}
 	s.metrics = newMetrics(s.reg, s)
 	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
@@ -191,11 +208,11 @@ func (s *Server) RequestShutdown() { s.shutdownOnce.Do(func() { close(s.shutdown
 
 func (s *Server) uptime() time.Duration { return s.now().Sub(s.started) }
 
-func (s *Server) engineStats() engineStats {
+func (s *Server) engineStats() EngineStats {
 	if e := s.eng.Load(); e != nil {
 		return (*e).Stats()
 	}
-	return engineStats{}
+	return EngineStats{}
 }
 
 // Run serves until ctx is cancelled or a shutdown is requested, then shuts
@@ -269,7 +286,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		defer s.audit.Close()
 	}
 
-	if err := s.openStorage(); err != nil {
+	if err := s.openStorage(ctx); err != nil {
 		return err
 	}
 	storageClosed := false
@@ -359,18 +376,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			slog.Duration("shutdown_timeout", s.cfg.Server.ShutdownTimeout))
 		apiSrv.Close()
 	}
-	// Storage: flush the memtable, sync and close the WAL.
+	// Storage: for lsm, flush the memtable, sync and close the WAL.
 	storageClosed = true
-	if err := s.store.Flush(); err != nil {
-		if isNoSpace(err) {
-			// Nothing is lost: the log holds what the memtable does, and
-			// the next start replays it once there is room.
-			s.log.Warn("memtable not flushed at shutdown: the disk is full; the write-ahead log keeps every acknowledged write",
-				slog.String("error", err.Error()))
-		} else {
-			runErr = errors.Join(runErr, fmt.Errorf("flush storage: %w", err))
-		}
-	}
 	if err := s.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("close storage: %w", err))
 	}
@@ -392,13 +399,12 @@ func listen(addr, what string) (net.Listener, error) {
 	return ln, nil
 }
 
-// openStorage opens the configured engine and recovers its data.
-func (s *Server) openStorage() error {
-	e, err := openLSM(&s.cfg, s.log)
+// openStorage opens the engine and recovers its data.
+func (s *Server) openStorage(ctx context.Context) error {
+	eng, err := s.openEngine(ctx, s.cfg, s.log)
 	if err != nil {
 		return err
 	}
-	var eng engine = e
 	s.eng.Store(&eng)
 	s.store = newStore(eng, s.cache, s.metrics)
 	return nil
