@@ -44,11 +44,7 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 // startServerWith is startServer with the given Options.
 func startServerWith(t *testing.T, opts server.Options, mutate func(*config.Config)) *testServer {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Server.BindAddress = "127.0.0.1:0"
-	cfg.Health.HTTPPort = 0
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Storage.Engine = "memory"
+	cfg := loopbackConfig(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -82,6 +78,17 @@ func startServerWith(t *testing.T, opts server.Options, mutate func(*config.Conf
 		}
 	})
 	return ts
+}
+
+// loopbackConfig is the configuration of a test server: the memory
+// engine, free loopback ports, a temporary data folder.
+func loopbackConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.Server.BindAddress = "127.0.0.1:0"
+	cfg.Health.HTTPPort = 0
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Storage.Engine = "memory"
+	return cfg
 }
 
 // escapeKey percent-encodes every byte of key except unreserved letters and
@@ -771,14 +778,7 @@ func TestLogFailureIsReportedNotFatal(t *testing.T) {
 	if err := os.Symlink("/dev/full", logFile); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.Logging.File = logFile
-	out, err := server.OpenLog(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	ts := startServerWith(t, server.Options{Log: out}, nil)
+	ts := startServerWith(t, server.Options{Stderr: io.Discard}, func(c *config.Config) { c.Logging.File = logFile })
 	for range 3 {
 		if r := do(t, "PUT", keyURL(ts, "c", []byte("k")), []byte("v")); r.status != 204 {
 			t.Fatalf("PUT with a failing log: %d", r.status)

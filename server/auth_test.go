@@ -515,12 +515,7 @@ func TestReloadWholeConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	out, err := server.OpenLog(cfg, &logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	ts := startServerWith(t, server.Options{Log: out, Reload: load}, func(c *config.Config) { *c = cfg })
+	ts := startServerWith(t, server.Options{Stderr: &logs, LoadConfig: load}, func(c *config.Config) { *c = cfg })
 	status := func() string { return string(do(t, "GET", ts.api+"/v1/status", nil).body) }
 	if !strings.Contains(status(), `"rps":100,"burst":100`) {
 		t.Fatalf("before reload: %s", status())
@@ -542,7 +537,6 @@ cors_origins = ["https://new.example"]
 	if r := do(t, "GET", ts.api+"/v1/status", nil, "Origin", "https://new.example"); r.header.Get("Access-Control-Allow-Origin") != "https://new.example" {
 		t.Errorf("CORS origins not reloaded: %v", r.header)
 	}
-	out.Close() // flush the access log
 	text := logs.String()
 	if !strings.Contains(text, "level=DEBUG") {
 		t.Errorf("log level not reloaded to debug")

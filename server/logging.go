@@ -28,13 +28,12 @@ func rotationOptions(c *config.Config, now func() time.Time) logrot.Options {
 	}
 }
 
-// LogOutput is where the server's log goes: stderr, or the rotating file of
-// logging.file. Create it with [OpenLog] before [New], pass it in
-// [Options.Log], and close it after [Server.Run] returns, so that the last
-// lines of the shutdown are written.
-type LogOutput struct {
-	// Logger writes in the configured format and level.
-	Logger *slog.Logger
+// logOutput is where the server's log goes: stderr, or the rotating file
+// of logging.file. Run opens it first and closes it last, so that the
+// last lines of the shutdown are written.
+type logOutput struct {
+	// logger writes in the configured format and level.
+	logger *slog.Logger
 	// access writes the access log to the same place, through a
 	// lineBuffer: in batches rather than one write per request.
 	access *accessWriter
@@ -43,9 +42,9 @@ type LogOutput struct {
 	level  *slog.LevelVar // both loggers' level, set by a reload
 }
 
-// OpenLog opens the log output the configuration asks for; stderr is used
+// openLog opens the log output the configuration asks for; stderr is used
 // when logging.file is not set.
-func OpenLog(cfg config.Config, stderr io.Writer) (*LogOutput, error) {
+func openLog(cfg config.Config, stderr io.Writer) (*logOutput, error) {
 	var w io.Writer = stderr
 	var file *logrot.Writer
 	if cfg.Logging.File != "" {
@@ -59,8 +58,8 @@ func OpenLog(cfg config.Config, stderr io.Writer) (*LogOutput, error) {
 	}
 	buf := newLineBuffer(w)
 	level := logLevel(cfg)
-	return &LogOutput{
-		Logger: newLogger(w, cfg, level),
+	return &logOutput{
+		logger: newLogger(w, cfg, level),
 		access: &accessWriter{w: buf, json: cfg.Observability.LogFormat == "json", level: level},
 		buf:    buf, file: file, level: level,
 	}, nil
@@ -68,7 +67,7 @@ func OpenLog(cfg config.Config, stderr io.Writer) (*LogOutput, error) {
 
 // Reopen reopens the log file (after an external logrotate moved it),
 // first writing out the access lines still buffered for the old one.
-func (l *LogOutput) Reopen() error {
+func (l *logOutput) Reopen() error {
 	if l == nil || l.file == nil {
 		return nil
 	}
@@ -76,8 +75,15 @@ func (l *LogOutput) Reopen() error {
 	return l.file.Reopen()
 }
 
+// Flush writes out the access lines still buffered.
+func (l *logOutput) Flush() {
+	if l != nil {
+		l.buf.Flush()
+	}
+}
+
 // Close flushes the access log and closes the log file, if any.
-func (l *LogOutput) Close() error {
+func (l *logOutput) Close() error {
 	if l == nil {
 		return nil
 	}

@@ -299,3 +299,19 @@ func (s *Server) withDraining(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// apiHandler is the API middleware chain; the outermost step is last.
+func (s *Server) apiHandler() http.Handler {
+	var h http.Handler = s.apiMux() // routing, then authorization per route
+	h = s.withDraining(h)
+	h = s.withRateLimit(h)
+	h = s.withAuthentication(h)
+	h = s.withBodyLimit(h)
+	h = s.withCompression(h)
+	h = s.withCORS(h)
+	h = s.withMetrics(h)
+	h = s.withAccessLog(h)
+	h = s.withRecover(h)
+	h = s.withRequestID(h)
+	return h
+}
