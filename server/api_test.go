@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 	"amaters-server/server"
 	"amaters-server/server/client"
 	"amaters-server/server/config"
@@ -577,7 +577,7 @@ func TestStatusHealthAndMetrics(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
 		t.Errorf("metrics Content-Type %q", ct)
 	}
-	if err := promtext.Check(r.body); err != nil {
+	if err := promtexttest.Check(r.body); err != nil {
 		t.Fatalf("exposition is invalid: %v\n%s", err, r.body)
 	}
 	text := string(r.body)
@@ -694,7 +694,7 @@ func TestMetricsUnderLoad(t *testing.T) {
 	}()
 	scrape := func() []byte {
 		r := do(t, "GET", ts.health+"/metrics", nil)
-		if err := promtext.Check(r.body); err != nil {
+		if err := promtexttest.Check(r.body); err != nil {
 			t.Fatalf("invalid exposition under load: %v", err)
 		}
 		return r.body
