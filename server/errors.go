@@ -88,6 +88,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeErrorBody(w http.ResponseWriter, e *apiError) {
+	noteErrorCode(w, e.code)
 	h := w.Header()
 	for k, v := range e.header {
 		h.Set(k, v)
@@ -96,6 +97,22 @@ func writeErrorBody(w http.ResponseWriter, e *apiError) {
 		h.Set("WWW-Authenticate", `Bearer realm="amaters"`)
 	}
 	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+}
+
+// noteErrorCode records an answer's error code in the request's
+// statusWriter, under whatever wraps it (compression), for the access log.
+func noteErrorCode(w http.ResponseWriter, code string) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.errCode = code
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // Header values shared by every response; never modified.

@@ -338,10 +338,13 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // slog handlers would say, in text and in JSON, for awkward values too.
 func TestAccessWriterMatchesSlog(t *testing.T) {
 	when := time.Date(2026, 11, 26, 19, 14, 20, 675436000, time.UTC)
-	for _, id := range []string{"plain-1", `we"ird=id`, "", "tab\there", "ünï"} {
+	for i, id := range []string{"plain-1", `we"ird=id`, "", "tab\there", "ünï"} {
 		rec := accessRecord{time: when, level: slog.LevelInfo, requestID: id, method: "GET",
 			route: "/v1/collections/{c}/keys/{key...}", collection: "c d", status: 200, bytesIn: 3,
 			bytesOut: 100, duration: 1234567, identity: "local", remote: "127.0.0.1:5000"}
+		if i%2 == 1 {
+			rec.status, rec.code = 404, "not_found"
+		}
 		for _, asJSON := range []bool{false, true} {
 			var fast, ref bytes.Buffer
 			level := new(slog.LevelVar)
@@ -354,8 +357,11 @@ func TestAccessWriterMatchesSlog(t *testing.T) {
 			}
 			r := slog.NewRecord(when, slog.LevelInfo, "request", 0)
 			r.AddAttrs(slog.String("request_id", rec.requestID), slog.String("method", rec.method),
-				slog.String("route", rec.route), slog.String("collection", rec.collection), slog.Int("status", rec.status),
-				slog.Int64("bytes_in", rec.bytesIn), slog.Int64("bytes_out", rec.bytesOut),
+				slog.String("route", rec.route), slog.String("collection", rec.collection), slog.Int("status", rec.status))
+			if rec.code != "" {
+				r.AddAttrs(slog.String("code", rec.code))
+			}
+			r.AddAttrs(slog.Int64("bytes_in", rec.bytesIn), slog.Int64("bytes_out", rec.bytesOut),
 				slog.Duration("duration", rec.duration), slog.String("identity", rec.identity), slog.String("remote", rec.remote))
 			h.Handle(t.Context(), r)
 			if asJSON {

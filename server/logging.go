@@ -109,9 +109,9 @@ func writerHealth(w *logrot.Writer) string {
 }
 
 // withAccessLog logs one line per API request: method, route pattern (not
-// the raw path: keys may be sensitive), collection, status, bytes in and
-// out, duration, identity, request id and remote address. Never values,
-// tokens or keys.
+// the raw path: keys may be sensitive), collection, status, the error code
+// of an error answer, bytes in and out, duration, identity, request id and
+// remote address. Never values, tokens or keys.
 func (s *Server) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
@@ -125,7 +125,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			if s.fastAccess.enabled(level) {
 				s.fastAccess.write(&accessRecord{
 					time: s.now(), level: level, requestID: ex.id, method: r.Method,
-					route: ex.route, collection: ex.collection, status: status,
+					route: ex.route, collection: ex.collection, status: status, code: ex.errCode,
 					bytesIn: max(r.ContentLength, 0), bytesOut: ex.bytes,
 					duration: s.now().Sub(ex.start), identity: ex.who.name(), remote: r.RemoteAddr,
 				})
@@ -135,16 +135,22 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		if !s.access.Enabled(r.Context(), level) {
 			return
 		}
-		s.access.LogAttrs(r.Context(), level, "request",
+		attrs := make([]slog.Attr, 0, 11)
+		attrs = append(attrs,
 			slog.String("request_id", ex.id),
 			slog.String("method", r.Method),
 			slog.String("route", ex.route),
 			slog.String("collection", ex.collection),
-			slog.Int("status", status),
+			slog.Int("status", status))
+		if ex.errCode != "" {
+			attrs = append(attrs, slog.String("code", ex.errCode))
+		}
+		attrs = append(attrs,
 			slog.Int64("bytes_in", max(r.ContentLength, 0)),
 			slog.Int64("bytes_out", ex.bytes),
 			slog.Duration("duration", s.now().Sub(ex.start)),
 			slog.String("identity", ex.who.name()),
 			slog.String("remote", r.RemoteAddr))
+		s.access.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }

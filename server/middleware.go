@@ -160,11 +160,13 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the status and size of a response, and its error
+// code (see noteErrorCode).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status  int
+	bytes   int64
+	errCode string // the JSON error code of an error answer, or ""
 }
 
 func (sw *statusWriter) WriteHeader(code int) {

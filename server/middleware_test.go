@@ -272,6 +272,8 @@ func TestAccessLogHasNoKeysOrValues(t *testing.T) {
 	do(t, "PUT", keyURL(ts, "people", secretKey), secretValue, "X-Request-Id", "put-1")
 	do(t, "GET", keyURL(ts, "people", secretKey), nil, "X-Request-Id", "get-1")
 	do(t, "GET", ts.api+"/v1/collections/people/range?prefix=user%2Fssn", nil, "X-Request-Id", "range-1")
+	do(t, "GET", keyURL(ts, "people", []byte("absent")), nil, "X-Request-Id", "miss-1")
+	do(t, "PATCH", keyURL(ts, "people", secretKey), nil, "X-Request-Id", "patch-1", "Accept-Encoding", "gzip")
 	text := logs.String()
 	for _, secret := range []string{"ssn-123", "hunter2", "VALUE", "user%2F"} {
 		if strings.Contains(text, secret) {
@@ -283,6 +285,11 @@ func TestAccessLogHasNoKeysOrValues(t *testing.T) {
 		`request_id=get-1 method=GET route=/v1/collections/{c}/keys/{key...} collection=people status=200 bytes_in=0 bytes_out=13`,
 		`request_id=range-1 method=GET route=/v1/collections/{c}/range collection=people status=200`,
 		`identity=local remote=127.0.0.1:`,
+		// An error answer names its code, also through the compression
+		// middleware's writer.
+		`request_id=miss-1 method=GET route=/v1/collections/{c}/keys/{key...} collection=people status=404 code=not_found bytes_in=0`,
+		`request_id=patch-1 method=PATCH route=`,
+		`status=405 code=method_not_allowed`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("access log lacks %q:\n%s", want, text)
