@@ -30,8 +30,9 @@
 //     admin.go and backup.go: the handlers.
 //   - middleware.go: the chain (apiHandler) and the exchange its steps
 //     share; cors.go, compress.go, ratelimit.go, auth.go (authentication,
-//     protected mode, authorization), logging.go and accesslog.go (the log
-//     output and the access log), listener.go (the connection limit).
+//     protected mode, authorization), logging.go, linebuf.go and
+//     accesslog.go (the log output and the access log), listener.go (the
+//     connection limit).
 //   - errors.go: errors to status and JSON code, the only place a failed
 //     request is logged; health.go, metrics.go, audit.go.
 //   - engine.go: the [Engine] seam; lsmengine.go: the lsm engine behind it;

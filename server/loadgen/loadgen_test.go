@@ -123,7 +123,7 @@ func TestRunWorkloads(t *testing.T) {
 				BatchSize:  tc.batchSize,
 			})
 			if err != nil {
-				t.Fatalf("RunLoad: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
 			if res.Ops != int64(tc.requests) || res.Errors != 0 {
 				t.Errorf("ops %d, errors %d (%v, first %q), want %d ops and no errors", res.Ops, res.Errors, res.ErrorsByStatus, res.FirstError, tc.requests)
@@ -224,7 +224,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	// No bound given: 10 s by default, which the clock never reaches.
 	res, err := loadgen.Run(ctx, loadgen.Options{Addr: addr, Clients: 4, Workload: "put", Keys: 10, Now: clock.now})
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("RunLoad returned %v, want context.Canceled", err)
+		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
 	if res.Ops <= 0 || res.Ops > 50 || res.Errors != 0 {
 		t.Errorf("partial result: ops %d, errors %d; want 1..50 ops and no errors", res.Ops, res.Errors)
@@ -232,7 +232,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 
 	// Cancelled before it starts: the preload fails.
 	if _, err := loadgen.Run(ctx, loadgen.Options{Addr: addr, Workload: "get", Keys: 10}); !errors.Is(err, context.Canceled) {
-		t.Errorf("RunLoad with a cancelled context returned %v", err)
+		t.Errorf("Run with a cancelled context returned %v", err)
 	}
 }
 
@@ -497,9 +497,9 @@ func TestOptionsValidate(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			// RunLoad refuses the same options before sending anything.
+			// Run refuses the same options before sending anything.
 			if _, err := loadgen.Run(t.Context(), tc.o); err == nil {
-				t.Error("RunLoad accepted what Validate refused")
+				t.Error("Run accepted what Validate refused")
 			}
 		})
 	}
