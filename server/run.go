@@ -248,12 +248,17 @@ func (s *Server) serveUntilShutdown(ctx context.Context, term <-chan os.Signal, 
 // waits make one reload). The first SIGINT or SIGTERM is passed on to term;
 // a second one abandons the process.
 func (s *Server) watchSignals(stop <-chan struct{}, term chan<- os.Signal, hup chan<- struct{}) {
+	sigs := s.opts.Signals
 	terms := 0
 	for {
 		select {
 		case <-stop:
 			return
-		case sig := <-s.opts.Signals:
+		case sig, ok := <-sigs:
+			if !ok {
+				sigs = nil // closed: no more signals, wait for stop
+				continue
+			}
 			switch sig {
 			case syscall.SIGHUP:
 				select {
