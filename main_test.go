@@ -171,7 +171,7 @@ func TestVersionAndUsage(t *testing.T) {
 
 func TestValidateConfig(t *testing.T) {
 	dir := t.TempDir()
-	seed, err := os.ReadFile("server/testdata/seed-config.toml")
+	seed, err := os.ReadFile("server/config/testdata/seed-config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,3 +143,18 @@ func TestLoadAPIKeys(t *testing.T) {
 		t.Errorf("empty array: %d keys, %v", empty.Len(), err)
 	}
 }
+
+// A misspelt expires_at (expiresAt, expiry, ...) would leave a key that
+// never expires: refused at load. Other attributes are the operator's.
+func TestAPIKeyExpiryTypoRefused(t *testing.T) {
+	hash := authn.HashAPIKey("k")
+	for _, name := range []string{"expiresAt", "Expires-At", "expiry", "expiration", "exp", "valid_until"} {
+		_, err := authn.ParseAPIKeys([]byte(`[{"id":"a","key_hash":"` + hash + `","user_id":"u","attributes":{"` + name + `":"2027-01-01T00:00:00Z"}}]`))
+		if err == nil || !strings.Contains(err.Error(), "did you mean attributes.expires_at") {
+			t.Errorf("attribute %q: %v", name, err)
+		}
+	}
+	if _, err := authn.ParseAPIKeys([]byte(`[{"id":"a","key_hash":"` + hash + `","user_id":"u","attributes":{"team":"ops","expires_at":"2027-01-01T00:00:00Z"}}]`)); err != nil {
+		t.Errorf("an attribute of the operator's own: %v", err)
+	}
+}

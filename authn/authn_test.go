@@ -205,3 +205,20 @@ func TestAuthenticateThroughServer(t *testing.T) {
 		}
 	}
 }
+
+// Authenticate refuses credentials in the query (access_token, api_key),
+// percent-encoded names too (the pre-check once missed ?acc%65ss_token=).
+func TestQueryCredentialPercentEncodedName(t *testing.T) {
+	a, err := authn.New(authn.Config{APIKeys: &authn.KeySet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"acc%65ss_token=eyJ.x.y", "api%5Fkey=secret"} {
+		r := httptest.NewRequest("GET", "/v1/status?"+q, nil)
+		_, err := a.Authenticate(r)
+		var e *authn.Error
+		if !errors.As(err, &e) || e.Reason != authn.ReasonTokenInQuery {
+			t.Errorf("query %q: err = %v, want reason %s", q, err, authn.ReasonTokenInQuery)
+		}
+	}
+}

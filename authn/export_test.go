@@ -14,3 +14,8 @@ func (v *JWTVerifier) VerifyJWS(token string) ([]byte, error) { return v.verifyJ
 func VerifyClientChain(cs tls.ConnectionState, pool *x509.CertPool, now time.Time) error {
 	return verifyClientChain(cs, pool, now)
 }
+
+// FromCertificate exposes the identity of a verified client certificate.
+func FromCertificate(cs *tls.ConnectionState, now time.Time) (Identity, error) {
+	return fromCertificate(cs, now)
+}

@@ -4,11 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -466,4 +469,35 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+var verbatimSecret = authn.Secret("0123456789abcdef0123456789abcdef-review")
+
+// signHS256Verbatim signs header.payload (JSON text, used verbatim) with
+// verbatimSecret.
+func signHS256Verbatim(header, payload string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	input := enc([]byte(header)) + "." + enc([]byte(payload))
+	m := hmac.New(sha256.New, []byte(verbatimSecret))
+	m.Write([]byte(input))
+	return input + "." + enc(m.Sum(nil))
+}
+
+// API.md §4 gives roles through the "roles" claim only. A singular "role"
+// claim once added a role; many issuers use "role" with their own meaning
+// (Supabase "role":"service_role", "role":"admin" for another application),
+// so a token minted for something else could gain a server role.
+func TestSingularRoleClaimGivesNoRole(t *testing.T) {
+	v, err := authn.NewJWTVerifier(authn.JWTConfig{Algorithm: "HS256", Secret: verbatimSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := signHS256Verbatim(`{"alg":"HS256"}`, `{"sub":"bob","exp":4102444800,"roles":["reader"],"role":"admin"}`)
+	id, err := v.Verify(tok, time.Unix(1750000000, 0))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if slices.Contains(id.Roles, "admin") {
+		t.Errorf("roles = %q: the non-contract \"role\" claim granted admin; API.md §4 defines only \"roles\"", id.Roles)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -314,5 +315,51 @@ func TestVerifyClientChain(t *testing.T) {
 				t.Fatalf("error %v, want error %v", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// crypto/x509 fills Subject.CommonName with the LAST CN attribute, so a
+// verified certificate with subject CN=alice, CN=admin once authenticated
+// as "admin", though a CA checking the first CN issued it to alice. Several
+// CNs are ambiguous: refused.
+func TestMTLSMultipleCommonNames(t *testing.T) {
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cn := asn1.ObjectIdentifier{2, 5, 4, 3}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{{Type: cn, Value: "alice"}, {Type: cn, Value: "admin"}}},
+		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		t.Fatalf("the CA-signed leaf does not verify: %v", err)
+	}
+	cs := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: chains}
+	id, err := authn.FromCertificate(cs, now)
+	if err == nil {
+		t.Errorf("subject attributes %v (two CNs) accepted as identity %q; want it refused as ambiguous", leaf.Subject.Names, id.Subject)
 	}
 }

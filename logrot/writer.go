@@ -117,7 +117,7 @@ func New(path string, opts Options) (*Writer, error) {
 	err := w.openLocked()
 	w.mu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("logrot: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
@@ -260,7 +260,8 @@ func (w *Writer) Stats() Stats {
 
 // openLocked opens path for appending, creating it with w.mode if missing,
 // and makes it the current file; it leaves the previous file, if any, to
-// the caller. w.mu must be held.
+// the caller. Its error is the file system's, for the caller to say what
+// it was doing. w.mu must be held.
 func (w *Writer) openLocked() error {
 	created := true
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, w.mode)
@@ -269,7 +270,7 @@ func (w *Writer) openLocked() error {
 		f, err = os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND, 0)
 	}
 	if err != nil {
-		return fmt.Errorf("logrot: %w", err)
+		return err
 	}
 	info, err := f.Stat()
 	if err == nil && created {
@@ -277,7 +278,7 @@ func (w *Writer) openLocked() error {
 	}
 	if err != nil {
 		_ = f.Close() // the error above is the one to report
-		return fmt.Errorf("logrot: %w", err)
+		return err
 	}
 	w.file = f
 	w.size = info.Size()
@@ -306,7 +307,7 @@ func (w *Writer) reopenLocked() error {
 	}
 	old := w.file
 	if err := w.openLocked(); err != nil {
-		return err
+		return fmt.Errorf("logrot: reopen: %w", err)
 	}
 	if w.stale {
 		w.stale, w.pinned = false, ""

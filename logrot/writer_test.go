@@ -291,12 +291,17 @@ func TestRotateFailureKeepsWriting(t *testing.T) {
 
 	if err := w.Rotate(); err == nil {
 		t.Error("Rotate succeeded without a directory")
+	} else {
+		checkPrefixedOnce(t, err)
 	}
 	mustWrite(t, w, "678901") // over MaxSize: rotation fails, the write does not
 	if err := w.Reopen(); err == nil {
 		t.Error("Reopen succeeded without a directory")
+	} else {
+		checkPrefixedOnce(t, err)
 	}
 	st := w.Stats()
+	checkPrefixedOnce(t, st.LastError)
 	if st.RotateErrors != 3 || st.WriteErrors != 0 || st.LastError == nil || st.Size != 11 || st.Rotations != 0 {
 		t.Errorf("stats = %+v, want 3 rotate errors, size 11", st)
 	}
@@ -332,6 +337,8 @@ func TestReadOnlyDirectory(t *testing.T) {
 	mustWrite(t, w, "678901")
 	if err := w.Rotate(); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Rotate = %v, want permission error", err)
+	} else {
+		checkPrefixedOnce(t, err)
 	}
 	if st := w.Stats(); st.RotateErrors != 2 {
 		t.Errorf("stats = %+v, want 2 rotate errors", st)
@@ -341,6 +348,17 @@ func TestReadOnlyDirectory(t *testing.T) {
 	}
 	if _, err := logrot.New(filepath.Join(dir, "sub", "x.log"), logrot.Options{}); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("New in read-only dir = %v, want permission error", err)
+	} else {
+		checkPrefixedOnce(t, err)
+	}
+}
+
+// checkPrefixedOnce fails unless err says "logrot: " once, at its start
+// (errors were once wrapped twice: "logrot: rotate: logrot: open ...").
+func checkPrefixedOnce(t *testing.T, err error) {
+	t.Helper()
+	if msg := err.Error(); !strings.HasPrefix(msg, "logrot: ") || strings.Count(msg, "logrot:") != 1 {
+		t.Errorf("error %q: want one \"logrot: \" prefix", msg)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 )
 
 // benchRegistry builds families × series: half counters, a quarter gauges
@@ -60,7 +61,7 @@ func BenchmarkCheck(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := promtext.Check(buf.Bytes()); err != nil {
+		if err := promtexttest.Check(buf.Bytes()); err != nil {
 			b.Fatal(err)
 		}
 	}

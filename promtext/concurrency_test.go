@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 )
 
 // TestConcurrentWriteTo scrapes while goroutines update every kind of
@@ -53,7 +54,7 @@ func TestConcurrentWriteTo(t *testing.T) {
 		if _, err := r.WriteTo(&buf); err != nil {
 			t.Fatal(err)
 		}
-		if err := promtext.Check(buf.Bytes()); err != nil {
+		if err := promtexttest.Check(buf.Bytes()); err != nil {
 			t.Fatalf("scrape %d fails Check: %v", scrape, err)
 		}
 		cur := monotonicSamples(t, buf.String())

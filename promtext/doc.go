@@ -29,9 +29,10 @@
 // U+FFFD before a series is looked up, so two values that would print alike
 // name one series.
 //
-// [Check] is a strict checker of the format: it enforces every rule above and
-// the ones promtool does not (duplicate series, histogram invariants, families
-// that are interrupted).
+// Its tests, and the server's, check the output with package
+// promtext/promtexttest, a strict checker of the format: it enforces every
+// rule above and the ones promtool does not (duplicate series, histogram
+// invariants, families that are interrupted).
 //
 // # Definition errors
 //

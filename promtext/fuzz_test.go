@@ -2,52 +2,14 @@ package promtext_test
 
 import (
 	"bytes"
-	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 )
-
-// FuzzCheck feeds arbitrary input to Check: it must not panic, must be
-// deterministic, and every error it returns must be a LineError.
-func FuzzCheck(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "vectors", "*.txt"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range append(files, filepath.Join("testdata", "registry.golden")) {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		err := promtext.Check(data)
-		err2 := promtext.Check(data)
-		if (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() {
-			t.Fatalf("Check is not deterministic: %v / %v", err, err2)
-		}
-		if err == nil {
-			if len(data) > 0 && data[len(data)-1] != '\n' {
-				t.Fatalf("accepted input without a final line feed: %q", data)
-			}
-			return
-		}
-		if !errors.Is(err, promtext.ErrInvalid) {
-			t.Fatalf("error %v does not wrap ErrInvalid", err)
-		}
-		var le *promtext.LineError
-		if !errors.As(err, &le) || le.Line < 1 || le.Line > bytes.Count(data, []byte("\n"))+1 {
-			t.Fatalf("error %v has no valid line number", err)
-		}
-	})
-}
 
 // FuzzRoundTrip registers metrics with arbitrary help text, label values
 // and numbers: what the registry writes must always pass Check, and the
@@ -77,7 +39,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if _, err := r.WriteTo(&buf); err != nil {
 			t.Fatal(err)
 		}
-		if err := promtext.Check(buf.Bytes()); err != nil {
+		if err := promtexttest.Check(buf.Bytes()); err != nil {
 			t.Fatalf("Check rejects our output: %v\n%q", err, buf.String())
 		}
 		for line := range strings.Lines(buf.String()) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 )
 
 func TestHandler(t *testing.T) {
@@ -100,7 +101,7 @@ func TestHandlerOverHTTP(t *testing.T) {
 		if !res.Uncompressed {
 			t.Error("response was not gzip-compressed")
 		}
-		if err := promtext.Check(b); err != nil {
+		if err := promtexttest.Check(b); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(string(b), "\ngo_goroutines ") {

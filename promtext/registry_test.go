@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -81,7 +82,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := buf.Bytes()
-	if err := promtext.Check(got); err != nil {
+	if err := promtexttest.Check(got); err != nil {
 		t.Fatalf("own output fails Check:\n%v\n%s", err, got)
 	}
 	golden := filepath.Join("testdata", "registry.golden")
@@ -118,7 +119,7 @@ func expose(t *testing.T, r *promtext.Registry) string {
 	if n != int64(buf.Len()) {
 		t.Errorf("WriteTo returned %d, wrote %d bytes", n, buf.Len())
 	}
-	if err := promtext.Check(buf.Bytes()); err != nil {
+	if err := promtexttest.Check(buf.Bytes()); err != nil {
 		t.Fatalf("Check rejects output: %v\n%s", err, buf.Bytes())
 	}
 	return buf.String()

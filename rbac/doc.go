@@ -45,6 +45,14 @@
 // actions. A reload that fails therefore leaves the previous policy in
 // force.
 //
+// # TOML positions
+//
+// The TOML decoder gives no line for a key, so [ScanTOML] reads a document
+// again and returns where its tables, keys and array elements are
+// ([TOMLPositions]); [TOMLTypeName] names a decoded value's type. The roles
+// file's messages use them, and so does the server's configuration loader,
+// which sits above rbac in the import order and can therefore share them.
+//
 // # Decisions
 //
 // [Policy.Authorize] is a pure function of (subject, action, resource):

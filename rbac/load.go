@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -52,7 +51,7 @@ type fileRole struct {
 	Description string
 	Permissions []filePermission
 	Inherits    []string
-	at          *posTable // where it is in the file; nil for a built-in role
+	at          *TOMLPositions // where it is in the file; nil for a built-in role
 }
 
 type filePermission struct {
@@ -145,7 +144,7 @@ func Load(data []byte, opts Options) (*Policy, error) {
 		return nil, errors.Join(&problem{msg: "invalid TOML: " + oneLine(err.Error())})
 	}
 	c := &checker{}
-	p := c.check(doc, scanPositions(text), def)
+	p := c.check(doc, ScanTOML(text), def)
 	if len(c.problems) > 0 {
 		// In the order of the file; problems without a line last.
 		order := func(p *problem) int {
@@ -174,7 +173,7 @@ func (c *checker) add(line int, format string, args ...any) {
 }
 
 // check checks a decoded roles file and, if it has no problem, compiles it.
-func (c *checker) check(doc map[string]any, at *posTable, defaultRole string) *Policy {
+func (c *checker) check(doc map[string]any, at *TOMLPositions, defaultRole string) *Policy {
 	c.unknownKeys(doc, at, "", fileKeys)
 	defs := builtinDefs()
 	// named holds every role name a binding or inherits may use without
@@ -190,16 +189,16 @@ func (c *checker) check(doc map[string]any, at *posTable, defaultRole string) *P
 		case r.Name == "":
 			continue // reported by role
 		case !validRoleName(r.Name):
-			c.add(r.at.key("name"), "role %q: invalid name (letters, digits, '_', '-', '.', ':')", r.Name)
+			c.add(r.at.Key("name"), "role %q: invalid name (letters, digits, '_', '-', '.', ':')", r.Name)
 			named[r.Name] = true
 		case isBuiltin(r.Name):
-			c.add(r.at.key("name"), "role %q: redefines a built-in role; define a new role that inherits it instead", r.Name)
+			c.add(r.at.Key("name"), "role %q: redefines a built-in role; define a new role that inherits it instead", r.Name)
 		case defs[r.Name] != nil:
 			first := ""
-			if l := defs[r.Name].at.key("name"); l > 0 {
+			if l := defs[r.Name].at.Key("name"); l > 0 {
 				first = fmt.Sprintf(" (first at line %d)", l)
 			}
-			c.add(r.at.key("name"), "role %q: defined twice%s; merge the definitions", r.Name, first)
+			c.add(r.at.Key("name"), "role %q: defined twice%s; merge the definitions", r.Name, first)
 		default:
 			defs[r.Name] = r
 		}
@@ -211,13 +210,13 @@ func (c *checker) check(doc map[string]any, at *posTable, defaultRole string) *P
 	for _, r := range custom {
 		for k, parent := range r.Inherits {
 			if !named[parent] {
-				c.add(r.at.elem("inherits", k, len(r.Inherits)), "role %q: inherits unknown role %q", r.Name, parent)
+				c.add(r.at.Elem("inherits", k, len(r.Inherits)), "role %q: inherits unknown role %q", r.Name, parent)
 			}
 		}
 	}
 	for _, cycle := range findCycles(defs) {
 		from := defs[cycle[0]]
-		c.add(from.at.elem("inherits", slices.Index(from.Inherits, cycle[1]), len(from.Inherits)),
+		c.add(from.at.Elem("inherits", slices.Index(from.Inherits, cycle[1]), len(from.Inherits)),
 			"inherits cycle: %s", strings.Join(cycle, " -> "))
 	}
 
@@ -232,10 +231,10 @@ func (c *checker) check(doc map[string]any, at *posTable, defaultRole string) *P
 		}
 		if j, dup := seen[b.Subject]; dup {
 			first := ""
-			if l := pick(pos, j).key("subject"); l > 0 {
+			if l := pick(pos, j).Key("subject"); l > 0 {
 				first = fmt.Sprintf(" (line %d)", l)
 			}
-			c.add(bat.key("subject"), "bindings #%d (subject %q): subject already bound by bindings #%d%s; merge them", i+1, b.Subject, j+1, first)
+			c.add(bat.Key("subject"), "bindings #%d (subject %q): subject already bound by bindings #%d%s; merge them", i+1, b.Subject, j+1, first)
 			continue
 		}
 		seen[b.Subject] = i
@@ -257,14 +256,14 @@ func (c *checker) check(doc map[string]any, at *posTable, defaultRole string) *P
 }
 
 // role decodes and checks role #i, except for what needs the other roles.
-func (c *checker) role(t map[string]any, at *posTable, i int) *fileRole {
+func (c *checker) role(t map[string]any, at *TOMLPositions, i int) *fileRole {
 	r := &fileRole{at: at}
 	where := fmt.Sprintf("roles #%d", i+1)
 	name, ok := c.str(t, at, "name", where)
 	if name != "" {
 		where = fmt.Sprintf("role %q", name)
 	} else if ok || t["name"] == nil {
-		c.add(at.at(), "%s: name is required", where)
+		c.add(at.Line(), "%s: name is required", where)
 	}
 	r.Name = name
 	c.unknownKeys(t, at, where, roleKeys)
@@ -278,28 +277,28 @@ func (c *checker) role(t map[string]any, at *posTable, i int) *fileRole {
 }
 
 // permission decodes and checks one permission of a role.
-func (c *checker) permission(t map[string]any, at *posTable, where string) filePermission {
+func (c *checker) permission(t map[string]any, at *TOMLPositions, where string) filePermission {
 	c.unknownKeys(t, at, where, permissionKeys)
 	res, ok := c.str(t, at, "resource", where)
 	switch {
 	case t["resource"] == nil || ok && res == "":
-		c.add(at.at(), `%s: resource is required ("*", "server", "collection:*" or "collection:NAME")`, where)
+		c.add(at.Line(), `%s: resource is required ("*", "server", "collection:*" or "collection:NAME")`, where)
 	case ok:
 		if _, _, err := parseResource(res); err != nil {
-			c.add(at.key("resource"), "%s: %v", where, err)
+			c.add(at.Key("resource"), "%s: %v", where, err)
 		}
 	}
 	acts := c.strs(t, at, "actions", where)
 	if arr, isArr := t["actions"].([]any); t["actions"] == nil || isArr && len(arr) == 0 {
-		line := at.key("actions")
+		line := at.Key("actions")
 		if line == 0 {
-			line = at.at()
+			line = at.Line()
 		}
 		c.add(line, "%s: actions must list at least one of read, write, admin", where)
 	}
 	for k, a := range acts {
 		if _, err := ParseAction(a); err != nil {
-			c.add(at.elem("actions", k, len(acts)), "%s: unknown action %q (read, write, admin)", where, a)
+			c.add(at.Elem("actions", k, len(acts)), "%s: unknown action %q (read, write, admin)", where, a)
 		}
 	}
 	return filePermission{Resource: res, Actions: acts}
@@ -307,31 +306,31 @@ func (c *checker) permission(t map[string]any, at *posTable, where string) fileP
 
 // binding decodes and checks binding #i; ok is false if it has no subject.
 // named holds the role names it may use.
-func (c *checker) binding(t map[string]any, at *posTable, i int, named map[string]bool) (b fileBinding, ok bool) {
+func (c *checker) binding(t map[string]any, at *TOMLPositions, i int, named map[string]bool) (b fileBinding, ok bool) {
 	where := fmt.Sprintf("bindings #%d", i+1)
 	subject, isStr := c.str(t, at, "subject", where)
 	if subject != "" {
 		where += fmt.Sprintf(" (subject %q)", subject)
 	} else if isStr || t["subject"] == nil {
-		c.add(at.at(), "%s: subject is required (a JWT sub, API key user_id or certificate CN)", where)
+		c.add(at.Line(), "%s: subject is required (a JWT sub, API key user_id or certificate CN)", where)
 	}
 	c.unknownKeys(t, at, where, bindingKeys)
 	b = fileBinding{Subject: subject, Roles: c.strs(t, at, "roles", where), Collections: c.strs(t, at, "collections", where)}
 	for k, r := range b.Roles {
 		if !named[r] {
-			c.add(at.elem("roles", k, len(b.Roles)), "%s: unknown role %q", where, r)
+			c.add(at.Elem("roles", k, len(b.Roles)), "%s: unknown role %q", where, r)
 		}
 	}
 	for k, coll := range b.Collections {
 		if coll != "*" && !ValidCollectionName(coll) {
-			c.add(at.elem("collections", k, len(b.Collections)), "%s: invalid collection name %q", where, coll)
+			c.add(at.Elem("collections", k, len(b.Collections)), "%s: invalid collection name %q", where, coll)
 		}
 	}
 	return b, subject != ""
 }
 
 // unknownKeys reports the keys of t that are not in known.
-func (c *checker) unknownKeys(t map[string]any, at *posTable, where string, known []string) {
+func (c *checker) unknownKeys(t map[string]any, at *TOMLPositions, where string, known []string) {
 	keys := make([]string, 0, len(t))
 	for k := range t {
 		if !slices.Contains(known, k) {
@@ -340,39 +339,39 @@ func (c *checker) unknownKeys(t map[string]any, at *posTable, where string, know
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		c.add(at.key(k), "%sunknown key %q (known: %s)", prefix(where), k, strings.Join(known, ", "))
+		c.add(at.Key(k), "%sunknown key %q (known: %s)", prefix(where), k, strings.Join(known, ", "))
 	}
 }
 
 // str returns the string value of key k of t, if it is one; a value of
 // another type is reported.
-func (c *checker) str(t map[string]any, at *posTable, k, where string) (s string, ok bool) {
+func (c *checker) str(t map[string]any, at *TOMLPositions, k, where string) (s string, ok bool) {
 	v, found := t[k]
 	if !found {
 		return "", false
 	}
 	if s, ok = v.(string); !ok {
-		c.add(at.key(k), "%s%s must be a string, not %s", prefix(where), k, typeName(v))
+		c.add(at.Key(k), "%s%s must be a string, not %s", prefix(where), k, TOMLTypeName(v))
 	}
 	return s, ok
 }
 
 // strs returns the array of strings of key k of t, if it is one; a value
 // of another type is reported.
-func (c *checker) strs(t map[string]any, at *posTable, k, where string) []string {
+func (c *checker) strs(t map[string]any, at *TOMLPositions, k, where string) []string {
 	v, found := t[k]
 	if !found {
 		return nil
 	}
 	a, ok := v.([]any)
 	if !ok {
-		c.add(at.key(k), "%s%s must be an array of strings, not %s", prefix(where), k, typeName(v))
+		c.add(at.Key(k), "%s%s must be an array of strings, not %s", prefix(where), k, TOMLTypeName(v))
 		return nil
 	}
 	ss := make([]string, len(a))
 	for i, e := range a {
 		if ss[i], ok = e.(string); !ok {
-			c.add(at.elem(k, i, len(a)), "%s%s must be an array of strings, not of %s", prefix(where), k, typeName(e))
+			c.add(at.Elem(k, i, len(a)), "%s%s must be an array of strings, not of %s", prefix(where), k, TOMLTypeName(e))
 			return nil
 		}
 	}
@@ -381,7 +380,7 @@ func (c *checker) strs(t map[string]any, at *posTable, k, where string) []string
 
 // tables returns the array of tables of key k of t ([[header]] or
 // k = [{...}]) and where each one is; a value of another type is reported.
-func (c *checker) tables(t map[string]any, at *posTable, k, where, header string) ([]map[string]any, []*posTable) {
+func (c *checker) tables(t map[string]any, at *TOMLPositions, k, where, header string) ([]map[string]any, []*TOMLPositions) {
 	v, found := t[k]
 	if !found {
 		return nil, nil
@@ -394,16 +393,16 @@ func (c *checker) tables(t map[string]any, at *posTable, k, where, header string
 		for _, e := range v {
 			m, ok := e.(map[string]any)
 			if !ok {
-				c.add(at.key(k), "%s%s must be an array of tables ([[%s]] or %s = [{ ... }]), not of %s", prefix(where), k, header, k, typeName(e))
+				c.add(at.Key(k), "%s%s must be an array of tables ([[%s]] or %s = [{ ... }]), not of %s", prefix(where), k, header, k, TOMLTypeName(e))
 				return nil, nil
 			}
 			list = append(list, m)
 		}
 	default:
-		c.add(at.key(k), "%s%s must be an array of tables ([[%s]] or %s = [{ ... }]), not %s", prefix(where), k, header, k, typeName(v))
+		c.add(at.Key(k), "%s%s must be an array of tables ([[%s]] or %s = [{ ... }]), not %s", prefix(where), k, header, k, TOMLTypeName(v))
 		return nil, nil
 	}
-	return list, at.children(k, len(list))
+	return list, at.Children(k, len(list))
 }
 
 func prefix(where string) string {
@@ -411,27 +410,6 @@ func prefix(where string) string {
 		return ""
 	}
 	return where + ": "
-}
-
-// typeName names the TOML type of a decoded value.
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
-		return "a boolean"
-	case time.Time:
-		return "a date-time"
-	case []any, []map[string]any:
-		return "an array"
-	case map[string]any:
-		return "a table"
-	}
-	return fmt.Sprintf("a %T", v)
 }
 
 // build flattens checked roles into a Policy.

@@ -30,6 +30,7 @@ type accessRecord struct {
 	route      string
 	collection string
 	status     int
+	code       string // the error code of an error answer; omitted when ""
 	bytesIn    int64
 	bytesOut   int64
 	duration   time.Duration
@@ -54,6 +55,9 @@ func (a *accessWriter) write(r *accessRecord) {
 		b = jsonField(b, "route", r.route)
 		b = jsonField(b, "collection", r.collection)
 		b = jsonInt(b, "status", int64(r.status))
+		if r.code != "" {
+			b = jsonField(b, "code", r.code)
+		}
 		b = jsonInt(b, "bytes_in", r.bytesIn)
 		b = jsonInt(b, "bytes_out", r.bytesOut)
 		b = jsonInt(b, "duration", int64(r.duration))
@@ -71,6 +75,9 @@ func (a *accessWriter) write(r *accessRecord) {
 		b = textField(b, "route", r.route)
 		b = textField(b, "collection", r.collection)
 		b = textInt(b, "status", int64(r.status))
+		if r.code != "" {
+			b = textField(b, "code", r.code)
+		}
 		b = textInt(b, "bytes_in", r.bytesIn)
 		b = textInt(b, "bytes_out", r.bytesOut)
 		b = textField(b, "duration", r.duration.String())

@@ -6,25 +6,26 @@ import (
 	"time"
 )
 
-// HealthPortHeader is the header of the answer to POST
-// /v1/admin/shutdown that names the health listener's port.
-const HealthPortHeader = "Amaters-Health-Port"
+// healthPortHeader is the header of the answer to POST
+// /v1/admin/shutdown that names the health listener's port (client.HealthPortHeader
+// on the client's side).
+const healthPortHeader = "Amaters-Health-Port"
 
-// StatusResponse is the body of GET /v1/status (API.md §3), which the
-// status command decodes.
-type StatusResponse struct {
-	Name           string          `json:"name"`
-	Version        string          `json:"version"`
-	State          string          `json:"state"`
-	Engine         string          `json:"engine"`
-	UptimeSeconds  int64           `json:"uptime_seconds"`
-	Connections    int64           `json:"connections"`
-	MaxConnections int64           `json:"max_connections"`
-	RateLimit      RateLimitStatus `json:"rate_limit"`
+// statusResponse is the body of GET /v1/status (API.md §3); client.Status
+// decodes it.
+type statusResponse struct {
+	Name           string         `json:"name"`
+	Version        string         `json:"version"`
+	State          string         `json:"state"`
+	Engine         string         `json:"engine"`
+	UptimeSeconds  int64          `json:"uptime_seconds"`
+	Connections    int64          `json:"connections"`
+	MaxConnections int64          `json:"max_connections"`
+	RateLimit      rateLimitState `json:"rate_limit"`
 }
 
-// RateLimitStatus is the rate_limit member of [StatusResponse].
-type RateLimitStatus struct {
+// rateLimitState is the rate_limit member of [statusResponse].
+type rateLimitState struct {
 	Enabled  bool   `json:"enabled"`
 	RPS      int64  `json:"rps"`
 	Burst    int64  `json:"burst"`
@@ -33,7 +34,7 @@ type RateLimitStatus struct {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, StatusResponse{
+	writeJSON(w, http.StatusOK, statusResponse{
 		Name:           "amaters-server",
 		Version:        Version,
 		State:          stateName(s.state.Load()),
@@ -56,7 +57,7 @@ func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
 	// process: the health listener closes only after the storage is
 	// closed. A header, so the body stays API.md's.
 	if _, port, err := net.SplitHostPort(s.HealthAddr()); err == nil {
-		w.Header().Set(HealthPortHeader, port)
+		w.Header().Set(healthPortHeader, port)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"state": "draining"})
 	http.NewResponseController(w).Flush()
@@ -64,9 +65,9 @@ func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) rateLimitStatus() RateLimitStatus {
+func (s *Server) rateLimitStatus() rateLimitState {
 	l := s.live.Load().limiters
-	st := RateLimitStatus{Enabled: l != nil}
+	st := rateLimitState{Enabled: l != nil}
 	if l != nil {
 		st.RPS, st.Burst = int64(l.rps), int64(l.burst)
 		st.Clients, st.Rejected = l.clients(), l.rejected.Load()

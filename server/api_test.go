@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 	"amaters-server/server"
+	"amaters-server/server/client"
+	"amaters-server/server/config"
 )
 
 // testServer is a server running in-process on loopback ports.
@@ -34,19 +36,15 @@ type testServer struct {
 
 // startServer runs a memory-engine server on free loopback ports with cfg
 // adjusted by mutate, and stops it when the test ends.
-func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
+func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	return startServerWith(t, server.Options{Logger: discardLogger()}, mutate)
 }
 
 // startServerWith is startServer with the given Options.
-func startServerWith(t *testing.T, opts server.Options, mutate func(*server.Config)) *testServer {
+func startServerWith(t *testing.T, opts server.Options, mutate func(*config.Config)) *testServer {
 	t.Helper()
-	cfg := server.Default()
-	cfg.Server.BindAddress = "127.0.0.1:0"
-	cfg.Health.HTTPPort = 0
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Storage.Engine = "memory"
+	cfg := loopbackConfig(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -80,6 +78,17 @@ func startServerWith(t *testing.T, opts server.Options, mutate func(*server.Conf
 		}
 	})
 	return ts
+}
+
+// loopbackConfig is the configuration of a test server: the memory
+// engine, free loopback ports, a temporary data folder.
+func loopbackConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.Server.BindAddress = "127.0.0.1:0"
+	cfg.Health.HTTPPort = 0
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Storage.Engine = "memory"
+	return cfg
 }
 
 // escapeKey percent-encodes every byte of key except unreserved letters and
@@ -252,7 +261,7 @@ func TestUncleanPathsAreRefusedNotRedirected(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) {
+	ts := startServer(t, func(c *config.Config) {
 		c.Storage.MaxKeyBytes = 16
 		c.Storage.MaxValueBytes = 1000
 	})
@@ -440,7 +449,7 @@ func postBatch(t *testing.T, ts *testServer, ops any) result {
 }
 
 func TestBatchIsAllOrNothing(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Storage.MaxValueBytes = 100 })
+	ts := startServer(t, func(c *config.Config) { c.Storage.MaxValueBytes = 100 })
 	set := func(c, k, v string) map[string]string {
 		return map[string]string{"op": "set", "collection": c, "key": b64(k), "value": b64(v)}
 	}
@@ -507,7 +516,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 }
 
 func TestBatchBodyLimit(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Middleware.MaxBodyBytes = 1000 })
+	ts := startServer(t, func(c *config.Config) { c.Middleware.MaxBodyBytes = 1000 })
 	ops := []any{map[string]string{"op": "set", "collection": "a", "key": b64("k"), "value": b64(strings.Repeat("v", 2000))}}
 	wantError(t, postBatch(t, ts, ops), 413, "too_large")
 }
@@ -568,7 +577,7 @@ func TestStatusHealthAndMetrics(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
 		t.Errorf("metrics Content-Type %q", ct)
 	}
-	if err := promtext.Check(r.body); err != nil {
+	if err := promtexttest.Check(r.body); err != nil {
 		t.Fatalf("exposition is invalid: %v\n%s", err, r.body)
 	}
 	text := string(r.body)
@@ -627,7 +636,7 @@ func TestAdminShutdownDrainsAndStops(t *testing.T) {
 	if r.status != 202 || strings.TrimSpace(string(r.body)) != `{"state":"draining"}` {
 		t.Fatalf("shutdown: %d %s", r.status, r.body)
 	}
-	if hp := r.header.Get(server.HealthPortHeader); !strings.HasSuffix(ts.health, ":"+hp) || hp == "" {
+	if hp := r.header.Get(client.HealthPortHeader); !strings.HasSuffix(ts.health, ":"+hp) || hp == "" {
 		t.Errorf("health port header %q; health is at %s", hp, ts.health)
 	}
 	select {
@@ -646,7 +655,7 @@ func TestAdminShutdownDrainsAndStops(t *testing.T) {
 
 func TestPortInUse(t *testing.T) {
 	ts := startServer(t, nil)
-	cfg := server.Default()
+	cfg := config.Default()
 	cfg.Server.BindAddress = strings.TrimPrefix(ts.api, "http://")
 	cfg.Health.HTTPPort = 0
 	cfg.Server.DataDir = t.TempDir()
@@ -685,7 +694,7 @@ func TestMetricsUnderLoad(t *testing.T) {
 	}()
 	scrape := func() []byte {
 		r := do(t, "GET", ts.health+"/metrics", nil)
-		if err := promtext.Check(r.body); err != nil {
+		if err := promtexttest.Check(r.body); err != nil {
 			t.Fatalf("invalid exposition under load: %v", err)
 		}
 		return r.body
@@ -769,14 +778,7 @@ func TestLogFailureIsReportedNotFatal(t *testing.T) {
 	if err := os.Symlink("/dev/full", logFile); err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Default()
-	cfg.Logging.File = logFile
-	out, err := server.OpenLog(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	ts := startServerWith(t, server.Options{Log: out}, nil)
+	ts := startServerWith(t, server.Options{Stderr: io.Discard}, func(c *config.Config) { c.Logging.File = logFile })
 	for range 3 {
 		if r := do(t, "PUT", keyURL(ts, "c", []byte("k")), []byte("v")); r.status != 204 {
 			t.Fatalf("PUT with a failing log: %d", r.status)

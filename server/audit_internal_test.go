@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"amaters-server/server/config"
 )
 
 // TestAuditRecordRacesClose: in Run, the audit log is closed by a deferred
@@ -13,8 +15,8 @@ import (
 // reports here.)
 func TestAuditRecordRacesClose(t *testing.T) {
 	for range 20 {
-		cfg := Default()
-		a, err := openAuditLog(t.TempDir()+"/audit.log", cfg.rotationOptions(time.Now), time.Now, discardLog())
+		cfg := config.Default()
+		a, err := openAuditLog(t.TempDir()+"/audit.log", rotationOptions(&cfg, time.Now), time.Now, discardLog())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"amaters-server/authn"
 	"amaters-server/rbac"
+	"amaters-server/server/config"
 )
 
 // live is the state SIGHUP can reload at once: who a request is
@@ -20,7 +21,7 @@ import (
 // new one and swaps Server.live, so a request sees one consistent version
 // from authentication to authorization.
 type live struct {
-	cfg      *Config
+	cfg      *config.Config
 	authn    *authn.Authenticator // nil when authentication is off
 	policy   *rbac.Policy
 	tls      *tls.Config // nil without network.tls_cert
@@ -28,16 +29,51 @@ type live struct {
 	limiters *limiters // nil when rate limiting is off
 }
 
+// Validate checks cfg as [New] does: every value and rule of
+// [config.Config.Validate], then what the files it names hold (API keys,
+// JWT keys, TLS certificates, the roles file), which it loads. It returns
+// every problem at once, joined, each a *config.Error naming its key and
+// where the key was set. validate-config prints them.
+func Validate(cfg config.Config) error {
+	_, err := check(&cfg, time.Now)
+	return err
+}
+
+// check is Validate, returning also the state it loaded, so that starting
+// or reloading a server reads each file once. A file's problems are
+// reported on keys that have no problem of their own yet (a missing file
+// is reported once, not also as unreadable).
+func check(c *config.Config, now func() time.Time) (*live, error) {
+	var errs []error
+	reported := map[string]bool{}
+	for _, e := range config.Problems(c.Validate()) {
+		errs = append(errs, e)
+		if ce, ok := e.(*config.Error); ok {
+			reported[ce.Key] = true
+		}
+	}
+	sec, err := loadLive(c, now)
+	for _, e := range config.Problems(err) {
+		if ce, ok := e.(*config.Error); !ok || !reported[ce.Key] {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return sec, nil
+}
+
 // loadLive reads every file the [auth], [authz] and TLS keys name and
-// builds a live state. Each problem is a *ConfigError on its key, so
+// builds a live state. Each problem is a *config.Error on its key, so
 // validate-config, start and reload report them alike.
-func loadLive(c *Config, now func() time.Time) (*live, error) {
+func loadLive(c *config.Config, now func() time.Time) (*live, error) {
 	var errs []error
 	// One problem per line: a file with several problems (keys, roles)
-	// gives one ConfigError for each.
+	// gives one config.Error for each.
 	bad := func(key string, err error) {
-		for _, e := range Problems(err) {
-			errs = append(errs, &ConfigError{Where: c.origin[key], Key: key, Message: e.Error()})
+		for _, e := range config.Problems(err) {
+			errs = append(errs, &config.Error{Where: c.Origin(key), Key: key, Message: e.Error()})
 		}
 	}
 	sec := &live{

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
@@ -83,7 +84,7 @@ collections = ["public"]
 `
 
 // authServer starts a server with JWT, API keys and a roles file.
-func authServer(t *testing.T, mutate func(*server.Config)) (*testServer, string) {
+func authServer(t *testing.T, mutate func(*config.Config)) (*testServer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	keys := fmt.Sprintf(`[
@@ -92,7 +93,7 @@ func authServer(t *testing.T, mutate func(*server.Config)) (*testServer, string)
 ]`, apiKeyHash("ci-key-1"), apiKeyHash("expired-key"))
 	writeFile(t, dir, "keys.json", keys)
 	writeFile(t, dir, "roles.toml", rolesFile)
-	ts := startServer(t, func(c *server.Config) {
+	ts := startServer(t, func(c *config.Config) {
 		c.Auth.JWTSecret = testSecret
 		c.Auth.APIKeysFile = filepath.Join(dir, "keys.json")
 		c.Authz.RolesFile = filepath.Join(dir, "roles.toml")
@@ -289,7 +290,7 @@ func TestAuthorization(t *testing.T) {
 }
 
 func TestAllowAnonymousWithAuth(t *testing.T) {
-	ts, _ := authServer(t, func(c *server.Config) { c.Auth.AllowAnonymous = true })
+	ts, _ := authServer(t, func(c *config.Config) { c.Auth.AllowAnonymous = true })
 	// Anonymous gets the default role (reader) and its binding's collections.
 	if r := do(t, "GET", keyURL(ts, "public", []byte("k")), nil); r.status != 404 {
 		t.Errorf("anonymous read of public: %d %s", r.status, r.body)
@@ -336,7 +337,7 @@ func TestReloadAPIKeysAndRoles(t *testing.T) {
 func TestBadAuthConfigRefused(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "keys.json", `[{"id":"x"}]`)
-	cfg := server.Default()
+	cfg := config.Default()
 	cfg.Auth.APIKeysFile = filepath.Join(dir, "keys.json")
 	cfg.Auth.MTLSCACert = writeFile(t, dir, "ca.pem", "not a certificate")
 	cfg.Auth.JWTAlgorithm = "ES256"
@@ -400,7 +401,7 @@ func TestMTLSAndHTTP2(t *testing.T) {
 	writeFile(t, dir, "server.key", string(skey))
 	writeFile(t, dir, "ca.pem", string(ca.caPEM))
 	writeFile(t, dir, "roles.toml", rolesFile)
-	ts := startServer(t, func(c *server.Config) {
+	ts := startServer(t, func(c *config.Config) {
 		c.Network.TLSCert = filepath.Join(dir, "server.crt")
 		c.Network.TLSKey = filepath.Join(dir, "server.key")
 		c.Auth.MTLSCACert = filepath.Join(dir, "ca.pem")
@@ -504,8 +505,8 @@ func TestReloadWholeConfiguration(t *testing.T) {
 	path := filepath.Join(dir, "config.toml")
 	write := func(body string) { writeFile(t, dir, "config.toml", body) }
 	write("[middleware]\nrate_limit_rps = 100\n")
-	load := func() (server.Config, error) {
-		c, err := server.LoadConfig(path, nil, server.Overrides{})
+	load := func() (config.Config, error) {
+		c, err := config.Load(path, nil, config.Overrides{})
 		c.Server.BindAddress, c.Health.HTTPPort, c.Server.DataDir, c.Storage.Engine = "127.0.0.1:0", 0, filepath.Join(dir, "data"), "memory"
 		return c, err
 	}
@@ -514,12 +515,7 @@ func TestReloadWholeConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	out, err := server.OpenLog(cfg, &logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	ts := startServerWith(t, server.Options{Log: out, Reload: load}, func(c *server.Config) { *c = cfg })
+	ts := startServerWith(t, server.Options{Stderr: &logs, LoadConfig: load}, func(c *config.Config) { *c = cfg })
 	status := func() string { return string(do(t, "GET", ts.api+"/v1/status", nil).body) }
 	if !strings.Contains(status(), `"rps":100,"burst":100`) {
 		t.Fatalf("before reload: %s", status())
@@ -541,7 +537,6 @@ cors_origins = ["https://new.example"]
 	if r := do(t, "GET", ts.api+"/v1/status", nil, "Origin", "https://new.example"); r.header.Get("Access-Control-Allow-Origin") != "https://new.example" {
 		t.Errorf("CORS origins not reloaded: %v", r.header)
 	}
-	out.Close() // flush the access log
 	text := logs.String()
 	if !strings.Contains(text, "level=DEBUG") {
 		t.Errorf("log level not reloaded to debug")
@@ -568,7 +563,7 @@ func TestAPIKeysProblemsOnePerLine(t *testing.T) {
 {"id":"a","key_hash":"x","user_id":"u","roles":["reader"],"attributes":{"expires_at":"tomorrow"}},
 {"id":"b","key_hash":%q,"user_id":"v","roles":["ghost","reader"]}]`, apiKeyHash("k")))
 	path := writeFile(t, dir, "c.toml", "[auth]\napi_keys_file = \"keys.json\"\n")
-	_, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	_, probs := loadAndValidate(t, path, nil, config.Overrides{})
 	for _, p := range probs {
 		if strings.Contains(p, "\n") || !strings.HasPrefix(p, path+":2: auth.api_keys_file: ") {
 			t.Errorf("problem not on one line with its place: %q", p)
@@ -578,7 +573,7 @@ func TestAPIKeysProblemsOnePerLine(t *testing.T) {
 	wantProblem(t, probs, `entry #1 (id "a"): attributes.expires_at "tomorrow"`)
 	// The role check needs a file that parses.
 	writeFile(t, dir, "keys.json", fmt.Sprintf(`[{"id":"b","key_hash":%q,"user_id":"v","roles":["ghost","reader","adm1n"]}]`, apiKeyHash("k")))
-	_, probs = loadAndValidate(t, path, nil, server.Overrides{})
+	_, probs = loadAndValidate(t, path, nil, config.Overrides{})
 	wantProblem(t, probs, `entry #1 (id "b"): role "ghost" is not defined`)
 	wantProblem(t, probs, `entry #1 (id "b"): role "adm1n" is not defined`)
 	if len(probs) != 2 {
@@ -587,7 +582,7 @@ func TestAPIKeysProblemsOnePerLine(t *testing.T) {
 	// A role the roles file defines is fine.
 	writeFile(t, dir, "roles.toml", "[[roles]]\nname = \"ghost\"\npermissions = [{resource = \"*\", actions = [\"read\"]}]\n[[roles]]\nname = \"adm1n\"\ninherits = [\"admin\"]\n")
 	path = writeFile(t, dir, "c.toml", "[auth]\napi_keys_file = \"keys.json\"\n[authz]\nroles_file = \"roles.toml\"\n")
-	if _, probs = loadAndValidate(t, path, nil, server.Overrides{}); len(probs) != 0 {
+	if _, probs = loadAndValidate(t, path, nil, config.Overrides{}); len(probs) != 0 {
 		t.Errorf("roles defined in the roles file: %q", probs)
 	}
 }

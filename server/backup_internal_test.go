@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"amaters-server/lsm"
+	"amaters-server/server/backup"
 )
 
 // These backup tests hold a backup in the middle of its stream (a
@@ -60,7 +61,7 @@ func TestOneBackupAtATime(t *testing.T) {
 	s, _ := newTestServer(t, nil)
 	h := s.apiHandler()
 	for i := range 100 {
-		s.store.eng.Apply([]op{{key: []byte(fmt.Sprint(i)), value: []byte("v")}})
+		s.store.eng.Apply([]Op{{Key: []byte(fmt.Sprint(i)), Value: []byte("v")}})
 	}
 	first := newBlockingWriter()
 	done := make(chan bool)
@@ -85,7 +86,7 @@ func TestOneBackupAtATime(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("backup after the first finished: %d %s", rec.Code, rec.Body)
 	}
-	if _, err := VerifyBackup(rec.Body); err != nil {
+	if _, err := backup.Verify(rec.Body); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,7 +97,7 @@ func TestOneBackupAtATime(t *testing.T) {
 func TestBackupStopsWhenTheClientGoes(t *testing.T) {
 	s, logs := newTestServer(t, nil)
 	h := s.apiHandler()
-	s.store.eng.Apply([]op{{key: []byte("k"), value: []byte("v")}})
+	s.store.eng.Apply([]Op{{Key: []byte("k"), Value: []byte("v")}})
 	w := newBlockingWriter()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan bool)
@@ -120,11 +121,11 @@ func TestBackupStopsWhenTheClientGoes(t *testing.T) {
 // failingEngine is an engine whose checkpoints fail, as they do once
 // writes are stopped: the checkpoint's flush cannot write.
 type failingEngine struct {
-	engine
+	Engine
 	err error
 }
 
-func (f failingEngine) Checkpoint() (*checkpoint, error) { return nil, f.err }
+func (f failingEngine) Checkpoint() (Checkpoint, error) { return nil, f.err }
 
 func TestBackupWhenWritesAreStopped(t *testing.T) {
 	for _, tc := range []struct {
@@ -139,7 +140,7 @@ func TestBackupWhenWritesAreStopped(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newTestServer(t, nil)
-			var e engine = failingEngine{engine: *s.eng.Load(), err: tc.err}
+			var e Engine = failingEngine{Engine: *s.eng.Load(), err: tc.err}
 			s.eng.Store(&e)
 			rec := httptest.NewRecorder()
 			s.apiHandler().ServeHTTP(rec, localRequest("GET", "/v1/admin/backup"))

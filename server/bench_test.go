@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"amaters-server/server/config"
 )
 
 // BenchmarkChain measures one request through the whole API chain
@@ -15,11 +17,11 @@ import (
 func BenchmarkChain(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
-		mutate func(*Config)
+		mutate func(*config.Config)
 		level  slog.Level
 	}{
-		{"off", func(c *Config) { c.Middleware.RateLimitRPS = 0; c.Middleware.Compression = false }, slog.LevelWarn},
-		{"full", func(c *Config) {
+		{"off", func(c *config.Config) { c.Middleware.RateLimitRPS = 0; c.Middleware.Compression = false }, slog.LevelWarn},
+		{"full", func(c *config.Config) {
 			c.Middleware.RateLimitRPS = 1e9
 			c.Middleware.CORSOrigins = []string{"https://a.example"}
 		}, slog.LevelInfo},
@@ -72,7 +74,7 @@ func BenchmarkGetCache(b *testing.B) {
 			name = "off"
 		}
 		b.Run(name, func(b *testing.B) {
-			s := servingInProcess(b, func(c *Config) {
+			s := servingInProcess(b, func(c *config.Config) {
 				c.Middleware.RateLimitRPS = 0
 				c.Cache.MaxEntries = entries
 			}, slog.New(slog.DiscardHandler))
@@ -88,7 +90,7 @@ func BenchmarkGetCache(b *testing.B) {
 				reqs[i].RemoteAddr = "127.0.0.1:1"
 			}
 			// Spread the hot keys over many tables, as on a loaded server.
-			s.store.Flush()
+			(*s.eng.Load()).(*lsmEngine).db.Flush()
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()
 			i := 0
@@ -107,7 +109,7 @@ func BenchmarkGetCache(b *testing.B) {
 // reused request and writer, so that allocs/op is what the chain itself
 // allocates per request.
 func BenchmarkCachedGET(b *testing.B) {
-	s := servingInProcess(b, func(c *Config) { c.Middleware.RateLimitRPS = 0 }, slog.New(slog.DiscardHandler))
+	s := servingInProcess(b, func(c *config.Config) { c.Middleware.RateLimitRPS = 0 }, slog.New(slog.DiscardHandler))
 	h := s.apiHandler()
 	putHot(h)
 	loopGETHot(b, h, "")
@@ -117,7 +119,7 @@ func BenchmarkCachedGET(b *testing.B) {
 // routes against ServeMux alone, for a cached GET behind the two steps the
 // handlers need (request id, authentication).
 func BenchmarkKeyRouting(b *testing.B) {
-	s := servingInProcess(b, func(c *Config) { c.Middleware.RateLimitRPS = 0 }, slog.New(slog.DiscardHandler))
+	s := servingInProcess(b, func(c *config.Config) { c.Middleware.RateLimitRPS = 0 }, slog.New(slog.DiscardHandler))
 	putHot(s.apiHandler())
 	for _, fast := range []bool{true, false} {
 		name := "fast"
@@ -141,7 +143,7 @@ func BenchmarkPUT(b *testing.B) {
 		{"lsm-none", "lsm", "none"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := servingInProcess(b, func(c *Config) {
+			s := servingInProcess(b, func(c *config.Config) {
 				c.Middleware.RateLimitRPS = 0
 				c.Storage.Engine, c.Storage.Sync = tc.engine, tc.sync
 			}, slog.New(slog.DiscardHandler))

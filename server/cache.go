@@ -9,6 +9,7 @@ import (
 	"amaters-server/blake3"
 	"amaters-server/lru"
 	"amaters-server/promtext"
+	"amaters-server/server/config"
 )
 
 // queryCache caches GET results (values, and absences) and encoded RANGE
@@ -73,7 +74,7 @@ type cachedResult struct {
 // entryOverhead is the cost charged per entry besides its data.
 const entryOverhead = 96
 
-func newQueryCache(c *Config, m *metrics, reg *promtext.Registry) *queryCache {
+func newQueryCache(c *config.Config, m *metrics, reg *promtext.Registry) *queryCache {
 	if c.Cache.MaxEntries <= 0 || c.Cache.MaxBytes <= 0 {
 		return nil
 	}

@@ -11,19 +11,20 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/server/config"
 )
 
 // pausingEngine lets a test stop a Get between reading the engine and
 // returning, which is where a reader would populate the cache.
 type pausingEngine struct {
-	engine
+	Engine
 	pause   atomic.Bool
 	reached chan struct{}
 	resume  chan struct{}
 }
 
 func (e *pausingEngine) Get(key []byte) ([]byte, error) {
-	v, err := e.engine.Get(key)
+	v, err := e.Engine.Get(key)
 	if e.pause.CompareAndSwap(true, false) {
 		e.reached <- struct{}{}
 		<-e.resume
@@ -33,18 +34,18 @@ func (e *pausingEngine) Get(key []byte) ([]byte, error) {
 
 func newCachedStore(t *testing.T, maxEntries int64) (*store, *pausingEngine, *metrics) {
 	t.Helper()
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Server.DataDir = t.TempDir()
 	cfg.Storage.Engine = "memory"
 	cfg.Cache.MaxEntries = maxEntries
-	lsmEng, err := openLSM(&cfg, discardLog())
+	lsmEng, err := openLSM(t.Context(), cfg, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lsmEng.Close() })
 	reg := promtext.NewRegistry()
 	m := newMetrics(reg, &Server{})
-	eng := &pausingEngine{engine: lsmEng, reached: make(chan struct{}), resume: make(chan struct{})}
+	eng := &pausingEngine{Engine: lsmEng, reached: make(chan struct{}), resume: make(chan struct{})}
 	return newStore(eng, newQueryCache(&cfg, m, reg), m), eng, m
 }
 
@@ -125,7 +126,7 @@ func TestCacheNeverStaleUnderLoad(t *testing.T) {
 				k := (r + i) % keys
 				floor := acked[k].Load()
 				v, err := s.Get("c", strconv.Itoa(k))
-				if errors.Is(err, errNotFound) {
+				if errors.Is(err, ErrNotFound) {
 					if floor > 0 {
 						failed.Store(true)
 						t.Errorf("key %d: not found after %d was acknowledged", k, floor)
@@ -164,7 +165,7 @@ func TestCacheWriteThroughAndAbsence(t *testing.T) {
 		t.Fatal("a read right after a PUT went to the engine")
 	}
 	s.Delete("c", "k")
-	if _, err := s.Get("c", "k"); !errors.Is(err, errNotFound) {
+	if _, err := s.Get("c", "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after DELETE: %v", err)
 	}
 	if !eng.pause.Load() {
@@ -210,7 +211,7 @@ func TestCacheBoundedAndOff(t *testing.T) {
 	if m.cacheEvictions.Value() == 0 {
 		t.Fatal("evictions not counted")
 	}
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Cache.MaxEntries = 0
 	if q := newQueryCache(&cfg, m, promtext.NewRegistry()); q != nil {
 		t.Fatal("max_entries = 0 must turn the cache off")

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"amaters-server/server/config"
 )
 
 // corsMaxAge is how long (seconds) a browser may cache a preflight answer.
@@ -16,7 +18,7 @@ type corsPolicy struct {
 	allowHeaders string // for preflight answers
 }
 
-func newCORSPolicy(c *Config) corsPolicy {
+func newCORSPolicy(c *config.Config) corsPolicy {
 	return corsPolicy{
 		origins:      c.Middleware.CORSOrigins,
 		any:          slices.Contains(c.Middleware.CORSOrigins, "*"),

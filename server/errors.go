@@ -8,16 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"syscall"
-
-	"amaters-server/lsm"
-)
-
-// The engine's sentinels, under the names the server uses.
-var (
-	// errNotFound is returned by an engine when a key is absent.
-	errNotFound = lsm.ErrNotFound
-	// errClosed is returned by an engine after Close.
-	errClosed = lsm.ErrClosed
 )
 
 // apiError is an error with its HTTP answer. Handlers return one for every
@@ -65,13 +55,13 @@ func toAPIError(err error) (e *apiError, internal bool) {
 	switch {
 	case errors.As(err, &ae):
 		return ae, false
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: "not_found", message: "key not found"}, false
 	case errors.As(err, &mbe):
 		return errTooLarge("request body is larger than %d bytes", mbe.Limit), false
-	case errors.Is(err, errClosed):
+	case errors.Is(err, ErrClosed):
 		return errUnavailable("storage is closed; the server is shutting down"), false
-	case errors.Is(err, lsm.ErrWritesStopped):
+	case errors.Is(err, ErrWritesStopped):
 		return errUnavailable("writes are stopped after a storage failure (see the server log); reads still work; restart the server once the cause is fixed"), true
 	case isNoSpace(err):
 		// Not logged per request: the storage engine logs the condition
@@ -98,6 +88,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeErrorBody(w http.ResponseWriter, e *apiError) {
+	noteErrorCode(w, e.code)
 	h := w.Header()
 	for k, v := range e.header {
 		h.Set(k, v)
@@ -106,6 +97,22 @@ func writeErrorBody(w http.ResponseWriter, e *apiError) {
 		h.Set("WWW-Authenticate", `Bearer realm="amaters"`)
 	}
 	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+}
+
+// noteErrorCode records an answer's error code in the request's
+// statusWriter, under whatever wraps it (compression), for the access log.
+func noteErrorCode(w http.ResponseWriter, code string) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.errCode = code
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // Header values shared by every response; never modified.

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"amaters-server/server/config"
 )
 
 // These tests hold the fast path of the key routes (fastpath.go) to
@@ -64,7 +66,7 @@ type routerPair struct {
 
 func newRouterPair(tb testing.TB) routerPair {
 	tb.Helper()
-	s := servingInProcess(tb, func(c *Config) {
+	s := servingInProcess(tb, func(c *config.Config) {
 		c.Middleware.RateLimitRPS = 0
 		c.Storage.MaxKeyBytes = 64 // so that the 413 of a long key is in reach
 	}, discardLog())
@@ -233,7 +235,7 @@ func TestKeyFastPathMatchesServeMux(t *testing.T) {
 // take it: the router alone allocates nothing for routing a cached GET
 // (ServeMux took seven allocations).
 func TestKeyFastPathIsTaken(t *testing.T) {
-	s := servingInProcess(t, func(c *Config) { c.Middleware.RateLimitRPS = 0 }, discardLog())
+	s := servingInProcess(t, func(c *config.Config) { c.Middleware.RateLimitRPS = 0 }, discardLog())
 	h := s.apiHandler()
 	h.ServeHTTP(httptest.NewRecorder(), localRequestBody("PUT", "/v1/collections/c/keys/hot", strings.Repeat("v", 100)))
 	req := localRequest("GET", "/v1/collections/c/keys/hot")

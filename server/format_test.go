@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"amaters-server/server"
+	"amaters-server/server/backup"
+	"amaters-server/server/config"
 )
 
 // testdata/backup-v1.tar is a backup written once by this code and
@@ -74,13 +75,13 @@ func goldenModel() map[string]map[string][]byte {
 }
 
 func TestBackupFormatGolden(t *testing.T) {
-	info, err := func() (server.BackupInfo, error) {
+	info, err := func() (backup.Info, error) {
 		f, err := os.Open(backupGolden)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		return server.VerifyBackup(f)
+		return backup.Verify(f)
 	}()
 	if err != nil {
 		t.Fatalf("the committed %s: %v", backupGolden, err)
@@ -89,10 +90,10 @@ func TestBackupFormatGolden(t *testing.T) {
 		t.Errorf("FORMAT %+v", info)
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
-	if _, err := server.Restore(t.Context(), backupGolden, dir, nil); err != nil {
+	if _, err := backup.Restore(t.Context(), backupGolden, dir, nil); err != nil {
 		t.Fatalf("restore of %s: %v", backupGolden, err)
 	}
-	ts := startServer(t, func(c *server.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
+	ts := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm"; c.Server.DataDir = dir })
 	want := goldenModel()
 	for c, keys := range want {
 		got := rangeAll(t, ts, c, "", 1000)
@@ -126,7 +127,7 @@ func TestWriteBackupGolden(t *testing.T) {
 	if _, err := os.Stat(backupGolden); err == nil {
 		t.Skipf("%s exists; a golden is never rewritten", backupGolden)
 	}
-	ts := startServer(t, func(c *server.Config) { c.Storage.Engine = "lsm" })
+	ts := startServer(t, func(c *config.Config) { c.Storage.Engine = "lsm" })
 	for _, w := range goldenHistory() {
 		method, body, want := "PUT", w.value, 204
 		if w.delete {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"amaters-server/lsm"
 	"amaters-server/promtext"
 )
 
@@ -70,7 +69,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if st == stateServing {
 		if err := s.engineStats().Err; err != nil {
 			// Reads still work, but writes are refused: alert.
-			if errors.Is(err, lsm.ErrWritesStopped) {
+			if errors.Is(err, ErrWritesStopped) {
 				checks["storage"] = "writes stopped: " + err.Error()
 			} else {
 				checks["storage"] = "disk full, writes fail until space is freed: " + err.Error()

@@ -2,11 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"amaters-server/lsm"
+	"amaters-server/server/config"
 )
 
 // These tests reach inside the package where the public surface cannot
 // produce the condition: a handler panic, a non-loopback peer, and the
 // parsers' fuzz targets.
 
-func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *bytes.Buffer) {
+func newTestServer(t *testing.T, mutate func(*config.Config)) (*Server, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
 	return servingInProcess(t, mutate, slog.New(slog.NewJSONHandler(&logs, nil))), &logs
@@ -33,9 +34,9 @@ func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *bytes.Buffer) 
 
 // servingInProcess builds a memory-engine server whose handlers can be
 // called directly (no listeners): storage open, state serving.
-func servingInProcess(tb testing.TB, mutate func(*Config), log *slog.Logger) *Server {
+func servingInProcess(tb testing.TB, mutate func(*config.Config), log *slog.Logger) *Server {
 	tb.Helper()
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Server.DataDir = tb.TempDir()
 	cfg.Storage.Engine = "memory"
 	if mutate != nil {
@@ -45,7 +46,7 @@ func servingInProcess(tb testing.TB, mutate func(*Config), log *slog.Logger) *Se
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.openStorage(); err != nil {
+	if err := s.openStorage(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.store.Close() })
@@ -100,7 +101,7 @@ func TestProtectedMode(t *testing.T) {
 		{"remote with allow_anonymous", true, "192.0.2.7:5000", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := newTestServer(t, func(c *Config) { c.Auth.AllowAnonymous = tc.anon })
+			s, _ := newTestServer(t, func(c *config.Config) { c.Auth.AllowAnonymous = tc.anon })
 			req := httptest.NewRequest("GET", "/v1/status", nil)
 			req.RemoteAddr = tc.remote
 			rec := httptest.NewRecorder()
@@ -152,65 +153,6 @@ func TestDiskFullIs507(t *testing.T) {
 	e, internal = toAPIError(fmt.Errorf("%w: %w", lsm.ErrWritesStopped, syscall.ENOSPC))
 	if e.status != 503 || !internal {
 		t.Fatalf("%+v internal=%v", e, internal)
-	}
-}
-
-func TestRetryPolicy(t *testing.T) {
-	p := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second, Seed: 7}.withDefaults()
-	rng := xorshift64(p.Seed)
-	for n := range 10 {
-		d := p.backoff(n, &rng)
-		ceil := min(p.BaseDelay<<n, p.MaxDelay)
-		if d < ceil/2 || d > ceil {
-			t.Fatalf("attempt %d waits %v, want within [%v, %v]", n, d, ceil/2, ceil)
-		}
-	}
-	for _, tc := range []struct {
-		status int
-		err    error
-		want   bool
-	}{
-		{0, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
-		{0, &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
-		{0, &url.Error{Err: timeoutError{}}, true},
-		{0, io.ErrUnexpectedEOF, true},
-		{0, errors.New("x509: certificate signed by unknown authority"), false},
-		{429, nil, true}, {502, nil, true}, {503, nil, true}, {504, nil, true},
-		{400, nil, false}, {401, nil, false}, {403, nil, false}, {404, nil, false}, {500, nil, false}, {200, nil, false},
-	} {
-		if got := Transient(tc.status, tc.err); got != tc.want {
-			t.Errorf("Transient(%d, %v) = %v, want %v", tc.status, tc.err, got, tc.want)
-		}
-	}
-}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "i/o timeout" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
-
-func TestKeyLines(t *testing.T) {
-	lines := keyLines([]byte(`top = 1
-[server] # comment
-"bind_address" = "x"
-note = """
-fake = 1
-"""
-list = [
-  "a",
-]
-[storage]
-engine = "lsm"
-`))
-	want := map[string]int{"top": 1, "server": 2, "server.bind_address": 3, "server.note": 4, "server.list": 7, "storage": 10, "storage.engine": 11}
-	for k, n := range want {
-		if lines[k] != n {
-			t.Errorf("%s at line %d, want %d", k, lines[k], n)
-		}
-	}
-	if _, ok := lines["server.fake"]; ok {
-		t.Error("a line inside a multi-line string was taken for a key")
 	}
 }
 
@@ -396,10 +338,13 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // slog handlers would say, in text and in JSON, for awkward values too.
 func TestAccessWriterMatchesSlog(t *testing.T) {
 	when := time.Date(2026, 11, 26, 19, 14, 20, 675436000, time.UTC)
-	for _, id := range []string{"plain-1", `we"ird=id`, "", "tab\there", "ünï"} {
+	for i, id := range []string{"plain-1", `we"ird=id`, "", "tab\there", "ünï"} {
 		rec := accessRecord{time: when, level: slog.LevelInfo, requestID: id, method: "GET",
 			route: "/v1/collections/{c}/keys/{key...}", collection: "c d", status: 200, bytesIn: 3,
 			bytesOut: 100, duration: 1234567, identity: "local", remote: "127.0.0.1:5000"}
+		if i%2 == 1 {
+			rec.status, rec.code = 404, "not_found"
+		}
 		for _, asJSON := range []bool{false, true} {
 			var fast, ref bytes.Buffer
 			level := new(slog.LevelVar)
@@ -412,8 +357,11 @@ func TestAccessWriterMatchesSlog(t *testing.T) {
 			}
 			r := slog.NewRecord(when, slog.LevelInfo, "request", 0)
 			r.AddAttrs(slog.String("request_id", rec.requestID), slog.String("method", rec.method),
-				slog.String("route", rec.route), slog.String("collection", rec.collection), slog.Int("status", rec.status),
-				slog.Int64("bytes_in", rec.bytesIn), slog.Int64("bytes_out", rec.bytesOut),
+				slog.String("route", rec.route), slog.String("collection", rec.collection), slog.Int("status", rec.status))
+			if rec.code != "" {
+				r.AddAttrs(slog.String("code", rec.code))
+			}
+			r.AddAttrs(slog.Int64("bytes_in", rec.bytesIn), slog.Int64("bytes_out", rec.bytesOut),
 				slog.Duration("duration", rec.duration), slog.String("identity", rec.identity), slog.String("remote", rec.remote))
 			h.Handle(t.Context(), r)
 			if asJSON {

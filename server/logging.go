@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"amaters-server/logrot"
+	"amaters-server/server/config"
 )
 
 // rotationOptions maps the [logging] section onto a rotating writer's
 // options; the server log and the audit log share them.
-func (c *Config) rotationOptions(now func() time.Time) logrot.Options {
+func rotationOptions(c *config.Config, now func() time.Time) logrot.Options {
 	rot, _ := logrot.ParseRotation(c.Logging.Rotation) // validated
 	return logrot.Options{
 		MaxSize:    c.Logging.MaxSizeMB << 20,
@@ -27,13 +28,12 @@ func (c *Config) rotationOptions(now func() time.Time) logrot.Options {
 	}
 }
 
-// LogOutput is where the server's log goes: stderr, or the rotating file of
-// logging.file. Create it with [OpenLog] before [New], pass it in
-// [Options.Log], and close it after [Server.Run] returns, so that the last
-// lines of the shutdown are written.
-type LogOutput struct {
-	// Logger writes in the configured format and level.
-	Logger *slog.Logger
+// logOutput is where the server's log goes: stderr, or the rotating file
+// of logging.file. Run opens it first and closes it last, so that the
+// last lines of the shutdown are written.
+type logOutput struct {
+	// logger writes in the configured format and level.
+	logger *slog.Logger
 	// access writes the access log to the same place, through a
 	// lineBuffer: in batches rather than one write per request.
 	access *accessWriter
@@ -42,13 +42,13 @@ type LogOutput struct {
 	level  *slog.LevelVar // both loggers' level, set by a reload
 }
 
-// OpenLog opens the log output the configuration asks for; stderr is used
+// openLog opens the log output the configuration asks for; stderr is used
 // when logging.file is not set.
-func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
+func openLog(cfg config.Config, stderr io.Writer) (*logOutput, error) {
 	var w io.Writer = stderr
 	var file *logrot.Writer
 	if cfg.Logging.File != "" {
-		opts := cfg.rotationOptions(time.Now)
+		opts := rotationOptions(&cfg, time.Now)
 		opts.Fallback = stderr // a line the file refused is not lost
 		var err error
 		if file, err = logrot.New(cfg.Logging.File, opts); err != nil {
@@ -58,8 +58,8 @@ func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
 	}
 	buf := newLineBuffer(w)
 	level := logLevel(cfg)
-	return &LogOutput{
-		Logger: newLogger(w, cfg, level),
+	return &logOutput{
+		logger: newLogger(w, cfg, level),
 		access: &accessWriter{w: buf, json: cfg.Observability.LogFormat == "json", level: level},
 		buf:    buf, file: file, level: level,
 	}, nil
@@ -67,7 +67,7 @@ func OpenLog(cfg Config, stderr io.Writer) (*LogOutput, error) {
 
 // Reopen reopens the log file (after an external logrotate moved it),
 // first writing out the access lines still buffered for the old one.
-func (l *LogOutput) Reopen() error {
+func (l *logOutput) Reopen() error {
 	if l == nil || l.file == nil {
 		return nil
 	}
@@ -75,8 +75,15 @@ func (l *LogOutput) Reopen() error {
 	return l.file.Reopen()
 }
 
+// Flush writes out the access lines still buffered.
+func (l *logOutput) Flush() {
+	if l != nil {
+		l.buf.Flush()
+	}
+}
+
 // Close flushes the access log and closes the log file, if any.
-func (l *LogOutput) Close() error {
+func (l *logOutput) Close() error {
 	if l == nil {
 		return nil
 	}
@@ -102,9 +109,9 @@ func writerHealth(w *logrot.Writer) string {
 }
 
 // withAccessLog logs one line per API request: method, route pattern (not
-// the raw path: keys may be sensitive), collection, status, bytes in and
-// out, duration, identity, request id and remote address. Never values,
-// tokens or keys.
+// the raw path: keys may be sensitive), collection, status, the error code
+// of an error answer, bytes in and out, duration, identity, request id and
+// remote address. Never values, tokens or keys.
 func (s *Server) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
@@ -118,7 +125,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			if s.fastAccess.enabled(level) {
 				s.fastAccess.write(&accessRecord{
 					time: s.now(), level: level, requestID: ex.id, method: r.Method,
-					route: ex.route, collection: ex.collection, status: status,
+					route: ex.route, collection: ex.collection, status: status, code: ex.errCode,
 					bytesIn: max(r.ContentLength, 0), bytesOut: ex.bytes,
 					duration: s.now().Sub(ex.start), identity: ex.who.name(), remote: r.RemoteAddr,
 				})
@@ -128,16 +135,22 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		if !s.access.Enabled(r.Context(), level) {
 			return
 		}
-		s.access.LogAttrs(r.Context(), level, "request",
+		attrs := make([]slog.Attr, 0, 11)
+		attrs = append(attrs,
 			slog.String("request_id", ex.id),
 			slog.String("method", r.Method),
 			slog.String("route", ex.route),
 			slog.String("collection", ex.collection),
-			slog.Int("status", status),
+			slog.Int("status", status))
+		if ex.errCode != "" {
+			attrs = append(attrs, slog.String("code", ex.errCode))
+		}
+		attrs = append(attrs,
 			slog.Int64("bytes_in", max(r.ContentLength, 0)),
 			slog.Int64("bytes_out", ex.bytes),
 			slog.Duration("duration", s.now().Sub(ex.start)),
 			slog.String("identity", ex.who.name()),
 			slog.String("remote", r.RemoteAddr))
+		s.access.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }

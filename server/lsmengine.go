@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,14 +9,14 @@ import (
 	"sync"
 
 	"amaters-server/lsm"
+	"amaters-server/server/config"
 )
 
-// lsmEngine is the engine of storage.engine = "lsm" (on disk) and
+// lsmEngine is the Engine of storage.engine = "lsm" (on disk) and
 // "memory" (the same engine on an in-memory file system, lost at exit).
 type lsmEngine struct {
-	db *lsm.DB
-	// backup is held from Checkpoint until that checkpoint is closed.
-	backup sync.Mutex
+	db  *lsm.DB
+	log *slog.Logger
 	// batches pools the lsm.Batch of Apply (it copies keys and values,
 	// so a batch is free again once Apply returns).
 	batches sync.Pool
@@ -23,9 +24,12 @@ type lsmEngine struct {
 
 // tablesDir is where the LSM keeps its tables and manifest, inside the data
 // folder (the WAL goes to storage.wal_dir).
-func (c *Config) tablesDir() string { return filepath.Join(c.Server.DataDir, "db") }
+func tablesDir(c *config.Config) string { return filepath.Join(c.Server.DataDir, "db") }
 
-func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
+// openLSM opens the engine storage.engine names; it is what Run uses when
+// Options.OpenEngine is nil. Opening replays the write-ahead log, which ctx
+// does not interrupt.
+func openLSM(_ context.Context, c config.Config, log *slog.Logger) (Engine, error) {
 	opts := lsm.Options{
 		MemtableSize:      c.Storage.MemtableSizeMB << 20,
 		BlockCacheSize:    c.Storage.CacheSizeMB << 20,
@@ -45,7 +49,7 @@ func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
 	if c.Storage.Engine == "memory" {
 		opts.FS = lsm.NewMemFS()
 	}
-	db, err := lsm.Open(c.tablesDir(), opts)
+	db, err := lsm.Open(tablesDir(&c), opts)
 	if err != nil {
 		if errors.Is(err, lsm.ErrCorruption) {
 			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)
@@ -55,26 +59,26 @@ func openLSM(c *Config, log *slog.Logger) (*lsmEngine, error) {
 		}
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return &lsmEngine{db: db}, nil
+	return &lsmEngine{db: db, log: log}, nil
 }
 
 func (e *lsmEngine) Get(key []byte) ([]byte, error) { return e.db.Get(key) }
 
-func (e *lsmEngine) Apply(ops []op) error {
+func (e *lsmEngine) Apply(ops []Op) error {
 	b, _ := e.batches.Get().(*lsm.Batch)
 	if b == nil {
 		b = new(lsm.Batch)
 	}
 	size := 0
 	for _, o := range ops {
-		size += len(o.key) + len(o.value)
+		size += len(o.Key) + len(o.Value)
 	}
 	defer e.putBatch(b, size)
 	for _, o := range ops {
-		if o.del {
-			b.Delete(o.key)
+		if o.Delete {
+			b.Delete(o.Key)
 		} else {
-			b.Put(o.key, o.value)
+			b.Put(o.Key, o.Value)
 		}
 	}
 	return e.db.Apply(b)
@@ -100,54 +104,44 @@ func (e *lsmEngine) Scan(lo, hi []byte, fn func(key, value []byte) bool) error {
 	return it.Close()
 }
 
-func (e *lsmEngine) Flush() error { return e.db.Flush() }
+func (e *lsmEngine) Checkpoint() (Checkpoint, error) {
+	cp, err := e.db.Checkpoint()
+	if err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
 
-func (e *lsmEngine) Close() error { return e.db.Close() }
-
-func (e *lsmEngine) Stats() engineStats {
+func (e *lsmEngine) Stats() EngineStats {
 	m := e.db.Metrics()
-	st := engineStats{
+	st := EngineStats{
 		SizeBytes:   m.DiskBytes,
 		Flushes:     m.Flushes,
 		Compactions: m.Compactions,
 		WALSyncs:    m.WALSyncs,
 		WriteStalls: m.WriteStalls,
 		Err:         m.Err,
-		Levels:      make([]levelStats, len(m.Levels)),
+		Levels:      make([]LevelStats, len(m.Levels)),
 	}
 	for i, l := range m.Levels {
-		st.Levels[i] = levelStats{Files: int64(l.Files), Bytes: l.Bytes}
+		st.Levels[i] = LevelStats{Files: int64(l.Files), Bytes: l.Bytes}
 	}
 	return st
 }
 
-func (e *lsmEngine) Checkpoint() (*checkpoint, error) {
-	if !e.backup.TryLock() {
-		return nil, errBackupRunning
+// Close flushes the memtable to a table, then closes the database (which
+// syncs and closes the log). The flush comes first, on its own, to tell a
+// full disk, which loses nothing (the log keeps every acknowledged write,
+// and the next start replays it), from a failure.
+func (e *lsmEngine) Close() error {
+	var err error
+	if ferr := e.db.Flush(); ferr != nil {
+		if isNoSpace(ferr) {
+			e.log.Warn("memtable not flushed at shutdown: the disk is full; the write-ahead log keeps every acknowledged write",
+				slog.String("error", ferr.Error()))
+		} else {
+			err = fmt.Errorf("flush: %w", ferr)
+		}
 	}
-	cp, err := e.db.Checkpoint()
-	if err != nil {
-		e.backup.Unlock()
-		return nil, err
-	}
-	return &checkpoint{Checkpoint: cp, release: e.backup.Unlock}, nil
-}
-
-// checkpoint is an open lsm checkpoint that lets the next one be taken
-// once it is closed.
-type checkpoint struct {
-	*lsm.Checkpoint
-	release func() // nil once closed
-}
-
-// Close closes the checkpoint and releases the engine's one-backup slot.
-// It is idempotent; it is not safe for concurrent use.
-func (c *checkpoint) Close() error {
-	if c.release == nil {
-		return nil
-	}
-	err := c.Checkpoint.Close()
-	c.release()
-	c.release = nil
-	return err
+	return errors.Join(err, e.db.Close())
 }

@@ -160,11 +160,13 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the status and size of a response, and its error
+// code (see noteErrorCode).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status  int
+	bytes   int64
+	errCode string // the JSON error code of an error answer, or ""
 }
 
 func (sw *statusWriter) WriteHeader(code int) {
@@ -298,4 +300,20 @@ func (s *Server) withDraining(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// apiHandler is the API middleware chain; the outermost step is last.
+func (s *Server) apiHandler() http.Handler {
+	var h http.Handler = s.apiMux() // routing, then authorization per route
+	h = s.withDraining(h)
+	h = s.withRateLimit(h)
+	h = s.withAuthentication(h)
+	h = s.withBodyLimit(h)
+	h = s.withCompression(h)
+	h = s.withCORS(h)
+	h = s.withMetrics(h)
+	h = s.withAccessLog(h)
+	h = s.withRecover(h)
+	h = s.withRequestID(h)
+	return h
 }

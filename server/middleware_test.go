@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // fakeClock is a settable clock for the server's Options.Now.
@@ -32,7 +33,7 @@ func (c *fakeClock) add(d time.Duration) {
 
 func TestRateLimit(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	ts := startServerWith(t, server.Options{Logger: discardLogger(), Now: clock.now}, func(c *server.Config) {
+	ts := startServerWith(t, server.Options{Logger: discardLogger(), Now: clock.now}, func(c *config.Config) {
 		c.Middleware.RateLimitRPS = 2
 		c.Middleware.RateLimitBurst = 3
 	})
@@ -138,7 +139,7 @@ func TestGzipBothWays(t *testing.T) {
 }
 
 func TestDecompressionBomb(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Storage.MaxValueBytes = 1 << 20 })
+	ts := startServer(t, func(c *config.Config) { c.Storage.MaxValueBytes = 1 << 20 })
 	// 300 MB in a few hundred KB: zeros for a value, and for the batch a
 	// JSON document that stays valid (whitespace) all the way. A gzip
 	// stream may hold many members, so one compressed MiB is repeated.
@@ -172,7 +173,7 @@ func TestDecompressionBomb(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Middleware.CORSOrigins = []string{"https://app.example"} })
+	ts := startServer(t, func(c *config.Config) { c.Middleware.CORSOrigins = []string{"https://app.example"} })
 	u := ts.api + "/v1/status"
 	r := do(t, "OPTIONS", u, nil, "Origin", "https://app.example", "Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "authorization")
 	if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
@@ -197,7 +198,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestSlowlorisDoesNotBlockOthers(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Network.ReadHeaderTimeout = time.Second })
+	ts := startServer(t, func(c *config.Config) { c.Network.ReadHeaderTimeout = time.Second })
 	addr := strings.TrimPrefix(ts.api, "http://")
 	var slow []net.Conn
 	for range 40 {
@@ -226,7 +227,7 @@ func TestSlowlorisDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestMaxConnectionsQueuesExtraClients(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Network.MaxConnections = 3 })
+	ts := startServer(t, func(c *config.Config) { c.Network.MaxConnections = 3 })
 	addr := strings.TrimPrefix(ts.api, "http://")
 	// Three kept-alive connections take every slot.
 	var held []net.Conn
@@ -271,6 +272,8 @@ func TestAccessLogHasNoKeysOrValues(t *testing.T) {
 	do(t, "PUT", keyURL(ts, "people", secretKey), secretValue, "X-Request-Id", "put-1")
 	do(t, "GET", keyURL(ts, "people", secretKey), nil, "X-Request-Id", "get-1")
 	do(t, "GET", ts.api+"/v1/collections/people/range?prefix=user%2Fssn", nil, "X-Request-Id", "range-1")
+	do(t, "GET", keyURL(ts, "people", []byte("absent")), nil, "X-Request-Id", "miss-1")
+	do(t, "PATCH", keyURL(ts, "people", secretKey), nil, "X-Request-Id", "patch-1", "Accept-Encoding", "gzip")
 	text := logs.String()
 	for _, secret := range []string{"ssn-123", "hunter2", "VALUE", "user%2F"} {
 		if strings.Contains(text, secret) {
@@ -282,6 +285,11 @@ func TestAccessLogHasNoKeysOrValues(t *testing.T) {
 		`request_id=get-1 method=GET route=/v1/collections/{c}/keys/{key...} collection=people status=200 bytes_in=0 bytes_out=13`,
 		`request_id=range-1 method=GET route=/v1/collections/{c}/range collection=people status=200`,
 		`identity=local remote=127.0.0.1:`,
+		// An error answer names its code, also through the compression
+		// middleware's writer.
+		`request_id=miss-1 method=GET route=/v1/collections/{c}/keys/{key...} collection=people status=404 code=not_found bytes_in=0`,
+		`request_id=patch-1 method=PATCH route=`,
+		`status=405 code=method_not_allowed`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("access log lacks %q:\n%s", want, text)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"container/list"
 	"math"
 	"net"
 	"net/http"
@@ -11,12 +10,14 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"amaters-server/lru"
 )
 
 // maxLimiters bounds the table of per-client token buckets. Past it, the
-// least recently seen client is forgotten (and starts again with a full
-// bucket if it returns), so a flood of distinct addresses costs a fixed
-// amount of memory.
+// least recently seen client (as package lru orders them) is forgotten,
+// and starts again with a full bucket if it returns, so a flood of
+// distinct addresses costs a fixed amount of memory.
 const maxLimiters = 10000
 
 // limiters holds one token bucket per client. It is safe for concurrent
@@ -24,18 +25,11 @@ const maxLimiters = 10000
 type limiters struct {
 	rps   rate.Limit
 	burst int
-	max   int
 
-	mu    sync.Mutex // guards byKey and order
-	byKey map[clientID]*list.Element
-	order *list.List // of *bucket, most recently seen first
+	mu      sync.Mutex                         // guards buckets
+	buckets lru.Cache[clientID, *rate.Limiter] // at most maxLimiters, least recently seen out first
 
 	rejected atomic.Uint64
-}
-
-type bucket struct {
-	key clientID
-	lim *rate.Limiter
 }
 
 // clientID is a rate-limit key: an authenticated identity (its method and
@@ -50,10 +44,9 @@ func newLimiters(rps, burst int64, max int) *limiters {
 	if rps <= 0 {
 		return nil
 	}
-	return &limiters{
-		rps: rate.Limit(rps), burst: int(burst), max: max,
-		byKey: map[clientID]*list.Element{}, order: list.New(),
-	}
+	l := &limiters{rps: rate.Limit(rps), burst: int(burst)}
+	l.buckets.MaxEntries = max
+	return l
 }
 
 // allow takes a token from key's bucket at time now. When the bucket is
@@ -63,19 +56,11 @@ func (l *limiters) allow(key clientID, now time.Time) (bool, time.Duration) {
 		return true, 0
 	}
 	l.mu.Lock()
-	e, ok := l.byKey[key]
-	if ok {
-		l.order.MoveToFront(e)
-	} else {
-		e = l.order.PushFront(&bucket{key: key, lim: rate.NewLimiter(l.rps, l.burst)})
-		l.byKey[key] = e
-		for l.order.Len() > l.max {
-			old := l.order.Back()
-			l.order.Remove(old)
-			delete(l.byKey, old.Value.(*bucket).key)
-		}
+	lim, ok := l.buckets.Get(key)
+	if !ok {
+		lim = rate.NewLimiter(l.rps, l.burst)
+		l.buckets.Add(key, lim, 0)
 	}
-	lim := e.Value.(*bucket).lim
 	l.mu.Unlock()
 
 	if lim.AllowN(now, 1) {
@@ -110,7 +95,7 @@ func (l *limiters) clients() int {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.order.Len()
+	return l.buckets.Len()
 }
 
 // clientKey is the rate-limit key of a request: its authenticated identity,

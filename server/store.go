@@ -21,7 +21,7 @@ func validCollection(c string) bool { return rbac.ValidCollectionName(c) }
 // can equal or sort inside the range of collection "ab", whatever its bytes.
 // Collection names are at most 128 bytes, so the length fits in one byte.
 type store struct {
-	eng   engine
+	eng   Engine
 	cache *queryCache // nil when the query cache is off
 	ops   [numOps]opMetrics
 }
@@ -45,7 +45,7 @@ type opMetrics struct {
 	latency              *promtext.Histogram
 }
 
-func newStore(eng engine, cache *queryCache, m *metrics) *store {
+func newStore(eng Engine, cache *queryCache, m *metrics) *store {
 	s := &store{eng: eng, cache: cache}
 	for i, name := range opNames {
 		s.ops[i] = opMetrics{
@@ -101,7 +101,7 @@ func (s *store) observe(op int, start time.Time, errp *error) {
 	switch err := *errp; {
 	case err == nil:
 		m.ok.Inc()
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, ErrNotFound):
 		m.notFound.Inc()
 	default:
 		m.failed.Inc()
@@ -119,7 +119,7 @@ func (s *store) Get(c, key string) (v []byte, err error) {
 	tag := s.cache.stripes[stripeOf(k)].gen.Load()
 	if e, ok := s.cache.lookup(k, tag); ok {
 		if !e.found {
-			return nil, errNotFound
+			return nil, ErrNotFound
 		}
 		return e.data, nil
 	}
@@ -127,7 +127,7 @@ func (s *store) Get(c, key string) (v []byte, err error) {
 	switch {
 	case err == nil:
 		s.cache.fill(k, tag, true, v)
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, ErrNotFound):
 		s.cache.fill(k, tag, false, nil)
 	}
 	return v, err
@@ -154,11 +154,11 @@ func (s *store) Batch(ops []batchOp) (err error) {
 
 // apply writes ops to the engine atomically, through the cache when it is on.
 func (s *store) apply(ops []batchOp) error {
-	eops := make([]op, len(ops))
+	eops := make([]Op, len(ops))
 	for i, o := range ops {
-		eops[i] = op{del: o.Delete, key: engineKey(o.Collection, o.Key), value: o.Value}
-		if !o.Delete && eops[i].value == nil {
-			eops[i].value = []byte{}
+		eops[i] = Op{Delete: o.Delete, Key: engineKey(o.Collection, o.Key), Value: o.Value}
+		if !o.Delete && eops[i].Value == nil {
+			eops[i].Value = []byte{}
 		}
 	}
 	if s.cache == nil {
@@ -167,7 +167,7 @@ func (s *store) apply(ops []batchOp) error {
 	var wsBuf [1]cachedWrite // a PUT or DELETE: no allocation
 	ws := wsBuf[:0]
 	for i, o := range ops {
-		ws = append(ws, cachedWrite{collection: o.Collection, key: getKey(o.Collection, o.Key), del: o.Delete, value: eops[i].value})
+		ws = append(ws, cachedWrite{collection: o.Collection, key: getKey(o.Collection, o.Key), del: o.Delete, value: eops[i].Value})
 	}
 	return s.cache.write(ws, func() error { return s.eng.Apply(eops) })
 }
@@ -203,7 +203,5 @@ func (s *store) Range(c string, start, end []byte, limit int, maxBytes int) (ite
 	}
 	return items, more, next, nil
 }
-
-func (s *store) Flush() error { return s.eng.Flush() }
 
 func (s *store) Close() error { return s.eng.Close() }

@@ -3,7 +3,7 @@
 # and its peers, on this machine, in one run.
 #
 # Every HTTP target is driven by the same load generator (bench/peers/loadgen,
-# which calls server.RunLoad, the engine of `amaters-server bench`) with the
+# which calls loadgen.Run (server/loadgen), the engine of `amaters-server bench`) with the
 # same settings: 64 clients in a closed loop over persistent connections,
 # 100-byte values, uniform keys over a key set that is preloaded for reads.
 # Redis speaks its own protocol, so it is driven by redis-benchmark at the

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -126,7 +127,7 @@ func writeTheirs(r *prometheus.Registry, w io.Writer) error {
 
 // TestSameExposition checks that both libraries expose the same text for
 // the same metrics, so the benchmarks compare like with like, and that
-// both pass promtext.Check.
+// both pass promtexttest.Check.
 func TestSameExposition(t *testing.T) {
 	var a, b bytes.Buffer
 	if _, err := ours().WriteTo(&a); err != nil {
@@ -135,10 +136,10 @@ func TestSameExposition(t *testing.T) {
 	if err := writeTheirs(theirs(), &b); err != nil {
 		t.Fatal(err)
 	}
-	if err := promtext.Check(a.Bytes()); err != nil {
+	if err := promtexttest.Check(a.Bytes()); err != nil {
 		t.Errorf("promtext output: %v", err)
 	}
-	if err := promtext.Check(b.Bytes()); err != nil {
+	if err := promtexttest.Check(b.Bytes()); err != nil {
 		t.Errorf("client_golang output: %v", err)
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {

@@ -1,5 +1,5 @@
 // Command loadgen drives one target with amaters-server's own load
-// generator (server.RunLoad, the engine of `amaters-server bench`) and
+// generator (loadgen.Run, the engine of `amaters-server bench`) and
 // prints the result. bench/peers/run.sh uses it for every HTTP row of its
 // table, so that amaters-server, the bare net/http handler and etcd's JSON
 // gateway are all measured by the same client with the same settings.
@@ -25,7 +25,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"amaters-server/server"
+	"amaters-server/server/loadgen"
 )
 
 func main() {
@@ -38,9 +38,9 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o server.LoadOptions
+	var o loadgen.Options
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:7878", "target HOST:PORT or URL")
-	fs.StringVar(&o.Target, "target", server.TargetAmaters, "amaters, bare or etcd")
+	fs.StringVar(&o.Target, "target", loadgen.TargetAmaters, "amaters, bare or etcd")
 	fs.StringVar(&o.Workload, "workload", "get", "get, put, mixed:R/W, range or batch")
 	fs.IntVar(&o.Clients, "clients", 64, "concurrent connections")
 	fs.DurationVar(&o.Duration, "duration", 0, "run time (default 10s when -requests is not given)")
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return 2
 	}
-	res, err := server.RunLoad(ctx, o)
+	res, err := loadgen.Run(ctx, o)
 	if err != nil && res.Ops == 0 {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return 1

@@ -33,51 +33,51 @@ func TestScanPositions(t *testing.T) {
 	if _, err := toml.Decode(text, new(map[string]any)); err != nil {
 		t.Fatalf("the test's TOML: %v", err)
 	}
-	root := scanPositions(text)
+	root := ScanTOML(text)
 	check := func(what string, got, want int) {
 		t.Helper()
 		if got != want {
 			t.Errorf("%s: line %d, want %d", what, got, want)
 		}
 	}
-	check("roles", root.key("roles"), 2)
-	check("bindings", root.key("bindings"), 20)
-	if root.children("roles", 3) != nil {
+	check("roles", root.Key("roles"), 2)
+	check("bindings", root.Key("bindings"), 20)
+	if root.Children("roles", 3) != nil {
 		t.Fatalf("children accepts a wrong count")
 	}
-	roles := root.children("roles", 2) // line 5 is in a string
+	roles := root.Children("roles", 2) // line 5 is in a string
 	if roles == nil {
 		t.Fatalf("roles: found %d", len(root.tables["roles"]))
 	}
 	a, b := roles[0], roles[1]
-	check("roles #1", a.at(), 2)
-	check("name", a.key("name"), 3)
-	check("description", a.key("description"), 4)
-	check("inherits", a.key("inherits"), 8)
-	check("inherits[0]", a.elem("inherits", 0, 2), 9)
-	check("inherits[1]", a.elem("inherits", 1, 2), 10)
-	check("inherits[1] of a wrong count", a.elem("inherits", 1, 3), 8)
-	check("meta", a.key("meta"), 15)
-	perms := a.children("permissions", 2)
+	check("roles #1", a.Line(), 2)
+	check("name", a.Key("name"), 3)
+	check("description", a.Key("description"), 4)
+	check("inherits", a.Key("inherits"), 8)
+	check("inherits[0]", a.Elem("inherits", 0, 2), 9)
+	check("inherits[1]", a.Elem("inherits", 1, 2), 10)
+	check("inherits[1] of a wrong count", a.Elem("inherits", 1, 3), 8)
+	check("meta", a.Key("meta"), 15)
+	perms := a.Children("permissions", 2)
 	if perms == nil {
 		t.Fatalf("permissions: found %d", len(a.tables["permissions"]))
 	}
-	check("permission #1", perms[0].at(), 11)
-	check("permission #1 actions", perms[0].key("actions"), 11)
-	check("permission #2", perms[1].at(), 11)
-	check("permission #2 resource", perms[1].key("resource"), 12)
-	check("permission #2 actions[0]", perms[1].elem("actions", 0, 2), 13)
-	check("roles #2", b.at(), 16)
-	check("roles #2 name", b.key("name"), 17)
-	bperms := b.children("permissions", 1)
+	check("permission #1", perms[0].Line(), 11)
+	check("permission #1 actions", perms[0].Key("actions"), 11)
+	check("permission #2", perms[1].Line(), 11)
+	check("permission #2 resource", perms[1].Key("resource"), 12)
+	check("permission #2 actions[0]", perms[1].Elem("actions", 0, 2), 13)
+	check("roles #2", b.Line(), 16)
+	check("roles #2 name", b.Key("name"), 17)
+	bperms := b.Children("permissions", 1)
 	if bperms == nil {
 		t.Fatal("[[roles.permissions]] not found")
 	}
-	check("[[roles.permissions]]", bperms[0].at(), 18)
-	check("its resource", bperms[0].key("resource"), 19)
+	check("[[roles.permissions]]", bperms[0].Line(), 18)
+	check("its resource", bperms[0].Key("resource"), 19)
 	// Nil tables answer 0.
-	var none *posTable
-	check("nil", none.key("x")+none.at()+none.elem("x", 0, 1), 0)
+	var none *TOMLPositions
+	check("nil", none.Key("x")+none.Line()+none.Elem("x", 0, 1), 0)
 }
 
 // FuzzScanPositions checks the scanner against the TOML decoder: for any
@@ -98,11 +98,11 @@ func FuzzScanPositions(f *testing.F) {
 			return
 		}
 		lines := strings.Count(text, "\n") + 1
-		var walk func(path string, m map[string]any, at *posTable)
-		walk = func(path string, m map[string]any, at *posTable) {
+		var walk func(path string, m map[string]any, at *TOMLPositions)
+		walk = func(path string, m map[string]any, at *TOMLPositions) {
 			for k, v := range m {
 				p := path + "." + k
-				if l := at.key(k); l < 1 || l > lines {
+				if l := at.Key(k); l < 1 || l > lines {
 					t.Fatalf("%s: line %d of %d", p, l, lines)
 				}
 				switch v := v.(type) {
@@ -113,7 +113,7 @@ func FuzzScanPositions(f *testing.F) {
 					}
 					walk(p, v, ts[len(ts)-1])
 				case []map[string]any:
-					ts := at.children(k, len(v))
+					ts := at.Children(k, len(v))
 					if ts == nil {
 						t.Fatalf("%s: %d tables found, decoded %d", p, len(at.tables[k]), len(v))
 					}
@@ -126,7 +126,7 @@ func FuzzScanPositions(f *testing.F) {
 					}
 					var inline []map[string]any
 					for i, e := range v {
-						if l := at.elem(k, i, len(v)); l < 1 || l > lines {
+						if l := at.Elem(k, i, len(v)); l < 1 || l > lines {
 							t.Fatalf("%s[%d]: line %d of %d", p, i, l, lines)
 						}
 						if m, ok := e.(map[string]any); ok {
@@ -143,6 +143,6 @@ func FuzzScanPositions(f *testing.F) {
 				}
 			}
 		}
-		walk("", doc, scanPositions(text))
+		walk("", doc, ScanTOML(text))
 	})
 }

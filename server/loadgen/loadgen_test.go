@@ -1,4 +1,4 @@
-package server_test
+package loadgen_test
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -24,14 +25,40 @@ import (
 	"time"
 
 	"amaters-server/server"
+	"amaters-server/server/client"
+	"amaters-server/server/config"
+	"amaters-server/server/loadgen"
 )
 
 // startLoadServer runs a server for the load tests, with rate limiting
 // off so that no request is refused, and returns its API address.
 func startLoadServer(t *testing.T) string {
 	t.Helper()
-	ts := startServer(t, func(c *server.Config) { c.Middleware.RateLimitRPS = 0 })
-	return strings.TrimPrefix(ts.api, "http://")
+	cfg := config.Default()
+	cfg.Server.BindAddress = "127.0.0.1:0"
+	cfg.Health.HTTPPort = 0
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Storage.Engine = "memory"
+	cfg.Middleware.RateLimitRPS = 0
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	return srv.Addr()
 }
 
 // loadRangeAll reads every item of a collection (at most 10000).
@@ -57,7 +84,7 @@ func loadRangeAll(t *testing.T, addr, collection string) map[string][]byte {
 }
 
 // checkSummary fails unless the latency summary is ordered and not empty.
-func checkSummary(t *testing.T, l server.LatencySummary) {
+func checkSummary(t *testing.T, l loadgen.LatencySummary) {
 	t.Helper()
 	ordered := []time.Duration{l.P50, l.P90, l.P99, l.P999, l.Max}
 	if l.P50 <= 0 || !slices.IsSorted(ordered) || l.Mean <= 0 || l.Mean > l.Max {
@@ -65,7 +92,7 @@ func checkSummary(t *testing.T, l server.LatencySummary) {
 	}
 }
 
-func TestRunLoadWorkloads(t *testing.T) {
+func TestRunWorkloads(t *testing.T) {
 	addr := startLoadServer(t)
 	const keys, valueSize = 20, 100
 	tests := []struct {
@@ -85,7 +112,7 @@ func TestRunLoadWorkloads(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.workload, func(t *testing.T) {
 			collection := fmt.Sprintf("load%d", i)
-			res, err := server.RunLoad(t.Context(), server.LoadOptions{
+			res, err := loadgen.Run(t.Context(), loadgen.Options{
 				Addr:       addr,
 				Clients:    8,
 				Requests:   tc.requests,
@@ -96,7 +123,7 @@ func TestRunLoadWorkloads(t *testing.T) {
 				BatchSize:  tc.batchSize,
 			})
 			if err != nil {
-				t.Fatalf("RunLoad: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
 			if res.Ops != int64(tc.requests) || res.Errors != 0 {
 				t.Errorf("ops %d, errors %d (%v, first %q), want %d ops and no errors", res.Ops, res.Errors, res.ErrorsByStatus, res.FirstError, tc.requests)
@@ -104,7 +131,7 @@ func TestRunLoadWorkloads(t *testing.T) {
 			if res.Preloaded != tc.preloaded {
 				t.Errorf("preloaded %d, want %d", res.Preloaded, tc.preloaded)
 			}
-			if res.Workload != tc.workload || res.Clients != 8 || res.Target != server.TargetAmaters {
+			if res.Workload != tc.workload || res.Clients != 8 || res.Target != loadgen.TargetAmaters {
 				t.Errorf("result names workload %q, target %q, %d clients", res.Workload, res.Target, res.Clients)
 			}
 			if res.Elapsed <= 0 || res.OpsPerSec <= 0 {
@@ -125,9 +152,9 @@ func TestRunLoadWorkloads(t *testing.T) {
 	}
 }
 
-func TestRunLoadRequestBoundBelowClients(t *testing.T) {
+func TestRunRequestBoundBelowClients(t *testing.T) {
 	addr := startLoadServer(t)
-	res, err := server.RunLoad(t.Context(), server.LoadOptions{Addr: addr, Clients: 16, Requests: 5, Workload: "put", Keys: 3})
+	res, err := loadgen.Run(t.Context(), loadgen.Options{Addr: addr, Clients: 16, Requests: 5, Workload: "put", Keys: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,12 +189,12 @@ func (c *stepClock) now() time.Time {
 	return t
 }
 
-func TestRunLoadDurationBound(t *testing.T) {
+func TestRunDurationBound(t *testing.T) {
 	addr := startLoadServer(t)
 	// Every request takes one reading of a clock that moves 1 ms each
 	// time, so a 100 ms run ends after at most 100 requests.
 	clock := newStepClock(time.Millisecond)
-	res, err := server.RunLoad(t.Context(), server.LoadOptions{
+	res, err := loadgen.Run(t.Context(), loadgen.Options{
 		Addr: addr, Clients: 4, Duration: 100 * time.Millisecond, Workload: "put", Keys: 10, Now: clock.now,
 	})
 	if err != nil {
@@ -184,7 +211,7 @@ func TestRunLoadDurationBound(t *testing.T) {
 	}
 }
 
-func TestRunLoadStopsWhenContextEnds(t *testing.T) {
+func TestRunStopsWhenContextEnds(t *testing.T) {
 	addr := startLoadServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -195,25 +222,25 @@ func TestRunLoadStopsWhenContextEnds(t *testing.T) {
 		}
 	}
 	// No bound given: 10 s by default, which the clock never reaches.
-	res, err := server.RunLoad(ctx, server.LoadOptions{Addr: addr, Clients: 4, Workload: "put", Keys: 10, Now: clock.now})
+	res, err := loadgen.Run(ctx, loadgen.Options{Addr: addr, Clients: 4, Workload: "put", Keys: 10, Now: clock.now})
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("RunLoad returned %v, want context.Canceled", err)
+		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
 	if res.Ops <= 0 || res.Ops > 50 || res.Errors != 0 {
 		t.Errorf("partial result: ops %d, errors %d; want 1..50 ops and no errors", res.Ops, res.Errors)
 	}
 
 	// Cancelled before it starts: the preload fails.
-	if _, err := server.RunLoad(ctx, server.LoadOptions{Addr: addr, Workload: "get", Keys: 10}); !errors.Is(err, context.Canceled) {
-		t.Errorf("RunLoad with a cancelled context returned %v", err)
+	if _, err := loadgen.Run(ctx, loadgen.Options{Addr: addr, Workload: "get", Keys: 10}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a cancelled context returned %v", err)
 	}
 }
 
-func TestRunLoadProgress(t *testing.T) {
+func TestRunProgress(t *testing.T) {
 	addr := startLoadServer(t)
 	var out bytes.Buffer
 	clock := newStepClock(10 * time.Millisecond)
-	res, err := server.RunLoad(t.Context(), server.LoadOptions{
+	res, err := loadgen.Run(t.Context(), loadgen.Options{
 		Addr: addr, Clients: 2, Duration: 3 * time.Second, Workload: "put", Keys: 10, Now: clock.now, Progress: &out,
 	})
 	if err != nil {
@@ -235,11 +262,11 @@ func TestRunLoadProgress(t *testing.T) {
 	}
 }
 
-func TestRunLoadProgressOfPreload(t *testing.T) {
+func TestRunProgressOfPreload(t *testing.T) {
 	addr := startLoadServer(t)
 	var out bytes.Buffer
 	clock := newStepClock(10 * time.Millisecond)
-	_, err := server.RunLoad(t.Context(), server.LoadOptions{
+	_, err := loadgen.Run(t.Context(), loadgen.Options{
 		Addr: addr, Clients: 2, Requests: 10, Workload: "get", Keys: 10, Now: clock.now, Progress: &out,
 	})
 	if err != nil {
@@ -295,10 +322,10 @@ func cmpOr(a, b int) int {
 	return b
 }
 
-func TestRunLoadCountsErrorsByStatus(t *testing.T) {
+func TestRunCountsErrorsByStatus(t *testing.T) {
 	addr, _ := loadStub(t, http.StatusTooManyRequests, "", false)
-	res, err := server.RunLoad(t.Context(), server.LoadOptions{
-		Addr: addr, Target: server.TargetBare, Clients: 4, Requests: 400, Workload: "mixed:50/50", Keys: 10,
+	res, err := loadgen.Run(t.Context(), loadgen.Options{
+		Addr: addr, Target: loadgen.TargetBare, Clients: 4, Requests: 400, Workload: "mixed:50/50", Keys: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -313,14 +340,14 @@ func TestRunLoadCountsErrorsByStatus(t *testing.T) {
 	}
 }
 
-func TestRunLoadCountsTransportErrors(t *testing.T) {
+func TestRunCountsTransportErrors(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	res, err := server.RunLoad(t.Context(), server.LoadOptions{Addr: addr, Target: server.TargetBare, Clients: 2, Requests: 10, Workload: "put"})
+	res, err := loadgen.Run(t.Context(), loadgen.Options{Addr: addr, Target: loadgen.TargetBare, Clients: 2, Requests: 10, Workload: "put"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,18 +355,18 @@ func TestRunLoadCountsTransportErrors(t *testing.T) {
 		t.Errorf("ops %d, transport errors %d, errors %d, first %q: want 10 transport errors",
 			res.Ops, res.TransportErrors, res.Errors, res.FirstError)
 	}
-	if res.Latency != (server.LatencySummary{}) {
+	if res.Latency != (loadgen.LatencySummary{}) {
 		t.Errorf("latency %+v with no successful request", res.Latency)
 	}
 }
 
-func TestRunLoadSendsCredentialsOverTLS(t *testing.T) {
+func TestRunSendsCredentialsOverTLS(t *testing.T) {
 	addr, requests := loadStub(t, 0, "tok", true)
 	for _, workload := range []string{"get", "put", "batch"} {
-		res, err := server.RunLoad(t.Context(), server.LoadOptions{
+		res, err := loadgen.Run(t.Context(), loadgen.Options{
 			Addr:   "https://" + addr,
-			Client: server.ClientOptions{Token: "tok", APIKey: "k", APIKeyHeader: "X-Key", Insecure: true},
-			Target: server.TargetBare, Clients: 2, Requests: 20, Workload: workload, BatchSize: 3,
+			Client: client.Options{Token: "tok", APIKey: "k", APIKeyHeader: "X-Key", Insecure: true},
+			Target: loadgen.TargetBare, Clients: 2, Requests: 20, Workload: workload, BatchSize: 3,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -407,14 +434,14 @@ func (e *etcdStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"header":{}}`))
 }
 
-func TestRunLoadEtcdTarget(t *testing.T) {
+func TestRunEtcdTarget(t *testing.T) {
 	for _, workload := range []string{"get", "put", "mixed:90/10", "range", "batch"} {
 		t.Run(workload, func(t *testing.T) {
 			stub := &etcdStub{puts: map[string]int{}}
 			ts := httptest.NewServer(stub)
 			defer ts.Close()
-			res, err := server.RunLoad(t.Context(), server.LoadOptions{
-				Addr: ts.URL, Target: server.TargetEtcd, Clients: 2, Requests: 50, Workload: workload, Keys: 250, BatchSize: 4,
+			res, err := loadgen.Run(t.Context(), loadgen.Options{
+				Addr: ts.URL, Target: loadgen.TargetEtcd, Clients: 2, Requests: 50, Workload: workload, Keys: 250, BatchSize: 4,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -434,23 +461,23 @@ func TestRunLoadEtcdTarget(t *testing.T) {
 	}
 }
 
-func TestLoadOptionsValidate(t *testing.T) {
+func TestOptionsValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		o    server.LoadOptions
+		o    loadgen.Options
 		want []string // substrings of the error; none = valid
 	}{
-		{name: "zero value", o: server.LoadOptions{}},
-		{name: "explicit remote", o: server.LoadOptions{Addr: "10.1.2.3:7878", AddrExplicit: true}},
-		{name: "localhost", o: server.LoadOptions{Addr: "http://localhost:7878"}},
-		{name: "ipv6 loopback", o: server.LoadOptions{Addr: "[::1]:7878"}},
-		{name: "implicit remote", o: server.LoadOptions{Addr: "10.1.2.3:7878"}, want: []string{"not a loopback address", "pass --addr 10.1.2.3:7878"}},
-		{name: "implicit remote name", o: server.LoadOptions{Addr: "https://db.example:7878"}, want: []string{"--addr"}},
-		{name: "no port", o: server.LoadOptions{Addr: "localhost"}, want: []string{`"localhost" is not HOST:PORT`}},
-		{name: "workload", o: server.LoadOptions{Workload: "scan"}, want: []string{`unknown workload "scan"`}},
-		{name: "target", o: server.LoadOptions{Target: "redis"}, want: []string{`unknown target "redis"`}},
+		{name: "zero value", o: loadgen.Options{}},
+		{name: "explicit remote", o: loadgen.Options{Addr: "10.1.2.3:7878", AddrExplicit: true}},
+		{name: "localhost", o: loadgen.Options{Addr: "http://localhost:7878"}},
+		{name: "ipv6 loopback", o: loadgen.Options{Addr: "[::1]:7878"}},
+		{name: "implicit remote", o: loadgen.Options{Addr: "10.1.2.3:7878"}, want: []string{"not a loopback address", "pass --addr 10.1.2.3:7878"}},
+		{name: "implicit remote name", o: loadgen.Options{Addr: "https://db.example:7878"}, want: []string{"--addr"}},
+		{name: "no port", o: loadgen.Options{Addr: "localhost"}, want: []string{`"localhost" is not HOST:PORT`}},
+		{name: "workload", o: loadgen.Options{Workload: "scan"}, want: []string{`unknown workload "scan"`}},
+		{name: "target", o: loadgen.Options{Target: "redis"}, want: []string{`unknown target "redis"`}},
 		{name: "everything at once",
-			o:    server.LoadOptions{Clients: -1, Duration: -time.Second, Requests: -1, Keys: -1, ValueSize: -1, BatchSize: 10001, Collection: "a b"},
+			o:    loadgen.Options{Clients: -1, Duration: -time.Second, Requests: -1, Keys: -1, ValueSize: -1, BatchSize: 10001, Collection: "a b"},
 			want: []string{"clients -1", "duration -1s", "requests -1", "keys -1", "value size -1", "batch size 10001", `collection name "a b"`}},
 	}
 	for _, tc := range tests {
@@ -470,9 +497,9 @@ func TestLoadOptionsValidate(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			// RunLoad refuses the same options before sending anything.
-			if _, err := server.RunLoad(t.Context(), tc.o); err == nil {
-				t.Error("RunLoad accepted what Validate refused")
+			// Run refuses the same options before sending anything.
+			if _, err := loadgen.Run(t.Context(), tc.o); err == nil {
+				t.Error("Run accepted what Validate refused")
 			}
 		})
 	}
@@ -481,18 +508,18 @@ func TestLoadOptionsValidate(t *testing.T) {
 func TestParseWorkload(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    server.Workload
+		want    loadgen.Workload
 		wantErr string
 	}{
-		{in: "get", want: server.Workload{Kind: "get", ReadPercent: 100}},
-		{in: "put", want: server.Workload{Kind: "put"}},
-		{in: "range", want: server.Workload{Kind: "range", ReadPercent: 100}},
-		{in: "batch", want: server.Workload{Kind: "batch"}},
-		{in: "mixed:90/10", want: server.Workload{Kind: "mixed", ReadPercent: 90}},
-		{in: "mixed:50/50", want: server.Workload{Kind: "mixed", ReadPercent: 50}},
-		{in: "mixed:100/0", want: server.Workload{Kind: "mixed", ReadPercent: 100}},
-		{in: "mixed:0/100", want: server.Workload{Kind: "mixed", ReadPercent: 0}},
-		{in: "mixed:007/093", want: server.Workload{Kind: "mixed", ReadPercent: 7}},
+		{in: "get", want: loadgen.Workload{Kind: "get", ReadPercent: 100}},
+		{in: "put", want: loadgen.Workload{Kind: "put"}},
+		{in: "range", want: loadgen.Workload{Kind: "range", ReadPercent: 100}},
+		{in: "batch", want: loadgen.Workload{Kind: "batch"}},
+		{in: "mixed:90/10", want: loadgen.Workload{Kind: "mixed", ReadPercent: 90}},
+		{in: "mixed:50/50", want: loadgen.Workload{Kind: "mixed", ReadPercent: 50}},
+		{in: "mixed:100/0", want: loadgen.Workload{Kind: "mixed", ReadPercent: 100}},
+		{in: "mixed:0/100", want: loadgen.Workload{Kind: "mixed", ReadPercent: 0}},
+		{in: "mixed:007/093", want: loadgen.Workload{Kind: "mixed", ReadPercent: 7}},
 		{in: "", wantErr: "workload is empty"},
 		{in: "GET", wantErr: `unknown workload "GET"`},
 		{in: "scan", wantErr: "want get, put, mixed:R/W"},
@@ -510,7 +537,7 @@ func TestParseWorkload(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := server.ParseWorkload(tc.in)
+			got, err := loadgen.ParseWorkload(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("ParseWorkload(%q) = %+v, %v; want an error with %q", tc.in, got, err, tc.wantErr)
@@ -520,7 +547,7 @@ func TestParseWorkload(t *testing.T) {
 			if err != nil || got != tc.want {
 				t.Fatalf("ParseWorkload(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 			}
-			if again, err := server.ParseWorkload(got.String()); err != nil || again != got {
+			if again, err := loadgen.ParseWorkload(got.String()); err != nil || again != got {
 				t.Errorf("String %q parses to %+v, %v", got.String(), again, err)
 			}
 		})
@@ -532,14 +559,14 @@ func FuzzParseWorkload(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		w, err := server.ParseWorkload(s)
+		w, err := loadgen.ParseWorkload(s)
 		if err != nil {
 			return
 		}
 		if w.ReadPercent < 0 || w.ReadPercent > 100 {
 			t.Fatalf("ParseWorkload(%q) = %+v: read percent out of range", s, w)
 		}
-		if again, err := server.ParseWorkload(w.String()); err != nil || again != w {
+		if again, err := loadgen.ParseWorkload(w.String()); err != nil || again != w {
 			t.Fatalf("ParseWorkload(%q) = %+v, whose String %q parses to %+v, %v", s, w, w.String(), again, err)
 		}
 	})
@@ -551,7 +578,7 @@ func exactQuantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(rank, 1)-1]
 }
 
-func TestLatencyHistogramQuantiles(t *testing.T) {
+func TestHistogramQuantiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	tests := []struct {
 		name string
@@ -572,7 +599,7 @@ func TestLatencyHistogramQuantiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var h server.LatencyHistogram
+			var h loadgen.Histogram
 			values := make([]time.Duration, 100000)
 			var sum time.Duration
 			for i := range values {
@@ -595,11 +622,11 @@ func TestLatencyHistogramQuantiles(t *testing.T) {
 	}
 }
 
-func TestLatencyHistogramBucketPrecision(t *testing.T) {
+func TestHistogramBucketPrecision(t *testing.T) {
 	// With the values v and 2v, the median is v's bucket: within 0.4 % of
 	// v at every scale up to the top of the range.
 	for v := time.Microsecond; v < 60*time.Second; v = v*21/20 + 1 {
-		var h server.LatencyHistogram
+		var h loadgen.Histogram
 		h.Record(v)
 		h.Record(2 * v)
 		if got := h.Quantile(0.5); math.Abs(float64(got-v)) > 0.004*float64(v) {
@@ -608,9 +635,9 @@ func TestLatencyHistogramBucketPrecision(t *testing.T) {
 	}
 }
 
-func TestLatencyHistogramEdges(t *testing.T) {
-	var h server.LatencyHistogram
-	if h.Summary() != (server.LatencySummary{}) || h.Quantile(0.5) != 0 || h.Count() != 0 {
+func TestHistogramEdges(t *testing.T) {
+	var h loadgen.Histogram
+	if h.Summary() != (loadgen.LatencySummary{}) || h.Quantile(0.5) != 0 || h.Count() != 0 {
 		t.Errorf("empty histogram: %+v", h.Summary())
 	}
 	h.Record(-time.Second) // a clock step backwards counts as 0
@@ -620,8 +647,8 @@ func TestLatencyHistogramEdges(t *testing.T) {
 	}
 }
 
-func TestLatencyHistogramMerge(t *testing.T) {
-	var whole, a, b, empty server.LatencyHistogram
+func TestHistogramMerge(t *testing.T) {
+	var whole, a, b, empty loadgen.Histogram
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 10000 {
 		d := time.Duration(rng.Int64N(int64(time.Second)))
@@ -632,7 +659,7 @@ func TestLatencyHistogramMerge(t *testing.T) {
 			b.Record(d)
 		}
 	}
-	var merged server.LatencyHistogram
+	var merged loadgen.Histogram
 	merged.Merge(&empty)
 	merged.Merge(&a)
 	merged.Merge(&empty)
@@ -642,16 +669,16 @@ func TestLatencyHistogramMerge(t *testing.T) {
 	}
 }
 
-func TestLatencyHistogramRecordDoesNotAllocate(t *testing.T) {
-	h := new(server.LatencyHistogram)
+func TestHistogramRecordDoesNotAllocate(t *testing.T) {
+	h := new(loadgen.Histogram)
 	d := time.Duration(0)
 	if n := testing.AllocsPerRun(1000, func() { d += 997; h.Record(d) }); n != 0 {
 		t.Errorf("Record allocates %v times", n)
 	}
 }
 
-func BenchmarkLatencyHistogramRecord(b *testing.B) {
-	var h server.LatencyHistogram
+func BenchmarkHistogramRecord(b *testing.B) {
+	var h loadgen.Histogram
 	d := time.Duration(1)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -660,12 +687,12 @@ func BenchmarkLatencyHistogramRecord(b *testing.B) {
 	}
 }
 
-func TestLoadResultJSON(t *testing.T) {
-	res := server.LoadResult{
+func TestResultJSON(t *testing.T) {
+	res := loadgen.Result{
 		Workload: "mixed:90/10", Target: "amaters", Addr: "127.0.0.1:7878", Clients: 64, Keys: 1000, ValueSize: 100, Preloaded: 1000,
 		Ops: 1000, Errors: 5, ErrorsByStatus: map[int]int64{429: 3}, TransportErrors: 2, FirstError: "boom",
 		Elapsed: 2500 * time.Millisecond, OpsPerSec: 400,
-		Latency: server.LatencySummary{P50: 1500 * time.Microsecond, P90: 2 * time.Millisecond, P99: 3 * time.Millisecond,
+		Latency: loadgen.LatencySummary{P50: 1500 * time.Microsecond, P90: 2 * time.Millisecond, P99: 3 * time.Millisecond,
 			P999: 4 * time.Millisecond, Max: 5 * time.Millisecond, Mean: 1250 * time.Microsecond},
 	}
 	data, err := json.Marshal(res)
@@ -688,7 +715,7 @@ func TestLoadResultJSON(t *testing.T) {
 	}
 	// Empty maps and no error: errors_by_status is {} (never null), and
 	// first_error is left out.
-	data, _ = json.Marshal(server.LoadResult{})
+	data, _ = json.Marshal(loadgen.Result{})
 	if !bytes.Contains(data, []byte(`"errors_by_status":{}`)) || bytes.Contains(data, []byte("first_error")) {
 		t.Errorf("zero result JSON %s", data)
 	}
@@ -700,13 +727,13 @@ func jsonEqual(a, b any) bool {
 	return bytes.Equal(x, y)
 }
 
-func ExampleLoadResult_WriteHuman() {
-	res := server.LoadResult{
+func ExampleResult_WriteHuman() {
+	res := loadgen.Result{
 		Workload: "get", Target: "amaters", Addr: "127.0.0.1:7878", Clients: 64, Keys: 100000, ValueSize: 100, Preloaded: 100000,
 		Ops: 412345, Errors: 12, ErrorsByStatus: map[int]int64{404: 10}, TransportErrors: 2,
 		FirstError: "GET http://127.0.0.1:7878/v1/collections/bench/keys/key-00000042: status 404",
 		Elapsed:    10 * time.Second, OpsPerSec: 41234.5,
-		Latency: server.LatencySummary{P50: 1234 * time.Microsecond, P90: 2345 * time.Microsecond, P99: 4567 * time.Microsecond,
+		Latency: loadgen.LatencySummary{P50: 1234 * time.Microsecond, P90: 2345 * time.Microsecond, P99: 4567 * time.Microsecond,
 			P999: 7890 * time.Microsecond, Max: 12345 * time.Microsecond, Mean: 1500 * time.Microsecond},
 	}
 	res.WriteHuman(os.Stdout)
@@ -721,7 +748,7 @@ func ExampleLoadResult_WriteHuman() {
 
 func ExampleParseWorkload() {
 	for _, s := range []string{"mixed:90/10", "get", "mixed:90/20"} {
-		w, err := server.ParseWorkload(s)
+		w, err := loadgen.ParseWorkload(s)
 		if err != nil {
 			fmt.Println("error:", err)
 			continue
@@ -772,7 +799,7 @@ func rawStub(t *testing.T, answer string, closeAfter bool) (string, *atomic.Int6
 	return ln.Addr().String(), accepted
 }
 
-func TestRunLoadHTTP1Answers(t *testing.T) {
+func TestRunHTTP1Answers(t *testing.T) {
 	tests := []struct {
 		name       string
 		answer     string
@@ -807,7 +834,7 @@ func TestRunLoadHTTP1Answers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, accepted := rawStub(t, tc.answer, tc.closeAfter)
-			res, err := server.RunLoad(t.Context(), server.LoadOptions{Addr: addr, Target: server.TargetBare, Clients: 2, Requests: 20, Workload: "mixed:50/50"})
+			res, err := loadgen.Run(t.Context(), loadgen.Options{Addr: addr, Target: loadgen.TargetBare, Clients: 2, Requests: 20, Workload: "mixed:50/50"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -829,10 +856,10 @@ func TestRunLoadHTTP1Answers(t *testing.T) {
 	}
 }
 
-func TestRunLoadNetHTTPMatches(t *testing.T) {
+func TestRunNetHTTPMatches(t *testing.T) {
 	addr := startLoadServer(t)
 	for _, workload := range []string{"get", "put", "range", "batch"} {
-		res, err := server.RunLoad(t.Context(), server.LoadOptions{
+		res, err := loadgen.Run(t.Context(), loadgen.Options{
 			Addr: addr, UseNetHTTP: true, Clients: 4, Requests: 200, Workload: workload, Keys: 50, BatchSize: 5, Collection: "nethttp",
 		})
 		if err != nil {

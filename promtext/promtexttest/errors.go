@@ -1,4 +1,4 @@
-package promtext
+package promtexttest
 
 import (
 	"errors"

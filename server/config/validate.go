@@ -1,4 +1,4 @@
-package server
+package config
 
 import (
 	"errors"
@@ -6,14 +6,10 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // placeholderSecret is the value of auth.jwt_secret in the seed README's
@@ -23,20 +19,12 @@ const placeholderSecret = "change-me"
 // roleName is the shape of a role name in the configuration and roles file.
 var roleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
-// Validate checks every value and every rule between values, and loads the
-// files the configuration names (keys, certificates, roles), and returns all
-// problems at once, joined, each a *ConfigError naming where the value came
-// from. A nil result means the configuration can be started. [New] reuses
-// what a successful Validate loaded, so validate again after changing c.
+// Validate checks every value and every rule between values, and that
+// the files the configuration names (keys, certificates, roles) exist and
+// can be read, and returns all problems at once, joined, each an *Error
+// naming where the value came from. What those files hold is the server's
+// to check, when it loads them (server.Validate, server.New).
 func (c *Config) Validate() error {
-	sec, err := c.check(time.Now)
-	c.validated = sec
-	return err
-}
-
-// check is Validate, returning also the security state it loaded, so that
-// starting a server reads each file once.
-func (c *Config) check(now func() time.Time) (*live, error) {
 	v := validator{c: c}
 
 	v.hostPort("server.bind_address", c.Server.BindAddress)
@@ -139,41 +127,7 @@ func (c *Config) check(now func() time.Time) (*live, error) {
 	v.between("logging.max_backups", c.Logging.MaxBackups, 0, 1<<20)
 	v.between("logging.max_age_days", c.Logging.MaxAgeDays, 0, 1<<20)
 
-	// Load what the auth and TLS keys name (keys, certificates, roles), and
-	// report what fails on keys that have no problem yet.
-	sec, err := loadLive(c, now)
-	if err != nil {
-		reported := map[string]bool{}
-		for _, e := range v.errs {
-			reported[e.(*ConfigError).Key] = true
-		}
-		for _, e := range Problems(err) {
-			if ce, ok := e.(*ConfigError); !ok || !reported[ce.Key] {
-				v.errs = append(v.errs, e)
-			}
-		}
-	}
-	if len(v.errs) > 0 {
-		return nil, errors.Join(v.errs...)
-	}
-	return sec, nil
-}
-
-// Problems undoes errors.Join: it lists the single problems in an error
-// from [LoadConfig], [Config.Validate] or [New], each printable on its own
-// line. A nil error has none.
-func Problems(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, Problems(e)...)
-		}
-		return out
-	}
-	return []error{err}
+	return errors.Join(v.errs...)
 }
 
 type validator struct {
@@ -182,7 +136,7 @@ type validator struct {
 }
 
 func (v *validator) add(key, msg string) {
-	v.errs = append(v.errs, &ConfigError{Where: v.c.origin[key], Key: key, Message: msg})
+	v.errs = append(v.errs, &Error{Where: v.c.origin[key], Key: key, Message: msg})
 }
 
 func (v *validator) isSet(key string) bool { _, ok := v.c.origin[key]; return ok }
@@ -195,7 +149,7 @@ func (v *validator) clash(key, other, msg string) {
 	if where == "" {
 		where = v.c.origin[other]
 	}
-	v.errs = append(v.errs, &ConfigError{Where: where, Key: key, Message: msg})
+	v.errs = append(v.errs, &Error{Where: where, Key: key, Message: msg})
 }
 
 // notAFile reports a folder setting that names something other than a
@@ -331,76 +285,4 @@ func (v *validator) origin(key, o string) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		v.add(key, fmt.Sprintf("%q is not an origin (scheme://host[:port], no path) or \"*\"", o))
 	}
-}
-
-// MarshalTOML writes the effective configuration as TOML, every key of
-// API.md §2 included, secrets redacted; `validate-config --show` prints it.
-func (c *Config) MarshalTOML() []byte {
-	var b strings.Builder
-	section := ""
-	for _, f := range c.fields() {
-		sec, name, _ := strings.Cut(f.key, ".")
-		if sec != section {
-			if section != "" {
-				b.WriteByte('\n')
-			}
-			fmt.Fprintf(&b, "[%s]\n", sec)
-			section = sec
-		}
-		fmt.Fprintf(&b, "%s = %s\n", name, c.showValue(f))
-	}
-	return []byte(b.String())
-}
-
-func (c *Config) showValue(f field) string {
-	q := func(s string) string {
-		out, err := toml.Marshal(map[string]string{"v": s})
-		if err != nil {
-			return strconv.Quote(s)
-		}
-		return strings.TrimSpace(strings.TrimPrefix(string(out), "v = "))
-	}
-	switch p := f.ptr.(type) {
-	case *string:
-		s := *p
-		if s == "" {
-			switch f.key {
-			case "storage.wal_dir":
-				s = c.WALDir()
-			case "audit.file":
-				s = c.AuditFile()
-			}
-		}
-		// Paths print absolute: a relative one would mean another place
-		// once the output is saved as a file elsewhere.
-		if f.path && s != "" {
-			if abs, err := filepath.Abs(s); err == nil {
-				s = abs
-			}
-		}
-		return q(s)
-	case *Secret:
-		return q(p.String())
-	case *bool:
-		return strconv.FormatBool(*p)
-	case *int64:
-		switch f.key {
-		case "middleware.rate_limit_burst":
-			return strconv.FormatInt(c.RateLimitBurst(), 10)
-		case "middleware.max_body_bytes":
-			return strconv.FormatInt(c.MaxBodyBytes(), 10)
-		case "observability.metrics_port":
-			return strconv.FormatInt(c.MetricsPort(), 10)
-		}
-		return strconv.FormatInt(*p, 10)
-	case *time.Duration:
-		return strconv.FormatInt(p.Milliseconds(), 10)
-	case *[]string:
-		parts := make([]string, len(*p))
-		for i, s := range *p {
-			parts[i] = q(s)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	}
-	panic("config: unhandled field type for " + f.key)
 }

@@ -1,4 +1,4 @@
-package promtext_test
+package promtexttest_test
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"amaters-server/promtext"
+	"amaters-server/promtext/promtexttest"
 )
 
 // TestCheckVectors runs Check over every shared vector; the verdict comes
@@ -28,7 +28,7 @@ func TestCheckVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = promtext.Check(data)
+			err = promtexttest.Check(data)
 			switch prefix, _, _ := strings.Cut(name, "_"); prefix {
 			case "good", "lint":
 				if err != nil {
@@ -38,10 +38,10 @@ func TestCheckVectors(t *testing.T) {
 				if err == nil {
 					t.Fatal("Check accepts an invalid exposition")
 				}
-				if !errors.Is(err, promtext.ErrInvalid) {
+				if !errors.Is(err, promtexttest.ErrInvalid) {
 					t.Errorf("error %v does not wrap ErrInvalid", err)
 				}
-				var le *promtext.LineError
+				var le *promtexttest.LineError
 				if !errors.As(err, &le) || le.Line < 1 {
 					t.Errorf("error %v carries no line number", err)
 				}
@@ -124,14 +124,14 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := promtext.Check([]byte(tc.in))
+			err := promtexttest.Check([]byte(tc.in))
 			if tc.line == 0 {
 				if err != nil {
 					t.Errorf("Check(%q) = %v, want nil", tc.in, err)
 				}
 				return
 			}
-			var le *promtext.LineError
+			var le *promtexttest.LineError
 			if !errors.As(err, &le) {
 				t.Fatalf("Check(%q) = %v, want a LineError", tc.in, err)
 			}
@@ -144,10 +144,10 @@ func TestCheck(t *testing.T) {
 
 func TestCheckReportsEveryProblem(t *testing.T) {
 	in := "x 1\r\nbad-name 1\ny{__a=\"1\"} 2\nx 3\n"
-	err := promtext.Check([]byte(in))
+	err := promtexttest.Check([]byte(in))
 	var lines []int
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var le *promtext.LineError
+		var le *promtexttest.LineError
 		if !errors.As(e, &le) {
 			t.Fatalf("%v is not a LineError", e)
 		}
@@ -158,7 +158,7 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 	}
 
 	many := strings.Repeat("bad-name 1\n", 500)
-	errs := promtext.Check([]byte(many)).(interface{ Unwrap() []error }).Unwrap()
+	errs := promtexttest.Check([]byte(many)).(interface{ Unwrap() []error }).Unwrap()
 	if len(errs) != 101 {
 		t.Errorf("got %d errors for 500 bad lines, want 100 and a final one", len(errs))
 	}

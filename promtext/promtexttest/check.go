@@ -1,7 +1,8 @@
-package promtext
+package promtexttest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -541,4 +542,32 @@ func (c *checker) closeFamily() {
 			c.errorf(p.line, "%s %s: series first seen here has no %s_count", f.typ, f.name, f.name)
 		}
 	}
+}
+
+// The checker keeps its own copies of the name rule and the label-set key,
+// rather than sharing package promtext's: a checker that shares the
+// writer's code cannot catch the writer's mistakes in it.
+
+// validMetricName reports whether s matches [a-zA-Z_:][a-zA-Z0-9_:]*.
+func validMetricName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// appendKey appends an unambiguous encoding of values: each value is
+// prefixed by its length.
+func appendKey(b []byte, values []string) []byte {
+	for _, v := range values {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package server
+package client
 
 import (
 	"bytes"
@@ -17,107 +17,33 @@ import (
 	"time"
 )
 
-// RetryPolicy says how a Client retries transient failures: attempt n
-// (from 0) waits a random time in [d/2, d] before the next, where
-// d = min(MaxDelay, BaseDelay·2ⁿ); a server's Retry-After, when longer and
-// within MaxDelay, wins. The zero value means 5 attempts, 100 ms, 2 s.
-type RetryPolicy struct {
-	MaxAttempts int
-	BaseDelay   time.Duration
-	MaxDelay    time.Duration
-	// Seed seeds the jitter; 0 picks one from the clock.
-	Seed uint64
-}
-
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 5
-	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = 100 * time.Millisecond
-	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = 2 * time.Second
-	}
-	if p.Seed == 0 {
-		p.Seed = uint64(time.Now().UnixNano()) | 1
-	}
-	return p
-}
-
-// xorshift64 is Marsaglia's xorshift generator: tiny, and plenty for
-// spreading retries apart. Its state must never be zero.
-type xorshift64 uint64
-
-func (x *xorshift64) next() uint64 {
-	v := uint64(*x)
-	v ^= v << 13
-	v ^= v >> 7
-	v ^= v << 17
-	*x = xorshift64(v)
-	return v
-}
-
-// backoff returns the wait after attempt n (0-based).
-func (p RetryPolicy) backoff(n int, rng *xorshift64) time.Duration {
-	d := p.BaseDelay
-	for i := 0; i < n && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxDelay)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + time.Duration(rng.next()%uint64(half+1))
-}
-
-// Transient reports whether a failed attempt is worth retrying: connection
-// refused or reset, timeouts, and the statuses 429, 502, 503 and 504. Every
-// other 4xx and 5xx is permanent.
-func Transient(status int, err error) bool {
-	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.Is(err, context.Canceled):
-			return false
-		case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-			errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-			errors.Is(err, context.DeadlineExceeded):
-			return true
-		case errors.As(err, &ne) && ne.Timeout():
-			return true
-		}
-		return false
-	}
-	switch status {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// ClientOptions configure a Client.
-type ClientOptions struct {
+// Options configure a Client. The zero value talks plain http with no
+// credential, a 10 s timeout per request and the default RetryPolicy.
+type Options struct {
 	Token        string // bearer JWT
 	APIKey       string
 	APIKeyHeader string // default X-API-Key
 	CACert       string // PEM file; setting any TLS option selects https
 	Cert, Key    string // client certificate for mTLS
 	Insecure     bool   // skip server certificate verification
-	Timeout      time.Duration
-	Retry        RetryPolicy
+	// Timeout bounds each attempt of a request (default 10 s); for
+	// [Client.Backup], how long the server may send nothing.
+	Timeout time.Duration
+	Retry   RetryPolicy
 }
 
-// Client talks to a running server for the status and stop commands.
+// Client talks to one amaters-server over its HTTP API. It is safe for
+// concurrent use; it keeps connections alive between requests.
 type Client struct {
 	base string
-	opts ClientOptions
+	opts Options
+	tr   *http.Transport
 	hc   *http.Client
 }
 
-// NewClient returns a client for addr, "HOST:PORT" or an http(s) URL.
-func NewClient(addr string, opts ClientOptions) (*Client, error) {
+// New returns a client for addr, "HOST:PORT" or an http(s) URL. It reads
+// the certificate files the options name; it does not connect.
+func New(addr string, opts Options) (*Client, error) {
 	if opts.APIKeyHeader == "" {
 		opts.APIKeyHeader = "X-API-Key"
 	}
@@ -169,7 +95,7 @@ func NewClient(addr string, opts ClientOptions) (*Client, error) {
 		}
 		tr.TLSClientConfig = tc
 	}
-	return &Client{base: strings.TrimSuffix(base, "/"), opts: opts, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	return &Client{base: strings.TrimSuffix(base, "/"), opts: opts, tr: tr, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
 }
 
 // Response is a server's answer.
@@ -179,14 +105,20 @@ type Response struct {
 	Body   []byte
 }
 
-// Do sends one request, retrying transient failures per the policy. It
-// returns the last answer (which may be an error status) or the last
-// transport error.
+// Do sends one request, with body (nil for none) as JSON, retrying
+// transient failures per the policy (see [Transient]). It returns the last
+// answer, whatever its status, or the last transport error. Answers are
+// read whole, up to 1 MiB.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Response, error) {
+	return c.do(ctx, method, path, body, "application/json")
+}
+
+// do is Do with the body's content type.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, contentType string) (*Response, error) {
 	rng := xorshift64(c.opts.Retry.Seed)
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		resp, err := c.once(ctx, method, path, body)
+		resp, err := c.once(ctx, method, path, body, contentType)
 		status := 0
 		if resp != nil {
 			status = resp.Status
@@ -213,8 +145,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Res
 	}
 }
 
-// Once sends one request with no retry.
-func (c *Client) once(ctx context.Context, method, path string, body []byte) (*Response, error) {
+// once sends one request with no retry.
+func (c *Client) once(ctx context.Context, method, path string, body []byte, contentType string) (*Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -223,14 +155,9 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (*R
 	if err != nil {
 		return nil, err
 	}
-	if c.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
-	}
-	if c.opts.APIKey != "" {
-		req.Header.Set(c.opts.APIKeyHeader, c.opts.APIKey)
-	}
+	c.setCredentials(req.Header)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -244,7 +171,23 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (*R
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
 
-// WaitDown polls addr until nothing accepts connections there, or ctx ends.
+// HealthPortHeader is the header of the answer to POST /v1/admin/shutdown
+// that names the server's health port: the health listener closes last,
+// once the storage is closed, so it tells when the process is done.
+const HealthPortHeader = "Amaters-Health-Port"
+
+// setCredentials adds the token and the API key, when given, to h.
+func (c *Client) setCredentials(h http.Header) {
+	if c.opts.Token != "" {
+		h.Set("Authorization", "Bearer "+c.opts.Token)
+	}
+	if c.opts.APIKey != "" {
+		h.Set(c.opts.APIKeyHeader, c.opts.APIKey)
+	}
+}
+
+// WaitDown polls hostPort until nothing accepts connections there (a
+// refused connection), or ctx ends.
 func WaitDown(ctx context.Context, hostPort string) error {
 	d := net.Dialer{Timeout: time.Second}
 	for {
@@ -268,6 +211,18 @@ func WaitDown(ctx context.Context, hostPort string) error {
 		}
 	}
 }
+
+// URL returns the server's base URL, scheme://host[:port] with no
+// trailing slash.
+func (c *Client) URL() string { return c.base }
+
+// Options returns the client's options, defaults filled in.
+func (c *Client) Options() Options { return c.opts }
+
+// Transport returns a copy of the client's transport, TLS settings
+// included, for a caller that sizes its own connection pool (the load
+// generator).
+func (c *Client) Transport() *http.Transport { return c.tr.Clone() }
 
 // HostPort returns the HOST:PORT part of the client's address.
 func (c *Client) HostPort() string {

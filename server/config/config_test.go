@@ -1,4 +1,4 @@
-package server_test
+package config_test
 
 import (
 	"crypto/ecdsa"
@@ -18,21 +18,21 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"amaters-server/server"
+	"amaters-server/server/config"
 )
 
 // problems lists the joined *ConfigError lines of err.
 func problems(err error) []string {
 	var out []string
-	for _, e := range server.Problems(err) {
+	for _, e := range config.Problems(err) {
 		out = append(out, e.Error())
 	}
 	return out
 }
 
-func loadAndValidate(t *testing.T, path string, env []string, o server.Overrides) (server.Config, []string) {
+func loadAndValidate(t *testing.T, path string, env []string, o config.Overrides) (config.Config, []string) {
 	t.Helper()
-	cfg, err := server.LoadConfig(path, env, o)
+	cfg, err := config.Load(path, env, o)
 	return cfg, problems(errors.Join(err, cfg.Validate()))
 }
 
@@ -56,7 +56,7 @@ func wantProblem(t *testing.T, got []string, want string) {
 }
 
 func TestDefaultIsValid(t *testing.T) {
-	cfg, probs := loadAndValidate(t, "", nil, server.Overrides{})
+	cfg, probs := loadAndValidate(t, "", nil, config.Overrides{})
 	if len(probs) > 0 {
 		t.Fatalf("embedded default invalid: %v", probs)
 	}
@@ -80,7 +80,7 @@ func TestSeedExampleConfig(t *testing.T) {
 	// As printed in the seed README: the placeholder secret is refused,
 	// with its line, and so are the TLS files that do not exist here.
 	path := writeFile(t, dir, "config.toml", string(seed))
-	_, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	_, probs := loadAndValidate(t, path, nil, config.Overrides{})
 	wantProblem(t, probs, path+":13: auth.jwt_secret: is the placeholder")
 	wantProblem(t, probs, "network.tls_cert: file /etc/amaters/server.crt does not exist")
 	if len(probs) != 3 {
@@ -97,7 +97,7 @@ func TestSeedExampleConfig(t *testing.T) {
 		"/etc/amaters/server.key", keyFile,
 	).Replace(string(seed))
 	path = writeFile(t, dir, "fixed.toml", fixed)
-	cfg, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	cfg, probs := loadAndValidate(t, path, nil, config.Overrides{})
 	if len(probs) > 0 {
 		t.Fatalf("fixed seed config refused: %v", probs)
 	}
@@ -173,7 +173,7 @@ log_format = "JSON"
 [caches]
 x = 1
 `)
-	_, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	_, probs := loadAndValidate(t, path, nil, config.Overrides{})
 	for _, want := range []string{
 		path + `:3: server.bind_adress: unknown key "bind_adress" (did you mean "bind_address"?)`,
 		path + `:4: server.log_level: "loud" is not one of debug, info, warn, error`,
@@ -193,11 +193,11 @@ x = 1
 
 func TestConfigSyntaxError(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "c.toml", "[server]\nbind_address = \"x\n")
-	_, err := server.LoadConfig(path, nil, server.Overrides{})
+	_, err := config.Load(path, nil, config.Overrides{})
 	if err == nil || !strings.HasPrefix(err.Error(), path+":2: TOML syntax") {
 		t.Fatalf("syntax error: %v", err)
 	}
-	if _, err := server.LoadConfig(filepath.Join(t.TempDir(), "none.toml"), nil, server.Overrides{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, err := config.Load(filepath.Join(t.TempDir(), "none.toml"), nil, config.Overrides{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("missing file: %v", err)
 	}
 }
@@ -215,7 +215,7 @@ cors_origins = ["https://a.example"]
 http_port = 2001
 `)
 	// File only: relative paths resolve against the file's folder.
-	cfg, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	cfg, probs := loadAndValidate(t, path, nil, config.Overrides{})
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -233,7 +233,7 @@ http_port = 2001
 		"AMATERS_TOKEN=not-a-config-key",
 		"PATH=/usr/bin",
 	}
-	cfg, probs = loadAndValidate(t, path, env, server.Overrides{})
+	cfg, probs = loadAndValidate(t, path, env, config.Overrides{})
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -242,7 +242,7 @@ http_port = 2001
 		t.Fatalf("env values: %+v %+v %v", cfg.Server, cfg.Health, cfg.Middleware.CORSOrigins)
 	}
 	// Flags beat the environment.
-	cfg, probs = loadAndValidate(t, path, env, server.Overrides{Bind: "127.0.0.1:1003", LogLevel: "error", DataDir: "flagdata", Engine: "memory", HealthPort: "2003"})
+	cfg, probs = loadAndValidate(t, path, env, config.Overrides{Bind: "127.0.0.1:1003", LogLevel: "error", DataDir: "flagdata", Engine: "memory", HealthPort: "2003"})
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -257,7 +257,7 @@ func TestConfigEnvAndFlagErrors(t *testing.T) {
 		"AMATERS_SERVER_BIND_ADRESS=x",
 		"AMATERS_STORAGE_MAX_KEY_BYTES=lots",
 		"AMATERS_LOG_LEVEL=chatty",
-	}, server.Overrides{HealthPort: "ninety"})
+	}, config.Overrides{HealthPort: "ninety"})
 	wantProblem(t, probs, "$AMATERS_SERVER_BIND_ADRESS: server.bind_adress: unknown configuration variable (did you mean AMATERS_SERVER_BIND_ADDRESS?)")
 	wantProblem(t, probs, `$AMATERS_STORAGE_MAX_KEY_BYTES: storage.max_key_bytes: "lots" is not an integer`)
 	wantProblem(t, probs, `$AMATERS_LOG_LEVEL: server.log_level: "chatty" is not one of`)
@@ -298,13 +298,13 @@ func TestConfigRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, dir, "c.toml", tc.toml)
-			_, probs := loadAndValidate(t, path, nil, server.Overrides{})
+			_, probs := loadAndValidate(t, path, nil, config.Overrides{})
 			wantProblem(t, probs, tc.want)
 		})
 	}
 	t.Run("sizes with units", func(t *testing.T) {
 		path := writeFile(t, dir, "c.toml", "[cache]\nmax_bytes = \"32MiB\"\n[storage]\nmax_value_bytes = 1048576")
-		cfg, probs := loadAndValidate(t, path, nil, server.Overrides{})
+		cfg, probs := loadAndValidate(t, path, nil, config.Overrides{})
 		if len(probs) > 0 || cfg.Cache.MaxBytes != 32<<20 || cfg.Storage.MaxValueBytes != 1<<20 {
 			t.Fatalf("%v %d %d", probs, cfg.Cache.MaxBytes, cfg.Storage.MaxValueBytes)
 		}
@@ -325,7 +325,7 @@ cors_origins = ["https://a.example", "*"]
 [cache]
 max_bytes = "8MiB"
 `)
-	cfg, probs := loadAndValidate(t, path, nil, server.Overrides{})
+	cfg, probs := loadAndValidate(t, path, nil, config.Overrides{})
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -343,7 +343,7 @@ max_bytes = "8MiB"
 		t.Errorf("--show printed %d sections, want 11", len(doc))
 	}
 	again := writeFile(t, dir, "again.toml", strings.Replace(string(out), "<redacted>", secret, 1))
-	cfg2, probs := loadAndValidate(t, again, nil, server.Overrides{})
+	cfg2, probs := loadAndValidate(t, again, nil, config.Overrides{})
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -356,7 +356,7 @@ max_bytes = "8MiB"
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := server.Secret("hunter2-hunter2-hunter2-hunter2-hunter2")
+	s := config.Secret("hunter2-hunter2-hunter2-hunter2-hunter2")
 	if strings.Contains(s.String(), "hunter2") || strings.Contains(s.LogValue().String(), "hunter2") {
 		t.Fatal("secret leaks through String or LogValue")
 	}
@@ -377,7 +377,7 @@ func FuzzConfig(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := server.LoadConfig(path, nil, server.Overrides{})
+		cfg, err := config.Load(path, nil, config.Overrides{})
 		verr := cfg.Validate()
 		for _, p := range problems(errors.Join(err, verr)) {
 			if p == "" {
@@ -392,7 +392,7 @@ func FuzzConfig(f *testing.F) {
 		if err := os.WriteFile(again, cfg.MarshalTOML(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg2, err := server.LoadConfig(again, nil, server.Overrides{})
+		cfg2, err := config.Load(again, nil, config.Overrides{})
 		if err != nil {
 			t.Fatalf("reloading --show output: %v\n%s", err, cfg.MarshalTOML())
 		}
@@ -400,4 +400,65 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("round trip changed the configuration:\n%s\n---\n%s", cfg.MarshalTOML(), cfg2.MarshalTOML())
 		}
 	})
+}
+
+// A millisecond count given in the environment is range-checked as the
+// same value in the file is (1e13 ms once overflowed time.Duration into a
+// negative shutdown budget).
+func TestEnvDurationOutOfRange(t *testing.T) {
+	env := []string{"AMATERS_SERVER_SHUTDOWN_TIMEOUT_MS=10000000000000"}
+	cfg, err := config.Load("", env, config.Overrides{})
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil {
+		t.Fatalf("accepted; server.shutdown_timeout_ms is now %v (the file form of the same value is refused as out of range)", cfg.Server.ShutdownTimeout)
+	}
+}
+
+// validate-config refuses a data_dir that is a regular file, which start
+// cannot use (it once said OK).
+func TestDataDirIsAFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "afile")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("", nil, config.Overrides{DataDir: f, HealthPort: "0", Bind: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil {
+		t.Fatalf("Validate accepted server.data_dir = %s, a regular file, which start refuses", f)
+	}
+}
+
+// The lines named in problems and origins come from the position scanner,
+// which skips the inside of multi-line strings and arrays.
+func TestKeyLines(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "c.toml", `top = 1
+[server] # comment
+"bind_address" = "127.0.0.1:1"
+note = """
+fake = 1
+"""
+list = [
+  "a",
+]
+[storage]
+engine = "lsm"
+`)
+	cfg, err := config.Load(path, nil, config.Overrides{})
+	probs := problems(err)
+	wantProblem(t, probs, path+`:1: top: unknown top-level key "top"`)
+	wantProblem(t, probs, path+`:4: server.note: unknown key "note"`)
+	wantProblem(t, probs, path+`:7: server.list: unknown key "list"`)
+	for key, want := range map[string]string{"server.bind_address": path + ":3", "storage.engine": path + ":11"} {
+		if got := cfg.Origin(key); got != want {
+			t.Errorf("%s set at %q, want %q", key, got, want)
+		}
+	}
+	if strings.Contains(strings.Join(probs, "\n"), "fake") {
+		t.Errorf("a line inside a multi-line string was taken for a key: %v", probs)
+	}
 }

@@ -2,48 +2,55 @@ package rbac
 
 import "strings"
 
-// Where things are in a roles file. BurntSushi/toml does not tell the line
-// of a key inside an array of tables, so [scanPositions] reads the text
-// again, after the decoder has accepted it, and records the line of every
-// table header, inline table, key and array element. It understands just
-// enough TOML for that: headers, keys, strings, arrays and inline tables.
-// Its lines only serve messages, and the accessors of [posTable] answer 0
-// (no line) whenever the scan disagrees with what was decoded, rather than
-// guess.
+// Where things are in a TOML file. BurntSushi/toml does not tell the line
+// of a key (and not at all inside an array of tables), so [ScanTOML] reads
+// the text again, after the decoder has accepted it, and records the line
+// of every table header, inline table, key and array element. It
+// understands just enough TOML for that: headers, keys, strings, arrays and
+// inline tables. Its lines only serve messages, and the methods of
+// [TOMLPositions] answer 0 (no line) whenever the scan disagrees with what
+// was decoded, rather than guess.
+//
+// The roles file's loader uses it, and so does the server's configuration
+// loader (package server/config), which imports it from here: rbac sits
+// below the server in the one-way import order, so this is the one place
+// both can reach without a package of its own.
 
-// posTable is where one table of the file is: the line of its header
-// ([[roles]]) or of its opening brace, and the lines of its keys.
-type posTable struct {
+// TOMLPositions is where one table of a TOML document is: the line of its
+// header ([[roles]], [server]) or of its opening brace, and the lines of
+// its keys. Every method accepts a nil receiver and then answers 0 or nil.
+// It is immutable once [ScanTOML] returns it, and safe for concurrent use.
+type TOMLPositions struct {
 	line   int
-	keys   map[string]int         // key -> line of the key (first definition)
-	tables map[string][]*posTable // key -> its table, or the tables of its array of tables, in order
-	elems  map[string][]int       // key -> line of each element of its array value
+	keys   map[string]int              // key -> line of the key (first definition)
+	tables map[string][]*TOMLPositions // key -> its table, or the tables of its array of tables, in order
+	elems  map[string][]int            // key -> line of each element of its array value
 }
 
-func newPosTable(line int) *posTable {
-	return &posTable{line: line, keys: map[string]int{}, tables: map[string][]*posTable{}, elems: map[string][]int{}}
+func newPositions(line int) *TOMLPositions {
+	return &TOMLPositions{line: line, keys: map[string]int{}, tables: map[string][]*TOMLPositions{}, elems: map[string][]int{}}
 }
 
-// at returns the line of the table itself, or 0.
-func (t *posTable) at() int {
+// Line returns the line of the table itself, or 0.
+func (t *TOMLPositions) Line() int {
 	if t == nil {
 		return 0
 	}
 	return t.line
 }
 
-// key returns the line of key k, or 0.
-func (t *posTable) key(k string) int {
+// Key returns the line of key k, or 0.
+func (t *TOMLPositions) Key(k string) int {
 	if t == nil {
 		return 0
 	}
 	return t.keys[k]
 }
 
-// elem returns the line of element i of the array of key k, which was
+// Elem returns the line of element i of the array of key k, which was
 // decoded with n elements. It falls back to the line of the key when the
 // scan counted another number of elements.
-func (t *posTable) elem(k string, i, n int) int {
+func (t *TOMLPositions) Elem(k string, i, n int) int {
 	if t == nil {
 		return 0
 	}
@@ -53,30 +60,61 @@ func (t *posTable) elem(k string, i, n int) int {
 	return t.keys[k]
 }
 
-// children returns where each of the n tables of key k is (an array of
+// Children returns where each of the n tables of key k is (an array of
 // tables, [[k]] or k = [{...}]), or nil when the scan did not find exactly
 // n of them.
-func (t *posTable) children(k string, n int) []*posTable {
+func (t *TOMLPositions) Children(k string, n int) []*TOMLPositions {
 	if t == nil || len(t.tables[k]) != n {
 		return nil
 	}
 	return t.tables[k]
 }
 
+// Table returns where the table of key k is ([k], or the k of a dotted key
+// k.x = ...), or nil when k is not one table.
+func (t *TOMLPositions) Table(k string) *TOMLPositions {
+	if t == nil || len(t.tables[k]) != 1 {
+		return nil
+	}
+	return t.tables[k][0]
+}
+
 // pick returns ts[i], or nil when it has no element i.
-func pick(ts []*posTable, i int) *posTable {
+func pick(ts []*TOMLPositions, i int) *TOMLPositions {
 	if i < 0 || i >= len(ts) {
 		return nil
 	}
 	return ts[i]
 }
 
-// scanPositions returns where the tables and keys of a TOML document are.
+// TOMLTypeName names the TOML type of a value decoded into an any, for
+// messages such as "must be a string, not an integer".
+func TOMLTypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	// The decoder's one other type: time.Time, for the offset and local
+	// dates and times.
+	return "a date or time"
+}
+
+// ScanTOML returns where the tables and keys of a TOML document are.
 // On text it does not understand it stops and returns what it found so
 // far; it never fails otherwise.
-func scanPositions(text string) *posTable {
+func ScanTOML(text string) *TOMLPositions {
 	sc := &scanner{s: strings.TrimPrefix(text, "\ufeff"), line: 1}
-	root := newPosTable(0)
+	root := newPositions(0)
 	cur := root
 	for {
 		sc.skip(true)
@@ -140,7 +178,7 @@ func (sc *scanner) lit(s string) bool {
 
 // header reads a [table] or [[array.of.tables]] header and returns the
 // table that the following keys belong to, or nil if it cannot read it.
-func (sc *scanner) header(root *posTable) *posTable {
+func (sc *scanner) header(root *TOMLPositions) *TOMLPositions {
 	line := sc.line
 	array := sc.lit("[[")
 	if !array {
@@ -155,7 +193,7 @@ func (sc *scanner) header(root *posTable) *posTable {
 		return nil
 	}
 	if !exact {
-		return newPosTable(line) // somewhere we cannot name: record into a table nobody looks at
+		return newPositions(line) // somewhere we cannot name: record into a table nobody looks at
 	}
 	t := root
 	for j, p := range parts {
@@ -163,7 +201,7 @@ func (sc *scanner) header(root *posTable) *posTable {
 			t.keys[p] = line
 		}
 		if j == len(parts)-1 && array {
-			nt := newPosTable(line)
+			nt := newPositions(line)
 			t.tables[p] = append(t.tables[p], nt)
 			t = nt
 			continue
@@ -174,17 +212,17 @@ func (sc *scanner) header(root *posTable) *posTable {
 }
 
 // child returns the last table under key k, making it if there is none.
-func (t *posTable) child(k string, line int) *posTable {
+func (t *TOMLPositions) child(k string, line int) *TOMLPositions {
 	if ts := t.tables[k]; len(ts) > 0 {
 		return ts[len(ts)-1]
 	}
-	nt := newPosTable(line)
-	t.tables[k] = []*posTable{nt}
+	nt := newPositions(line)
+	t.tables[k] = []*TOMLPositions{nt}
 	return nt
 }
 
 // keyValue reads key = value into t.
-func (sc *scanner) keyValue(t *posTable) bool {
+func (sc *scanner) keyValue(t *TOMLPositions) bool {
 	line := sc.line
 	parts, exact := sc.key()
 	if parts == nil {
@@ -195,7 +233,7 @@ func (sc *scanner) keyValue(t *posTable) bool {
 		return false
 	}
 	if !exact {
-		t = newPosTable(line)
+		t = newPositions(line)
 	}
 	for j, p := range parts {
 		if _, ok := t.keys[p]; !ok {
@@ -247,7 +285,7 @@ func (sc *scanner) key() (parts []string, exact bool) {
 }
 
 // value reads the value of key k of t.
-func (sc *scanner) value(t *posTable, k string) bool {
+func (sc *scanner) value(t *TOMLPositions, k string) bool {
 	sc.skip(false)
 	if sc.eof() {
 		return false
@@ -258,7 +296,7 @@ func (sc *scanner) value(t *posTable, k string) bool {
 	case '[':
 		return sc.array(t, k)
 	case '{':
-		nt := newPosTable(sc.line)
+		nt := newPositions(sc.line)
 		t.tables[k] = append(t.tables[k], nt)
 		return sc.inline(nt)
 	}
@@ -272,7 +310,7 @@ func (sc *scanner) value(t *posTable, k string) bool {
 
 // array reads an array, the value of key k of t: the line of each element
 // and each inline table in it are recorded.
-func (sc *scanner) array(t *posTable, k string) bool {
+func (sc *scanner) array(t *TOMLPositions, k string) bool {
 	sc.i++ // '['
 	var lines []int
 	for {
@@ -285,12 +323,12 @@ func (sc *scanner) array(t *posTable, k string) bool {
 		}
 		lines = append(lines, sc.line)
 		if sc.peek() == '{' {
-			nt := newPosTable(sc.line)
+			nt := newPositions(sc.line)
 			t.tables[k] = append(t.tables[k], nt)
 			if !sc.inline(nt) {
 				return false
 			}
-		} else if !sc.value(newPosTable(sc.line), "") { // nested: not recorded
+		} else if !sc.value(newPositions(sc.line), "") { // nested: not recorded
 			return false
 		}
 		sc.skip(true)
@@ -308,7 +346,7 @@ func (sc *scanner) array(t *posTable, k string) bool {
 
 // inline reads an inline table into t. Newlines are allowed in it, as
 // TOML 1.1 allows them.
-func (sc *scanner) inline(t *posTable) bool {
+func (sc *scanner) inline(t *TOMLPositions) bool {
 	sc.i++ // '{'
 	for {
 		sc.skip(true)
