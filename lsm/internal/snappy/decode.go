@@ -1,0 +1,161 @@
+package snappy
+
+import "encoding/binary"
+
+// Decode returns the decoded form of the Snappy block src. It writes into
+// dst, from dst[0], when len(dst) is at least the decoded length, and
+// returns that prefix of dst; otherwise it allocates a slice of the
+// decoded length, which the header check bounds by about 21 times
+// len(src). dst and src must not overlap. On an error it returns nil, and
+// the contents of dst are unspecified.
+//
+// Decode returns ErrCorrupt when src is not a valid block and ErrTooLarge
+// when the decoded length does not fit in an int. It never panics.
+func Decode(dst, src []byte) ([]byte, error) {
+	return decodeLimit(dst, src, maxBlockLen)
+}
+
+// DecodeLimit is Decode for a caller who knows how large a block may be:
+// it returns ErrTooLarge, before it allocates or writes anything, when
+// the decoded length that src declares is more than limit.
+func DecodeLimit(dst, src []byte, limit int) ([]byte, error) {
+	if limit < 0 {
+		limit = 0
+	}
+	return decodeLimit(dst, src, uint64(limit))
+}
+
+func decodeLimit(dst, src []byte, limit uint64) ([]byte, error) {
+	n, h, err := header(src)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(n) > limit {
+		return nil, ErrTooLarge
+	}
+	if len(dst) >= n {
+		dst = dst[:n]
+	} else {
+		dst = make([]byte, n)
+	}
+	if !decode(dst, src[h:]) {
+		return nil, ErrCorrupt
+	}
+	return dst, nil
+}
+
+// periodic[o], for an offset o of 1..7, is the smallest multiple of o
+// that is at least 8. The output of a copy with offset o repeats every o
+// bytes, so each byte also equals the one periodic[o] bytes back, far
+// enough for 8-byte moves that do not read what they write.
+var periodic = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
+
+// decode writes the output of the elements in src to dst and reports
+// whether they were valid and produced exactly len(dst) bytes.
+//
+// Short literals and copies are moved 8 bytes at a time when dst and src
+// have room, which can write a few bytes past the element's end; those
+// bytes belong to later elements and are overwritten by them.
+func decode(dst, src []byte) bool {
+	d, s := 0, 0
+	for s < len(src) {
+		tag := src[s]
+		var length, offset int
+		switch tag & 3 {
+		case tagLiteral:
+			if x := int(tag >> 2); x < 60 {
+				s++
+				length = x + 1
+				if length <= 16 && len(src)-s >= 16 && len(dst)-d >= 16 {
+					binary.LittleEndian.PutUint64(dst[d:], binary.LittleEndian.Uint64(src[s:]))
+					binary.LittleEndian.PutUint64(dst[d+8:], binary.LittleEndian.Uint64(src[s+8:]))
+					d += length
+					s += length
+					continue
+				}
+			} else {
+				// len-1 in the next 1..4 bytes, little-endian.
+				nb := x - 59
+				if len(src)-s <= nb {
+					return false
+				}
+				var v uint64
+				for i := nb; i > 0; i-- {
+					v = v<<8 | uint64(src[s+i])
+				}
+				s += 1 + nb
+				// v+1 may be 2^32, more than an int holds on 32-bit
+				// platforms: compare before converting.
+				if v >= uint64(len(src)-s) || v >= uint64(len(dst)-d) {
+					return false
+				}
+				length = int(v) + 1
+			}
+			if length > len(src)-s || length > len(dst)-d {
+				return false
+			}
+			copy(dst[d:], src[s:s+length])
+			d += length
+			s += length
+			continue
+
+		case tagCopy1:
+			if len(src)-s < 2 {
+				return false
+			}
+			length = 4 + int(tag>>2&7)
+			offset = int(tag>>5)<<8 | int(src[s+1])
+			s += 2
+
+		case tagCopy2:
+			if len(src)-s < 3 {
+				return false
+			}
+			length = 1 + int(tag>>2)
+			offset = int(binary.LittleEndian.Uint16(src[s+1:]))
+			s += 3
+
+		case tagCopy4:
+			if len(src)-s < 5 {
+				return false
+			}
+			length = 1 + int(tag>>2)
+			// Through uint64: an offset of 2^31 or more must not turn
+			// negative on 32-bit platforms.
+			o := uint64(binary.LittleEndian.Uint32(src[s+1:]))
+			if o > uint64(d) {
+				return false
+			}
+			offset = int(o)
+			s += 5
+		}
+
+		if offset <= 0 || offset > d || length > len(dst)-d {
+			return false
+		}
+		switch {
+		case len(dst)-d < length+8:
+			// Near the end of dst: exactly, one byte at a time.
+			for i := d; i < d+length; i++ {
+				dst[i] = dst[i-offset]
+			}
+		case offset >= 8:
+			// Each 8-byte move reads only bytes written before it.
+			for i := d; i < d+length; i += 8 {
+				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(dst[i-offset:]))
+			}
+		default:
+			// The first 8 bytes one at a time, then 8 at a time from
+			// the same phase of the pattern further back.
+			for i := d; i < d+8; i++ {
+				dst[i] = dst[i-offset]
+			}
+			back := periodic[offset]
+			for i := d + 8; i < d+length; i += 8 {
+				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(dst[i-back:]))
+			}
+		}
+		d += length
+	}
+	return d == len(dst)
+}
