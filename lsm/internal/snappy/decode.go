@@ -1,6 +1,9 @@
 package snappy
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Decode returns the decoded form of the Snappy block src. It writes into
 // dst, from dst[0], when len(dst) is at least the decoded length, and
@@ -12,25 +15,18 @@ import "encoding/binary"
 // Decode returns ErrCorrupt when src is not a valid block and ErrTooLarge
 // when the decoded length does not fit in an int. It never panics.
 func Decode(dst, src []byte) ([]byte, error) {
-	return decodeLimit(dst, src, maxBlockLen)
+	return DecodeLimit(dst, src, math.MaxInt)
 }
 
 // DecodeLimit is Decode for a caller who knows how large a block may be:
 // it returns ErrTooLarge, before it allocates or writes anything, when
 // the decoded length that src declares is more than limit.
 func DecodeLimit(dst, src []byte, limit int) ([]byte, error) {
-	if limit < 0 {
-		limit = 0
-	}
-	return decodeLimit(dst, src, uint64(limit))
-}
-
-func decodeLimit(dst, src []byte, limit uint64) ([]byte, error) {
 	n, h, err := header(src)
 	if err != nil {
 		return nil, err
 	}
-	if uint64(n) > limit {
+	if n > limit {
 		return nil, ErrTooLarge
 	}
 	if len(dst) >= n {
