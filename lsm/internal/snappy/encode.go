@@ -19,8 +19,9 @@ const (
 	// shorter ones become a single literal.
 	minMatchPiece = matchMargin + 2
 
-	// hashMul spreads 4 input bytes over the table (the multiplier the
-	// reference encoder uses; any odd constant with mixed bits would do).
+	// hashMul spreads 4 input bytes over the table (the multiplier of
+	// the reference encoders; any odd constant with mixed bits would do,
+	// but this one keeps our output the same as theirs).
 	hashMul = 0x1e35a7bd
 )
 
@@ -44,21 +45,36 @@ func Encode(dst, src []byte) []byte {
 	for len(src) > 0 {
 		p := src[:min(len(src), pieceLen)]
 		src = src[len(p):]
-		switch {
-		case len(p) < minMatchPiece:
+		if len(p) < minMatchPiece {
 			d += emitLiteral(dst[d:], p)
-		case len(p) <= 1<<10:
-			var t [1 << 10]uint16
-			d += encodePiece(dst[d:], p, t[:], 32-10)
-		case len(p) <= 1<<12:
-			var t [1 << 12]uint16
-			d += encodePiece(dst[d:], p, t[:], 32-12)
-		default:
-			var t [1 << 14]uint16
-			d += encodePiece(dst[d:], p, t[:], 32-14)
+			continue
 		}
+		d += pieceEncoders[min(max(bits.Len(uint(len(p)-1)), minTableBits), maxTableBits)](dst[d:], p)
 	}
 	return dst[:d]
+}
+
+// The hash table of a piece has the smallest power of two entries that is
+// at least the piece's length, from 1<<minTableBits to 1<<maxTableBits
+// (the sizes golang/snappy and libsnappy 1.1.9 use: with the same
+// matching rules, our output is the same as theirs, byte for byte).
+const (
+	minTableBits = 8
+	maxTableBits = 14
+)
+
+// pieceEncoders[b] encodes a piece with a table of 1<<b entries. Each
+// has the table on its own stack frame, so that a piece pays for zeroing
+// the table it uses and no more, and a call of Encode does not need stack
+// room for all of them.
+var pieceEncoders = [maxTableBits + 1]func(dst, p []byte) int{
+	8:  func(dst, p []byte) int { var t [1 << 8]uint16; return encodePiece(dst, p, t[:], 32-8) },
+	9:  func(dst, p []byte) int { var t [1 << 9]uint16; return encodePiece(dst, p, t[:], 32-9) },
+	10: func(dst, p []byte) int { var t [1 << 10]uint16; return encodePiece(dst, p, t[:], 32-10) },
+	11: func(dst, p []byte) int { var t [1 << 11]uint16; return encodePiece(dst, p, t[:], 32-11) },
+	12: func(dst, p []byte) int { var t [1 << 12]uint16; return encodePiece(dst, p, t[:], 32-12) },
+	13: func(dst, p []byte) int { var t [1 << 13]uint16; return encodePiece(dst, p, t[:], 32-13) },
+	14: func(dst, p []byte) int { var t [1 << 14]uint16; return encodePiece(dst, p, t[:], 32-14) },
 }
 
 // hash maps 4 bytes to a table index; the table has 1<<(32-shift)
