@@ -49,9 +49,13 @@ var periodic = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
 // decode writes the output of the elements in src to dst and reports
 // whether they were valid and produced exactly len(dst) bytes.
 //
-// Short literals and copies are moved 8 bytes at a time when dst and src
-// have room, which can write a few bytes past the element's end; those
-// bytes belong to later elements and are overwritten by them.
+// Where dst and src have room, literals and copies are moved 8 or 16
+// bytes at a time, rounding their length up: the bytes written past an
+// element's end belong to later elements, which overwrite them. Within
+// 16 bytes of the end of dst, copies go one byte at a time. The elements'
+// extra bytes are read through a subslice of exactly their length, and
+// moves through 16-byte subslices, which saves the compiler most bounds
+// checks.
 func decode(dst, src []byte) bool {
 	d, s := 0, 0
 	for s < len(src) {
@@ -62,12 +66,15 @@ func decode(dst, src []byte) bool {
 			if x := int(tag >> 2); x < 60 {
 				s++
 				length = x + 1
-				if length <= 16 && len(src)-s >= 16 && len(dst)-d >= 16 {
-					binary.LittleEndian.PutUint64(dst[d:], binary.LittleEndian.Uint64(src[s:]))
-					binary.LittleEndian.PutUint64(dst[d+8:], binary.LittleEndian.Uint64(src[s+8:]))
-					d += length
-					s += length
-					continue
+				if len(src)-s >= 16 && len(dst)-d >= 16 {
+					from, to := src[s:s+16], dst[d:d+16]
+					binary.LittleEndian.PutUint64(to, binary.LittleEndian.Uint64(from))
+					binary.LittleEndian.PutUint64(to[8:], binary.LittleEndian.Uint64(from[8:]))
+					if length <= 16 {
+						d += length
+						s += length
+						continue
+					}
 				}
 			} else {
 				// len-1 in the next 1..4 bytes, little-endian.
@@ -99,26 +106,29 @@ func decode(dst, src []byte) bool {
 			if len(src)-s < 2 {
 				return false
 			}
+			e := src[s : s+2]
 			length = 4 + int(tag>>2&7)
-			offset = int(tag>>5)<<8 | int(src[s+1])
+			offset = int(tag>>5)<<8 | int(e[1])
 			s += 2
 
 		case tagCopy2:
 			if len(src)-s < 3 {
 				return false
 			}
+			e := src[s : s+3]
 			length = 1 + int(tag>>2)
-			offset = int(binary.LittleEndian.Uint16(src[s+1:]))
+			offset = int(e[1]) | int(e[2])<<8
 			s += 3
 
 		case tagCopy4:
 			if len(src)-s < 5 {
 				return false
 			}
+			e := src[s : s+5]
 			length = 1 + int(tag>>2)
 			// Through uint64: an offset of 2^31 or more must not turn
 			// negative on 32-bit platforms.
-			o := uint64(binary.LittleEndian.Uint32(src[s+1:]))
+			o := uint64(binary.LittleEndian.Uint32(e[1:]))
 			if o > uint64(d) {
 				return false
 			}
@@ -129,16 +139,24 @@ func decode(dst, src []byte) bool {
 		if offset <= 0 || offset > d || length > len(dst)-d {
 			return false
 		}
-		switch {
-		case len(dst)-d < length+8:
+		switch end := d + length; {
+		case len(dst)-end < 16:
 			// Near the end of dst: exactly, one byte at a time.
-			for i := d; i < d+length; i++ {
+			for i := d; i < end; i++ {
 				dst[i] = dst[i-offset]
 			}
+		case offset >= 16:
+			// Each 16-byte move reads only bytes written before it.
+			for i := d; i < end; i += 16 {
+				from, to := dst[i-offset:i-offset+16], dst[i:i+16]
+				a := binary.LittleEndian.Uint64(from)
+				b := binary.LittleEndian.Uint64(from[8:])
+				binary.LittleEndian.PutUint64(to, a)
+				binary.LittleEndian.PutUint64(to[8:], b)
+			}
 		case offset >= 8:
-			// Each 8-byte move reads only bytes written before it.
-			for i := d; i < d+length; i += 8 {
-				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(dst[i-offset:]))
+			for i := d; i < end; i += 8 {
+				binary.LittleEndian.PutUint64(dst[i:i+8], binary.LittleEndian.Uint64(dst[i-offset:i-offset+8]))
 			}
 		default:
 			// The first 8 bytes one at a time, then 8 at a time from
@@ -147,8 +165,8 @@ func decode(dst, src []byte) bool {
 				dst[i] = dst[i-offset]
 			}
 			back := periodic[offset]
-			for i := d + 8; i < d+length; i += 8 {
-				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(dst[i-back:]))
+			for i := d + 8; i < end; i += 8 {
+				binary.LittleEndian.PutUint64(dst[i:i+8], binary.LittleEndian.Uint64(dst[i-back:i-back+8]))
 			}
 		}
 		d += length
