@@ -28,8 +28,9 @@ const (
 // Encode returns the Snappy block of src. It writes into dst, from
 // dst[0], when len(dst) is at least MaxEncodedLen(len(src)), and returns
 // the written prefix of dst; otherwise it allocates a new slice. It never
-// appends: whatever dst held is overwritten. This is what
-// github.com/golang/snappy's Encode does. dst and src must not overlap.
+// appends: whatever dst held is overwritten, including a few bytes past
+// the returned slice. This is what github.com/golang/snappy's Encode
+// does. dst and src must not overlap.
 //
 // Encode panics with ErrTooLarge if len(src) is more than 2^32-1 (or
 // MaxEncodedLen(len(src)) does not fit in an int).
@@ -182,13 +183,24 @@ func extendMatch(p []byte, i, j int) int {
 }
 
 // emitLiteral writes a literal element holding lit, which is not empty,
-// to dst and returns its length.
+// to dst and returns its length. It may write up to 17 bytes of dst for a
+// shorter element.
 func emitLiteral(dst, lit []byte) int {
 	n := uint32(len(lit) - 1)
 	var i int
 	switch {
 	case n < 60:
 		dst[0] = byte(n)<<2 | tagLiteral
+		if n < 16 && cap(lit) >= 16 && len(dst) >= 17 {
+			// Move 16 bytes, from within lit's capacity (the rest of
+			// the piece) to dst's room: what lies beyond the literal is
+			// overwritten by the elements that follow, or is past the
+			// end of the output.
+			from, to := lit[:16], dst[1:17]
+			binary.LittleEndian.PutUint64(to, binary.LittleEndian.Uint64(from))
+			binary.LittleEndian.PutUint64(to[8:], binary.LittleEndian.Uint64(from[8:]))
+			return 1 + len(lit)
+		}
 		i = 1
 	case n < 1<<8:
 		dst[0] = 60<<2 | tagLiteral
