@@ -9,8 +9,8 @@ import (
 // dst, from dst[0], when len(dst) is at least the decoded length, and
 // returns that prefix of dst; otherwise it allocates a slice of the
 // decoded length, which the header check bounds by about 21 times
-// len(src). dst and src must not overlap. On an error it returns nil, and
-// the contents of dst are unspecified.
+// len(src). dst and src must not overlap. On an error it returns nil; it
+// may have written to dst by then, but never past the decoded length.
 //
 // Decode returns ErrCorrupt when src is not a valid block and ErrTooLarge
 // when the decoded length does not fit in an int. It never panics.

@@ -12,7 +12,8 @@ const (
 
 	// matchMargin is how far from the end of a piece the search for
 	// matches stops, so that the 8-byte loads near the end stay inside
-	// the piece. The rest goes into the final literal.
+	// the piece. What lies past it goes into the final literal, unless a
+	// copy found earlier extends over it.
 	matchMargin = 15
 
 	// minMatchPiece is the shortest piece worth searching for matches;

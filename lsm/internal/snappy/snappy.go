@@ -6,9 +6,9 @@ import (
 )
 
 var (
-	// ErrCorrupt is returned by Decode, DecodeLimit and DecodedLen when
-	// the input is not a valid Snappy block (see the package
-	// documentation for everything that is checked).
+	// ErrCorrupt is returned by Decode and DecodeLimit when the input is
+	// not a valid Snappy block, and by DecodedLen when its header is not
+	// valid (the package documentation says what is checked).
 	ErrCorrupt = errors.New("snappy: corrupt block")
 
 	// ErrTooLarge is returned by DecodeLimit when a block declares a
@@ -35,8 +35,9 @@ const maxBlockLen = 1<<32 - 1
 // allows (2^32-1), or the bound does not fit in an int. It is 32 + n +
 // n/6, the bound the reference implementations use, so a buffer sized for
 // one of them is big enough for this one. Encode's own worst case is
-// smaller: at most 5 header bytes, 3 bytes for each 64 KiB piece, and 1
-// byte in every 65 beyond that.
+// smaller: n, plus at most 5 header bytes, 3 bytes for each 64 KiB piece,
+// and n/65 (every literal of over 60 bytes is followed by a copy that
+// saves at least one byte of its longer header).
 func MaxEncodedLen(n int) int {
 	if n < 0 || uint64(n) > maxBlockLen {
 		return -1
