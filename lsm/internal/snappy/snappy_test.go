@@ -571,13 +571,17 @@ func TestMaxEncodedLen(t *testing.T) {
 			t.Errorf("MaxEncodedLen(%d) = %d, want %d", c.n, got, c.want)
 		}
 	}
-	if math.MaxInt > math.MaxUint32 {
-		if got := MaxEncodedLen(math.MaxUint32); got != 32+math.MaxUint32+math.MaxUint32/6 {
+	if n := uint64(math.MaxUint32); math.MaxInt > n {
+		// 64-bit ints: the format's limit decides.
+		if got := MaxEncodedLen(int(n)); uint64(got) != 32+n+n/6 {
 			t.Errorf("MaxEncodedLen(2^32-1) = %d", got)
 		}
-		if got := MaxEncodedLen(math.MaxUint32 + 1); got != -1 {
+		if got := MaxEncodedLen(int(n + 1)); got != -1 {
 			t.Errorf("MaxEncodedLen(2^32) = %d, want -1", got)
 		}
+	} else if got := MaxEncodedLen(math.MaxInt); got != -1 {
+		// 32-bit ints: the bound overflows first.
+		t.Errorf("MaxEncodedLen(MaxInt) = %d, want -1", got)
 	}
 	// Encode's bound: pieces of 65 bytes, each a 61-byte literal (2 header
 	// bytes) and a 4-byte copy from far back (3 bytes), are the worst.
