@@ -1,0 +1,1 @@
+../../../lsm/internal/snappy/decode.go

@@ -1,0 +1,1 @@
+../../../lsm/internal/snappy/snappy.go
