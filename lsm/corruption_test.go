@@ -140,15 +140,21 @@ func TestCorruption(t *testing.T) {
 		readFail bool // some read must fail
 		tornTail bool
 	}{
-		{name: "table data block", damage: func(t *testing.T, dir string) {
+		// Open checks each table's footer, index and meta blocks, and its
+		// first data block (for its first key); other data blocks are
+		// checked as they are read.
+		{name: "table first data block", damage: func(t *testing.T, dir string) {
 			flip(t, filesWithSuffix(t, dir, ".sst")[0], 100)
+		}, openFail: true},
+		{name: "table later data block", damage: func(t *testing.T, dir string) {
+			flip(t, filesWithSuffix(t, dir, ".sst")[0], 6000)
 		}, readFail: true},
 		{name: "table footer", damage: func(t *testing.T, dir string) {
 			flip(t, filesWithSuffix(t, dir, ".sst")[0], -3)
-		}, readFail: true},
+		}, openFail: true},
 		{name: "table index", damage: func(t *testing.T, dir string) {
 			flip(t, filesWithSuffix(t, dir, ".sst")[0], -60)
-		}, readFail: true},
+		}, openFail: true},
 		{name: "log middle", damage: func(t *testing.T, dir string) {
 			flip(t, filesWithSuffix(t, dir, ".log")[0], 10)
 		}, openFail: true},
@@ -205,8 +211,10 @@ func TestCorruption(t *testing.T) {
 	}
 }
 
-// TestTableByteFlips flips bytes all over one table; reads must return
-// the right data or a corruption error, never a wrong answer or a panic.
+// TestTableByteFlips flips bytes all over one table: Open refuses with a
+// corruption naming the table (damage in the blocks it checks), or reads
+// return the right data or a corruption error, never a wrong answer or a
+// panic.
 func TestTableByteFlips(t *testing.T) {
 	dir, want := buildDir(t)
 	table := filesWithSuffix(t, dir, ".sst")[0]
@@ -216,9 +224,12 @@ func TestTableByteFlips(t *testing.T) {
 		t.Run(fmt.Sprint(off), func(t *testing.T) {
 			d := t.TempDir()
 			copyDir(t, dir, d)
-			flip(t, filepath.Join(d, filepath.Base(table)), int64(off))
-			if openErr, _ := verify(t, d, want); openErr != nil {
-				t.Fatalf("Open: %v", openErr)
+			damaged := filepath.Join(d, filepath.Base(table))
+			flip(t, damaged, int64(off))
+			openErr, _ := verify(t, d, want)
+			var ce *lsm.CorruptionError
+			if openErr != nil && (!errors.As(openErr, &ce) || ce.File != damaged) {
+				t.Fatalf("Open: %v; want a corruption naming %s", openErr, damaged)
 			}
 		})
 	}
