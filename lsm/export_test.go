@@ -63,3 +63,16 @@ func (d *DB) CheckInvariants() error {
 	defer d.mu.Unlock()
 	return d.current.check()
 }
+
+// MutatingOps returns the traced operations that change the file system.
+func (m *memFS) MutatingOps() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, op := range m.ops {
+		if op.kind != "mark" {
+			out = append(out, op.kind+" "+op.path)
+		}
+	}
+	return out
+}

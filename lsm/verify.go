@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"amaters-server/lsm/internal/record"
+	"amaters-server/lsm/internal/sstable"
 )
 
 // What recovery proves before it changes anything (see doc.go, "What Open
@@ -86,6 +87,18 @@ func checkTableBounds(path string, f *fileMeta, first, last []byte) error {
 			fmtKey(first), fmtKey(last), fmtKey(f.smallest), fmtKey(f.largest))
 	}
 	return nil
+}
+
+// tableBounds reads a table's first and last keys.
+func tableBounds(path string, r io.ReaderAt, size int64) (first, last []byte, err error) {
+	rd, err := sstable.NewReader(r, size, sstable.ReaderOptions{Compare: compareInternal, FilterKey: filterKey})
+	if err == nil {
+		first, last, err = rd.Bounds()
+	}
+	if err != nil {
+		return nil, nil, corruptionFrom(path, err)
+	}
+	return first, last, nil
 }
 
 // fmtKey formats an internal key for a message.
