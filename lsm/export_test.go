@@ -1,6 +1,12 @@
 package lsm
 
-import "math/rand/v2"
+import (
+	"bytes"
+	"math/rand/v2"
+	"slices"
+
+	"amaters-server/lsm/internal/record"
+)
 
 // Test-only access to internals for the black-box tests in lsm_test.
 
@@ -75,4 +81,19 @@ func (m *memFS) MutatingOps() []string {
 		}
 	}
 	return out
+}
+
+// TornWrite returns a log's contents with the write in progress at a
+// crash appended: a record (a batch of one large value) cut at the first
+// page boundary after the log's end, where a killed write(2) stops.
+func TornWrite(log []byte) []byte {
+	var b Batch
+	b.Put([]byte("torn"), make([]byte, 3*crashGranule))
+	b.setSeq(1 << 40)
+	var buf bytes.Buffer
+	w := record.NewWriter(&buf, int64(len(log)))
+	w.WriteRecord(b.data)
+	w.Flush()
+	out := append(slices.Clone(log), buf.Bytes()...)
+	return out[:(len(log)/crashGranule+1)*crashGranule]
 }

@@ -347,7 +347,9 @@ func (l *memLock) Close() error {
 // back to its entries at its last sync, every file cut to its synced
 // length. With keepUnsyncedPct > 0, each file instead keeps a random
 // prefix of its unsynced bytes with that probability, like a disk that
-// wrote some of its cache before losing power.
+// wrote some of its cache before losing power: all of them, or a prefix
+// that ends at a page boundary (crashGranule), because file systems write
+// a file's data and size back page by page.
 func (m *memFS) crashClone(keepUnsyncedPct int, rng *rand.Rand) *memFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -366,7 +368,14 @@ func (m *memFS) crashClone(keepUnsyncedPct int, rng *rand.Rand) *memFS {
 			if cn == nil {
 				keep := n.syncedLen
 				if keepUnsyncedPct > 0 && len(n.data) > keep && rng.IntN(100) < keepUnsyncedPct {
-					keep += rng.IntN(len(n.data) - keep + 1)
+					// One of the page boundaries after keep, or the end.
+					first := (keep/crashGranule + 1) * crashGranule
+					pages := max(0, (len(n.data)-1-first)/crashGranule+1)
+					if i := rng.IntN(pages + 1); i < pages {
+						keep = first + i*crashGranule
+					} else {
+						keep = len(n.data)
+					}
 				}
 				cn = &memNode{data: slices.Clone(n.data[:keep]), syncedLen: keep}
 				clones[n] = cn

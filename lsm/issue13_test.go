@@ -68,16 +68,22 @@ func wantRefusal(t *testing.T, err error, file string) {
 	}
 }
 
-// writeKeys puts n keys into db and returns them.
+// writeKeys puts n keys into db, in batches of 50 (fewer fsyncs), and
+// returns them.
 func writeKeys(t *testing.T, db *lsm.DB, n int, prefix string) map[string]string {
 	t.Helper()
 	want := map[string]string{}
+	b := new(lsm.Batch)
 	for i := range n {
 		k, v := fmt.Sprintf("%s%06d", prefix, i), fmt.Sprintf("value-%d-%s", i, strings.Repeat("v", i%40))
-		if err := db.Put([]byte(k), []byte(v)); err != nil {
-			t.Fatal(err)
-		}
+		b.Put([]byte(k), []byte(v))
 		want[k] = v
+		if b.Len() == 50 || i == n-1 {
+			if err := db.Apply(b); err != nil {
+				t.Fatal(err)
+			}
+			b.Reset()
+		}
 	}
 	return want
 }
@@ -232,10 +238,14 @@ func TestIssue13Findings(t *testing.T) {
 			// Tables of the same size: the same number of keys and
 			// value lengths, different keys.
 			for tab := range 3 {
+				b := new(lsm.Batch)
 				for i := range 500 {
 					k, v := fmt.Sprintf("t%d-%05d", tab, i), fmt.Sprintf("v%d-%05d", tab, i)
-					db.Put([]byte(k), []byte(v))
+					b.Put([]byte(k), []byte(v))
 					want[k] = v
+				}
+				if err := db.Apply(b); err != nil {
+					t.Fatal(err)
 				}
 				if err := db.Flush(); err != nil {
 					t.Fatal(err)

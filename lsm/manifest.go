@@ -211,7 +211,10 @@ func readManifest(fs FS, dir string) (*recoveredState, error) {
 		}
 		var ce *record.CorruptError
 		if errors.As(err, &ce) {
-			if !ce.Truncated || st.edits == 0 {
+			if !crashTorn(data, ce) || st.edits == 0 {
+				if ce.Truncated && st.edits > 0 {
+					err = fmt.Errorf("the last edit is cut off at %d bytes, not at a page boundary as a crash leaves it, or by zeroes: the manifest was cut: %w", len(data), err)
+				}
 				return nil, &CorruptionError{File: path, Offset: ce.Offset, Err: err}
 			}
 			// A torn last edit: its flush or compaction never completed,
@@ -266,6 +269,9 @@ func readManifest(fs FS, dir string) (*recoveredState, error) {
 			st.lastSeq = e.lastSeq
 		}
 		st.edits++
+	}
+	if st.edits == 0 {
+		return nil, &CorruptionError{File: path, Offset: 0, Err: errors.New("the manifest holds no edit")}
 	}
 	st.checkpoint = st.format == 1 && st.edits == 1 && st.tornTail == nil && st.logNum == num+1
 	for _, files := range st.v.levels {

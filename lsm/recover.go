@@ -129,6 +129,12 @@ func (d *DB) recover() error {
 		}
 	}
 	if len(problems) > 0 {
+		if st.tornTail != nil {
+			// The torn edit was not a crash's: what it made obsolete is
+			// gone.
+			problems = append([]error{corruptf(st.manifestPath, st.tornTail.Offset,
+				"the last edit is torn, and files the manifest names without it are missing or damaged (below): it was cut after the edit had taken effect")}, problems...)
+		}
 		return errors.Join(problems...)
 	}
 	next := st.nextFileNum

@@ -40,9 +40,11 @@ import (
 //     exist (except in a checkpoint's manifest), and every log from it on
 //     is replayed.
 //   - The newest log may end torn only as a crash leaves it: a log
-//     appended with write(2) ends part-way through a record and never in
-//     zeroes; a mapped log ends in a partly copied piece, with nothing
-//     but zeroes from one piece after the damaged chunk on (tornEnd).
+//     appended with write(2) ends part-way through a record, at a page
+//     boundary (crashTorn), never in zeroes; a mapped log ends in a partly
+//     copied piece, with nothing but zeroes from one piece after the
+//     damaged chunk on (tornEnd). The manifest, appended with write(2),
+//     may end torn the same way.
 //   - A separate log folder is this database's: locked, holding no
 //     manifest, and its IDENTITY file, if any, matches the manifest's.
 
@@ -231,6 +233,23 @@ func logIsEmpty(fs FS, path string) (bool, error) {
 	}
 }
 
+// crashGranule is where a crash can cut a file appended with write(2):
+// at a multiple of the page size, 4 KiB (or of a larger page, which is
+// a multiple of it). A killed process's write(2) stops at a page (folio)
+// boundary, and file systems write a file's data and size back page by
+// page (ext4's ordered mode, XFS, btrfs), so after a crash an appended
+// file ends where one of its writes ended, or at a page boundary. A file
+// that ends part-way through a record anywhere else was cut by something
+// other than a crash.
+const crashGranule = 4096
+
+// crashTorn reports whether a file appended with write(2) whose records
+// end with damage ce could have been torn so by a crash: it ends
+// part-way through a record (not in zeroes), at a page boundary.
+func crashTorn(data []byte, ce *record.CorruptError) bool {
+	return ce.Truncated && !ce.ZeroHeader && len(data)%crashGranule == 0
+}
+
 // looksMapped reports whether a log of a format-1 manifest, which does not
 // say how its logs were written, is a mapped log as a crash leaves it:
 // the size of its reservation (a multiple of mapChunk) and at least a
@@ -309,8 +328,10 @@ func scanLog(p logPlan, data []byte, fn func(rec []byte, off int64) error) (int6
 			return -1, &CorruptionError{File: path, Offset: off, Err: fmt.Errorf("damage followed by intact data (a torn copy is followed only by zeroes): %w", err)}
 		case ce.ZeroHeader:
 			return -1, &CorruptionError{File: path, Offset: off, Err: fmt.Errorf("zeroes where a record should start, in a log written with write(2), which a crash never leaves: %w", err)}
-		case ce.Truncated:
+		case crashTorn(data, ce):
 			return off, nil
+		case ce.Truncated:
+			return -1, &CorruptionError{File: path, Offset: off, Err: fmt.Errorf("the log ends part-way through a record at %d bytes, not at a page boundary as a crash leaves it: it was cut: %w", len(data), err)}
 		default:
 			return -1, &CorruptionError{File: path, Offset: off, Err: err}
 		}
