@@ -147,6 +147,7 @@ func Check(dir string, opts CheckOptions) (*CheckReport, error) {
 		}
 	}
 	plans, problems := planLogs(fs, walDir, st, walNames, identityOK)
+	found := len(r.Findings)
 	for _, p := range problems {
 		c.damage(p)
 	}
@@ -159,6 +160,12 @@ func Check(dir string, opts CheckOptions) (*CheckReport, error) {
 	}
 	for _, p := range plans {
 		c.log(p)
+	}
+	if len(r.Findings) > found {
+		lead := withManifest(st, nil)[0]
+		c.damage(lead)
+		n := len(r.Findings)
+		r.Findings = slices.Insert(r.Findings[:n-1], found, r.Findings[n-1])
 	}
 
 	// What Open would clean up.

@@ -127,7 +127,7 @@ func TestFormatGoldens(t *testing.T) {
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			want := maps(want, "key-new", "after")
+			want := withKey(want, "key-new", "after")
 			if db, err = lsm.Open(dir, lsm.Options{}); err != nil {
 				t.Fatal(err)
 			}
@@ -145,8 +145,8 @@ func tablesBelowL0(m lsm.Metrics) int {
 	return n
 }
 
-// maps returns a copy of m with key set to value.
-func maps(m map[string][]byte, key, value string) map[string][]byte {
+// withKey returns a copy of m with key set to value.
+func withKey(m map[string][]byte, key, value string) map[string][]byte {
 	c := make(map[string][]byte, len(m)+1)
 	for k, v := range m {
 		c[k] = v

@@ -197,7 +197,7 @@ func readManifest(fs FS, dir string) (*recoveredState, error) {
 	data, err := readFile(fs, path)
 	if isNotExist(err) {
 		return nil, &CorruptionError{File: path, Offset: -1,
-			Err: errors.New("the manifest CURRENT names is missing")}
+			Err: fmt.Errorf("the manifest %s names is missing", curPath)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", path, err)

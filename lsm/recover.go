@@ -75,9 +75,6 @@ func (d *DB) recover() error {
 	fresh := errors.Is(err, errNoCurrent)
 	switch {
 	case fresh:
-		if err := checkNoData(d.fs, d.dir, d.walDir); err != nil {
-			return err
-		}
 		st = &recoveredState{format: manifestFormat, dbID: newDBID(), v: &version{}, nextFileNum: 1, deleted: map[uint64]bool{}}
 	case err != nil:
 		return err
@@ -107,10 +104,22 @@ func (d *DB) recover() error {
 		return fmt.Errorf("list wal dir: %w", err)
 	}
 
-	// Prove, before changing anything.
+	// Prove, before changing anything. Without CURRENT: the data of the
+	// database folder first (a lost CURRENT), then whose the log folder
+	// is (a new database pointed at another's), then its logs.
+	if fresh {
+		if err := checkNoData(d.fs, d.dir, d.dir); err != nil {
+			return err
+		}
+	}
 	identityOK, writeID := true, false
 	if d.walDir != d.dir {
 		if identityOK, writeID, err = checkWALDir(d.fs, d.walDir, walNames, st, fresh, id); err != nil {
+			return err
+		}
+	}
+	if fresh {
+		if err := checkNoData(d.fs, d.dir, d.walDir); err != nil {
 			return err
 		}
 	}
@@ -129,13 +138,7 @@ func (d *DB) recover() error {
 		}
 	}
 	if len(problems) > 0 {
-		if st.tornTail != nil {
-			// The torn edit was not a crash's: what it made obsolete is
-			// gone.
-			problems = append([]error{corruptf(st.manifestPath, st.tornTail.Offset,
-				"the last edit is torn, and files the manifest names without it are missing or damaged (below): it was cut after the edit had taken effect")}, problems...)
-		}
-		return errors.Join(problems...)
+		return errors.Join(withManifest(st, problems)...)
 	}
 	next := st.nextFileNum
 	for _, n := range append(slices.Clone(dirNames), walNames...) {
