@@ -56,7 +56,7 @@ func checkClean(t *testing.T, dir string, opts lsm.CheckOptions) *lsm.CheckRepor
 }
 
 func TestCheckGoldens(t *testing.T) {
-	for name := range formatGoldens {
+	for name, g := range formatGoldens {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			copyDir(t, filepath.Join("testdata", name), dir)
@@ -65,8 +65,8 @@ func TestCheckGoldens(t *testing.T) {
 			if after := dirState(t, dir); fmt.Sprint(after) != fmt.Sprint(before) {
 				t.Fatalf("Check changed the folder:\nbefore %v\nafter  %v", before, after)
 			}
-			if r.Format != 1 || r.Tables == 0 || r.TableEntries == 0 || r.Logs == 0 || r.LogBatches == 0 {
-				t.Errorf("report %+v: want a format-1 manifest, tables and a log", r)
+			if r.Format != g.format || r.Tables == 0 || r.TableEntries == 0 || r.Logs == 0 || r.LogBatches == 0 {
+				t.Errorf("report %+v: want a format-%d manifest, tables and a log", r, g.format)
 			}
 			if _, err := json.Marshal(r); err != nil {
 				t.Fatal(err)
