@@ -2,8 +2,10 @@ package lsm
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"amaters-server/lsm/internal/record"
 )
@@ -96,4 +98,10 @@ func TornWrite(log []byte) []byte {
 	w.Flush()
 	out := append(slices.Clone(log), buf.Bytes()...)
 	return out[:(len(log)/crashGranule+1)*crashGranule]
+}
+
+// WithScrubWait sets the scrubber's wait (Options.scrubWait).
+func WithScrubWait(o Options, wait func(ctx context.Context, d time.Duration) error) Options {
+	o.scrubWait = wait
+	return o
 }
