@@ -38,10 +38,12 @@ func TestLostFound(t *testing.T) {
 	data, _ := os.ReadFile(tables[0])
 	orphanPath := filepath.Join(dir, fmt.Sprintf("%06d.sst", orphan))
 	os.WriteFile(orphanPath, data, 0o600)
-	garbage := filepath.Join(dir, "999990.sst") // made after the last edit
-	os.WriteFile(garbage, data, 0o600)          //
-	tmp := filepath.Join(dir, "999991.sst.tmp") // never finished
-	os.WriteFile(tmp, []byte("partial"), 0o600) //
+	// Made after the manifest's last edit, and never finished: provably
+	// obsolete.
+	garbage := filepath.Join(dir, "999990.sst")
+	os.WriteFile(garbage, data, 0o600)
+	tmp := filepath.Join(dir, "999991.sst.tmp")
+	os.WriteFile(tmp, []byte("partial"), 0o600)
 	if err := intactOrRefused(t, dir, lsm.Options{}, want); err != nil {
 		t.Fatal(err)
 	}

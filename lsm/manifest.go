@@ -15,11 +15,17 @@ import (
 // File names. Part of the on-disk layout; never change.
 //
 //	CURRENT          name of the live manifest, one line
-//	MANIFEST-NNNNNN  log of version edits
+//	MANIFEST-NNNNNN  log of version edits (tags in version.go)
 //	NNNNNN.log       write-ahead log (in Options.WALDir)
 //	NNNNNN.sst       SSTable
 //	*.tmp            being written; deleted at open
-//	LOCK             held while the DB is open
+//	LOCK             held while the DB is open; holds the holder's pid
+//	                 (in the database folder, and in a log folder of
+//	                 its own)
+//	IDENTITY         in a log folder of its own: the hex identity of the
+//	                 database whose logs it holds (verify.go)
+//	lost+found/      files Open found orphaned but not provably
+//	                 obsolete (recover.go)
 const (
 	currentName = "CURRENT"
 	lockName    = "LOCK"
