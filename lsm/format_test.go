@@ -265,3 +265,48 @@ func TestWriteFormatGoldens(t *testing.T) {
 		t.Logf("wrote %s: levels %+v, log %d bytes", out, m.Levels, m.WALBytes)
 	}
 }
+
+// A database of release 0.2 whose logs are in a folder of their own, as
+// the server keeps them (data/wal): the first Open upgrades it and gives
+// the log folder this database's IDENTITY; another database is then
+// refused the folder.
+func TestFormatV1SeparateLogFolder(t *testing.T) {
+	want := formatModel()
+	dir, wal := t.TempDir(), t.TempDir()
+	src := filepath.Join("testdata", "format-v1")
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := dir
+		if filepath.Ext(e.Name()) == ".log" {
+			to = wal
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkClean(t, dir, lsm.CheckOptions{WALDir: wal})
+	for range 2 {
+		db, err := lsm.Open(dir, lsm.Options{WALDir: wal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkContents(t, db, want)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(wal, "IDENTITY")); err != nil {
+			t.Fatalf("no IDENTITY in the log folder: %v", err)
+		}
+	}
+	if r := checkClean(t, dir, lsm.CheckOptions{WALDir: wal}); r.Format != 2 {
+		t.Fatalf("format %d after Open", r.Format)
+	}
+	if db, err := lsm.Open(t.TempDir(), lsm.Options{WALDir: wal}); err == nil {
+		db.Close()
+		t.Fatal("another database opened on the log folder")
+	}
+}

@@ -70,7 +70,7 @@ func newDBID() []byte {
 // Nothing is changed before every check passed, and every step before the
 // new manifest's CURRENT switch only adds files, so a crash during
 // recovery leaves the old state intact.
-func (d *DB) recover() error {
+func (d *DB) recover() (err error) {
 	st, err := readManifest(d.fs, d.dir)
 	fresh := errors.Is(err, errNoCurrent)
 	switch {
