@@ -185,6 +185,9 @@ func Open(dir string, opts Options) (*DB, error) {
 			d.walLock.Close()
 		}
 		lock.Close()
+		if errors.Is(err, ErrCorruption) {
+			err = fmt.Errorf("lsm: refusing to open %s: restore it from a backup (Check lists all the damage): %w", dir, err)
+		}
 		return nil, err
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
