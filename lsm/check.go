@@ -162,10 +162,7 @@ func Check(dir string, opts CheckOptions) (*CheckReport, error) {
 		c.log(p)
 	}
 	if len(r.Findings) > found {
-		lead := withManifest(st, nil)[0]
-		c.damage(lead)
-		n := len(r.Findings)
-		r.Findings = slices.Insert(r.Findings[:n-1], found, r.Findings[n-1])
+		c.damage(withManifest(st, nil)[0])
 	}
 
 	// What Open would clean up.

@@ -122,17 +122,18 @@ type logPlan struct {
 	newest bool
 }
 
-// withManifest puts first, before the problems found with the files a
-// manifest names, one that names the manifest: the files may be damaged,
-// or the manifest may not be the one that describes them (an older copy,
-// a torn edit that had taken effect).
+// withManifest adds, after the problems found with the files a manifest
+// names, one that names the manifest: the files may be damaged, or the
+// manifest may not be the one that describes them (an older copy, a torn
+// edit that had taken effect). It comes last, so that errors.As finds a
+// damaged file first.
 func withManifest(st *recoveredState, problems []error) []error {
-	lead := corruptf(st.manifestPath, -1, "the database this manifest describes has missing or damaged files (listed below): restore the database from a backup")
+	last := corruptf(st.manifestPath, -1, "the database this manifest describes has missing or damaged files (listed above): restore the database from a backup")
 	if st.tornTail != nil {
-		lead = corruptf(st.manifestPath, st.tornTail.Offset,
-			"the last edit is torn, and files the manifest names without it are missing or damaged (listed below): it was cut after the edit had taken effect; restore the database from a backup")
+		last = corruptf(st.manifestPath, st.tornTail.Offset,
+			"the last edit is torn, and files the manifest names without it are missing or damaged (listed above): it was cut after the edit had taken effect; restore the database from a backup")
 	}
-	return append([]error{lead}, problems...)
+	return append(problems, last)
 }
 
 // planLogs decides which logs of the log folder recovery replays, and
