@@ -21,7 +21,9 @@ import (
 //
 // Copy the files with [Checkpoint.Open] into an empty directory, in any
 // order, and open that directory with [Open]. Close the checkpoint when
-// done, and before closing the DB.
+// done, and before closing the DB. A database opened from a checkpoint
+// has an identity of its own: give it a log folder of its own too (a
+// log folder another database used is refused).
 type Checkpoint struct {
 	d        *DB
 	v        *version // pinned; nil once closed
@@ -64,6 +66,10 @@ func (d *DB) Checkpoint() (*Checkpoint, error) {
 	// a log number above it: the restored DB has no log to replay.
 	num := d.nextFileNum.Add(1) - 1
 	first := v.snapshotEdit()
+	// A database opened from the checkpoint is a database of its own,
+	// with an identity of its own, so that it cannot take the log folder
+	// of this one for its own (verify.go, checkWALDir).
+	first.format, first.dbID = manifestFormat, newDBID()
 	first.hasLogNum, first.logNum = true, num+1
 	first.hasNextFileNum, first.nextFileNum = true, num+2
 	first.hasLastSeq, first.lastSeq = true, seq

@@ -24,7 +24,8 @@ type DB struct {
 	opts        Options
 	fs          FS
 	log         *slog.Logger
-	lock        io.Closer
+	lock        io.Closer // LOCK in dir
+	walLock     io.Closer // LOCK in walDir when it is another folder, or nil
 	bc          *blockCache
 	tc          *tableCache
 
@@ -62,11 +63,16 @@ type DB struct {
 	turnWaiter map[uint64]chan struct{}
 	drained    chan struct{}
 
-	// walMu guards wal: the leader writes and syncs under it, the interval
-	// syncer syncs under it, and the leader swaps it at memtable switches.
+	// walMu guards wal and walSynced: the leader writes and syncs under
+	// it, the interval syncer syncs under it, and the leader swaps it at
+	// memtable switches. Lock order: manifestMu, then walMu.
 	walMu     sync.Mutex
 	wal       *walWriter
-	walClosed bool // set by closeWAL
+	walSynced int64 // bytes of wal known synced (SyncAlways, SyncInterval)
+	walClosed bool  // set by closeWAL
+	// walCheckpointAt is the synced size of wal at which the next
+	// synced-size checkpoint is due (maybeCheckpointLog).
+	walCheckpointAt atomic.Int64
 
 	// visibleSeq is the last sequence number whose write is complete in
 	// the memtable; reads see nothing newer.
@@ -96,10 +102,20 @@ type DB struct {
 	space       spaceState
 	walSpaceErr atomic.Pointer[error]
 
-	// manifestMu serialises version changes and guards manifest and logNum.
+	// manifestMu serialises version changes and guards manifest, logNum,
+	// logs and dbID. It is taken before d.mu and walMu, never after.
 	manifestMu sync.Mutex
 	manifest   *manifestWriter
 	logNum     uint64
+	logs       []liveLog // the live logs the manifest lists, by number
+	dbID       []byte
+
+	// damageMu guards damage: the first corruption found in each file
+	// (by a read, a compaction or the scrubber), for Damage.
+	damageMu sync.Mutex
+	damage   map[string]error
+	// lostFound is the number of entries of lost+found after Open.
+	lostFound atomic.Int64
 
 	flushCh   chan struct{} // wakes the flusher; capacity 1
 	iterators atomic.Int64  // open iterators, for leak reports at Close
@@ -109,48 +125,69 @@ type DB struct {
 // counters are the monotonic metrics.
 type counters struct {
 	flushes, compactions, walSyncs, writeStalls, tornTails atomic.Uint64
+	movedToLostFound, corruptions, scrubPasses, scrubBytes atomic.Uint64
 }
 
 // Open opens the database in dir, creating it if needed, and recovers
-// every write acknowledged before a crash. A damaged file makes Open fail
-// with a *CorruptionError naming it.
+// every write acknowledged before a crash. Before it changes anything it
+// proves that every file the manifest names is there and intact (see the
+// package documentation, "What Open verifies"): damage makes Open fail
+// with a *CorruptionError naming the file (several, joined, for several
+// files); a folder another process holds fails with a *LockedError.
 func Open(dir string, opts Options) (*DB, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("lsm: invalid options: %w", err)
 	}
+	dir = filepath.Clean(dir)
 	d := &DB{dir: dir, walDir: opts.WALDir, opts: opts, fs: opts.FS, log: opts.Logger,
-		flushCh: make(chan struct{}, 1)}
+		flushCh: make(chan struct{}, 1), damage: map[string]error{}}
 	if d.walDir == "" {
 		d.walDir = dir
 	}
+	d.walDir = filepath.Clean(d.walDir)
 	d.cond.L = &d.mu
 	d.leaderCond.L = &d.commitMu
 	d.turnWaiter = map[uint64]chan struct{}{}
 	d.drained = make(chan struct{}, 1)
 	d.space.flush.what, d.space.compact.what = "flushes", "compactions"
-	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := d.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lsm: create dir: %w", err)
 	}
-	if err := d.fs.MkdirAll(d.walDir, 0o755); err != nil {
+	if err := d.fs.MkdirAll(d.walDir, 0o700); err != nil {
 		return nil, fmt.Errorf("lsm: create wal dir: %w", err)
 	}
-	lock, err := d.fs.Lock(filepath.Join(dir, lockName))
+	lock, err := lockDir(d.fs, dir)
 	if err != nil {
-		return nil, fmt.Errorf("lsm: %w", err)
+		return nil, err
 	}
 	d.lock = lock
+	if d.walDir != dir {
+		// Two databases sharing a log folder would take each other's
+		// logs for their own (or for obsolete ones).
+		if d.walLock, err = lockDir(d.fs, d.walDir); err != nil {
+			lock.Close()
+			return nil, err
+		}
+	}
 	d.bc = newBlockCache(opts.BlockCacheSize)
 	d.tc = newTableCache(d.fs, dir, d.bc, 1000)
+	d.tc.onCorruption = d.noteCorruption
 	if err := d.recover(); err != nil {
 		d.tc.close()
 		if d.manifest != nil {
 			d.manifest.close()
 		}
 		if d.wal != nil {
-			d.wal.f.Close()
+			closeKeepingSize(d.wal.f)
+		}
+		if d.walLock != nil {
+			d.walLock.Close()
 		}
 		lock.Close()
+		if errors.Is(err, ErrCorruption) {
+			err = fmt.Errorf("lsm: refusing to open %s: restore it from a backup (Check lists all the damage): %w", dir, err)
+		}
 		return nil, err
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -159,6 +196,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.Sync == SyncInterval {
 		d.wg.Add(1)
 		go d.syncLoop()
+	}
+	if opts.ScrubInterval > 0 {
+		d.wg.Add(1)
+		go d.scrubLoop()
 	}
 	d.mu.Lock()
 	d.maybeScheduleCompactionLocked()
@@ -321,6 +362,11 @@ func (d *DB) close() error {
 	// The current version keeps its reference: its files are the
 	// database, not garbage.
 	d.tc.close()
+	if d.walLock != nil {
+		if err := d.walLock.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := d.lock.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -490,6 +536,20 @@ func (d *DB) setBGErr(err error) error {
 	defer d.mu.Unlock()
 	d.setBGErrLocked(err)
 	return d.bgErr
+}
+
+// lockDir takes the lock of a database or log folder: its LOCK file,
+// which records the holder's process ID.
+func lockDir(fs FS, dir string) (io.Closer, error) {
+	l, err := fs.Lock(filepath.Join(dir, lockName))
+	if err != nil {
+		var le *LockedError
+		if errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("lsm: lock %s: %w", dir, err)
+	}
+	return l, nil
 }
 
 // isNotExist reports a missing file on any FS.

@@ -35,16 +35,116 @@
 // directory fsynced; the manifest's CURRENT pointer is switched the same
 // way. A log file or table is deleted only after the manifest no longer
 // needs it and no iterator or snapshot reads it. A crash at any point
-// leaves a state that opens, with every acknowledged write.
+// leaves a state that opens, with every acknowledged write; damage that
+// no crash leaves makes Open refuse (see "What Open verifies").
+//
+// # What Open verifies
+//
+// Open proves, before it changes anything, that the database it is about
+// to serve is the one it acknowledged; otherwise it refuses, with a
+// *[CorruptionError] naming each damaged file (restore the database from
+// a backup; [Check] lists all the damage). The manifest (format 2, since
+// release 0.3) records what that takes: each table's size, smallest and
+// largest key and whole-file CRC-32C; the live write-ahead logs, each
+// listed before anything is written to it, with how it was written
+// (write(2) or a mapping), the size of a mapped log's reservation, and
+// its synced size, recorded when the log is finished (at a memtable
+// switch and at Close), with every flush and compaction, and at synced
+// sizes 4 KiB, 8 KiB, ... doubling up to MemtableSize/8 apart; and the
+// database's identity. Open then checks:
+//
+//   - the manifest replays, and only its last edit may be torn, by a crash
+//     (cut at a page boundary); a torn edit is dropped only if everything
+//     the manifest names without it is still there: a flush's or
+//     compaction's edit that took effect deleted a log or tables, which
+//     the checks below then find missing;
+//   - CURRENT names a manifest that exists (a missing MANIFEST is reported
+//     as such);
+//   - every table: present, of the recorded size, its footer, index and
+//     meta blocks pass their checksums, and its first and last keys are
+//     the recorded ones (a table copied over another, or two swapped, are
+//     refused: internal keys carry unique sequence numbers);
+//   - every live log: present, not shorter than its synced size (a mapped
+//     one than its reservation), intact up to it; a finished log intact
+//     to its final size, with nothing but zeroes after;
+//   - no log holds records the manifest does not list;
+//   - a log folder of its own (Options.WALDir) is this database's: it
+//     holds no manifest, and its IDENTITY file names this database.
+//
+// A database of release 0.2 (format 1) has no log list: the log its
+// manifest's log number names must exist, and the logs from it on are
+// replayed under the rules below. Its first Open writes a format-2
+// manifest; release 0.2 refuses that ("unknown tag 6") rather than
+// misreading it, so the way back is a backup.
+//
+// # What is cut, and when
+//
+// Only what a crash can produce, and only at the end of the newest log,
+// past the part known synced, is cut (RocksDB's kAbsoluteConsistency,
+// except for the torn tail record):
+//
+//   - a log appended with write(2) (SyncAlways, or where mapping is not
+//     available) may end part-way through a record, at a page boundary
+//     (4 KiB): a killed write(2) stops at one, and file systems write a
+//     file's data and size back page by page. Ending anywhere else, in
+//     zeroes, or with damage followed by anything is refused;
+//   - a log appended through a mapping (SyncNone, SyncInterval on Linux)
+//     may end in a partly copied piece followed by zeroes; damage followed
+//     by intact data more than one copy piece (4 KiB) after it is refused.
+//
+// The cut is logged (WARN, naming the file and the bytes dropped) and
+// counted in [Metrics].TornWALTails. With SyncNone and SyncInterval the
+// writes since the last sync are not durable: a power cut may lose them,
+// and damage to that part of the live log that a power cut could have
+// left (zeroes to the end, a damaged last record) is indistinguishable
+// from it.
+//
+// # Orphans and lost+found
+//
+// Open deletes only what is provably obsolete: temporary files, older
+// manifests, logs below the log number, tables an edit of the manifest
+// deleted, and tables numbered at or above the last next file number the
+// manifest recorded (made by a flush or compaction whose edit never made
+// it). A table the manifest does not list that is none of those, or a
+// manifest newer than the one CURRENT names, only looks orphaned: it is
+// moved to the folder lost+found in the database folder, logged, and
+// counted in [Metrics].LostFoundFiles and MovedToLostFound. Nothing in
+// lost+found is needed to serve the database; an operator inspects and
+// removes it.
+//
+// # Scrubbing and damage found later
+//
+// Open does not read every data block; reads check each block they meet.
+// With Options.ScrubInterval set, a background scrubber re-reads every
+// table at Options.ScrubRate bytes per second at most, comparing the
+// whole-file checksum and, where it differs or is not recorded, every
+// block. Damage found by the scrubber or by any read (a Get, an iterator,
+// a compaction) is counted in [Metrics].Corruptions and stays reported by
+// [DB.Damage], naming the file, until the database is reopened.
+//
+// # Check
+//
+// [Check] verifies a stopped database without changing anything: the
+// checks of Open, every block of every table, the whole-file checksums,
+// the logs replayed read-only, and what Open would delete or move aside.
+// It returns a [CheckReport] of findings (damage, and notes such as a
+// torn tail Open would cut), and refuses a folder a process holds.
+//
+// # Locks
+//
+// Open locks the database folder, and the log folder when it is another
+// one, with a LOCK file holding the holder's process ID: a second Open of
+// either, by any process, fails with a *[LockedError] naming the folder
+// and that process. Two databases can never share a folder, and a new
+// database is refused a log folder another one's IDENTITY names. Files
+// are created 0600 and folders 0700.
 //
 // # Errors
 //
 // Every block of every file carries a CRC-32C, checked on read. A failed
 // check is a *[CorruptionError] naming the file and offset, matched by
 // errors.Is(err, [ErrCorruption]); the DB never returns data it could not
-// verify. The only damage repaired silently is a torn tail of the newest
-// log (the record being written when the process died, never
-// acknowledged), which is cut and logged; see [Metrics].TornWALTails.
+// verify.
 //
 // A failed log write or fsync, or a failed flush or compaction, stops all
 // later writes with [ErrWritesStopped] until the DB is reopened: after a
@@ -64,5 +164,7 @@
 //
 // The format packages internal/record (log framing, shared by the
 // write-ahead log and the manifest) and internal/sstable document their
-// byte layouts. The layout of the directory is described in manifest.go.
+// byte layouts. The layout of the directory is described in manifest.go,
+// the manifest's tags in version.go, and what recovery verifies in
+// verify.go.
 package lsm

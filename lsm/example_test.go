@@ -71,3 +71,26 @@ func ExampleDB_Snapshot() {
 	fmt.Println(string(before), string(now))
 	// Output: old new
 }
+
+func ExampleCheck() {
+	fs := lsm.NewMemFS()
+	db, err := lsm.Open("/example", lsm.Options{FS: fs})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	db.Put([]byte("apple"), []byte("red"))
+	db.Put([]byte("cherry"), []byte("dark red"))
+	db.Close()
+
+	// Check reads a stopped database and changes nothing; it is what an
+	// operator runs when Open refuses.
+	r, err := lsm.Check("/example", lsm.CheckOptions{FS: fs})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("damaged=%v format=%d tables=%d entries=%d\n", r.Damaged(), r.Format, r.Tables, r.TableEntries)
+	// Output:
+	// damaged=false format=2 tables=1 entries=2
+}

@@ -1,6 +1,14 @@
 package lsm
 
-import "math/rand/v2"
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"amaters-server/lsm/internal/record"
+)
 
 // Test-only access to internals for the black-box tests in lsm_test.
 
@@ -62,4 +70,38 @@ func (d *DB) CheckInvariants() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.current.check()
+}
+
+// MutatingOps returns the traced operations that change the file system.
+func (m *memFS) MutatingOps() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, op := range m.ops {
+		if op.kind != "mark" {
+			out = append(out, op.kind+" "+op.path)
+		}
+	}
+	return out
+}
+
+// TornWrite returns a log's contents with the write in progress at a
+// crash appended: a record (a batch of one large value) cut at the first
+// page boundary after the log's end, where a killed write(2) stops.
+func TornWrite(log []byte) []byte {
+	var b Batch
+	b.Put([]byte("torn"), make([]byte, 3*crashGranule))
+	b.setSeq(1 << 40)
+	var buf bytes.Buffer
+	w := record.NewWriter(&buf, int64(len(log)))
+	w.WriteRecord(b.data)
+	w.Flush()
+	out := append(slices.Clone(log), buf.Bytes()...)
+	return out[:(len(log)/crashGranule+1)*crashGranule]
+}
+
+// WithScrubWait sets the scrubber's wait (Options.scrubWait).
+func WithScrubWait(o Options, wait func(ctx context.Context, d time.Duration) error) Options {
+	o.scrubWait = wait
+	return o
 }

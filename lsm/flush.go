@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"amaters-server/lsm/internal/sstable"
@@ -18,10 +21,23 @@ type tableBuilder struct {
 	num      uint64
 	tmp      string
 	f        File
+	crc      crcWriter // the whole file's CRC-32C, for the manifest
 	bw       *bufio.Writer
 	w        *sstable.Writer
 	smallest []byte
 	largest  []byte
+}
+
+// crcWriter writes to w and keeps the CRC-32C of what it wrote.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.crc = crc32.Update(c.crc, crcTable, p[:n])
+	return n, err
 }
 
 func (d *DB) newTableBuilder() (*tableBuilder, error) {
@@ -31,9 +47,11 @@ func (d *DB) newTableBuilder() (*tableBuilder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create table: %w", err)
 	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	return &tableBuilder{d: d, num: num, tmp: tmp, f: f, bw: bw,
-		w: sstable.NewWriter(bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey})}, nil
+	b := &tableBuilder{d: d, num: num, tmp: tmp, f: f}
+	b.crc.w = f
+	b.bw = bufio.NewWriterSize(&b.crc, 256<<10)
+	b.w = sstable.NewWriter(b.bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey})
+	return b, nil
 }
 
 func (b *tableBuilder) add(key, value []byte) error {
@@ -75,7 +93,8 @@ func (b *tableBuilder) finish() (*fileMeta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write table %s: %w", tableName(b.num), err)
 	}
-	return &fileMeta{num: b.num, size: uint64(st.Size()), smallest: b.smallest, largest: append([]byte{}, b.largest...)}, nil
+	return &fileMeta{num: b.num, size: uint64(st.Size()), smallest: b.smallest, largest: append([]byte{}, b.largest...),
+		crc: b.crc.crc, hasCRC: true}, nil
 }
 
 // abandon removes a table that will not be finished.
@@ -202,6 +221,19 @@ func (d *DB) logAndApply(e *versionEdit, install func()) error {
 	}
 	e.hasNextFileNum, e.nextFileNum = true, d.nextFileNum.Load()
 	e.hasLastSeq, e.lastSeq = true, d.visibleSeq.Load()
+	// The live log's synced size rides along, for free: a log cut below
+	// it is refused at the next Open.
+	d.walMu.Lock()
+	num, synced := d.wal.num, d.walSynced
+	d.walMu.Unlock()
+	if i := slices.IndexFunc(d.logs, func(l liveLog) bool { return l.num == num }); i >= 0 &&
+		num >= e.logNum && !d.logs[i].final && synced > d.logs[i].synced {
+		e.syncedLogs = append(e.syncedLogs, logSynced{num: num, size: uint64(synced)})
+	}
+	logs, err := applyLogs(d.logs, e)
+	if err != nil {
+		return fmt.Errorf("apply version edit: %w", err)
+	}
 	d.mu.Lock()
 	base := d.current
 	d.mu.Unlock()
@@ -210,11 +242,7 @@ func (d *DB) logAndApply(e *versionEdit, install func()) error {
 		return fmt.Errorf("apply version edit: %w", err)
 	}
 	d.pinFiles(nv)
-	if d.manifest.size >= maxManifestSize {
-		err = d.rotateManifest(nv, e)
-	} else {
-		err = d.manifest.append(e)
-	}
+	err = d.writeEditLocked(e, nv, logs)
 	if err != nil {
 		if isTakenBack(err) {
 			// The edit is not in the manifest: the files only it names
@@ -230,6 +258,7 @@ func (d *DB) logAndApply(e *versionEdit, install func()) error {
 		return d.setBGErr(err)
 	}
 	d.logNum = e.logNum
+	d.logs = logs
 	d.mu.Lock()
 	old := d.current
 	d.current = nv
@@ -245,14 +274,28 @@ func (d *DB) logAndApply(e *versionEdit, install func()) error {
 // snapshot edit in a new file.
 const maxManifestSize = 16 << 20
 
-// rotateManifest writes nv as the first edit of a new manifest and points
-// CURRENT at it. d.manifestMu must be held.
-func (d *DB) rotateManifest(nv *version, e *versionEdit) error {
+// writeEditLocked makes edit e durable in the manifest, where nv and logs
+// are the version and live logs with e applied: appended, or, once the
+// manifest is large, as the first edit of a new one. d.manifestMu must
+// be held.
+func (d *DB) writeEditLocked(e *versionEdit, nv *version, logs []liveLog) error {
+	if d.manifest.size >= maxManifestSize {
+		return d.rotateManifest(nv, logs, e)
+	}
+	return d.manifest.append(e)
+}
+
+// rotateManifest writes nv and logs as the first edit of a new manifest
+// and points CURRENT at it. d.manifestMu must be held.
+func (d *DB) rotateManifest(nv *version, logs []liveLog, e *versionEdit) error {
 	num := d.nextFileNum.Add(1) - 1
-	first := nv.snapshotEdit()
-	first.hasLogNum, first.logNum = true, e.logNum
+	first := d.firstEdit(nv, logs)
+	first.hasLogNum, first.logNum = true, d.logNum
+	if e.hasLogNum {
+		first.logNum = e.logNum
+	}
 	first.hasNextFileNum, first.nextFileNum = true, d.nextFileNum.Load()
-	first.hasLastSeq, first.lastSeq = true, e.lastSeq
+	first.hasLastSeq, first.lastSeq = true, max(e.lastSeq, d.visibleSeq.Load())
 	m, err := createManifest(d.fs, d.dir, num, first)
 	if err != nil {
 		if errors.Is(err, errCurrentRenamed) {

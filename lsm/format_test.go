@@ -28,11 +28,26 @@ import (
 // format-v2 (with code that still reads v1, or a refusal that says what
 // to do); LSM_WRITE_FORMAT_GOLDEN=1 go test -run TestWriteFormatGoldens
 // writes the folders that are missing.
+//
+// Format 2 (release 0.3) changed only the manifest: it begins with a
+// format tag release 0.2 does not know, so 0.2 refuses it ("unknown tag
+// 6") rather than misreading it, and records tables' checksums, the live
+// logs and the database's identity. A format-1 folder is upgraded by its
+// first Open, which writes a format-2 manifest; there is no way back to
+// 0.2 but a backup.
 
-// formatGoldens maps each golden folder to the sync mode it was written in.
-var formatGoldens = map[string]lsm.SyncMode{
-	"format-v1":        lsm.SyncAlways,
-	"format-v1-mapped": lsm.SyncNone,
+// formatGolden is a golden folder: the sync mode it was written in, and
+// its manifest's format.
+type formatGolden struct {
+	sync   lsm.SyncMode
+	format int
+}
+
+var formatGoldens = map[string]formatGolden{
+	"format-v1":        {lsm.SyncAlways, 1},
+	"format-v1-mapped": {lsm.SyncNone, 1},
+	"format-v2":        {lsm.SyncAlways, 2},
+	"format-v2-mapped": {lsm.SyncNone, 2},
 }
 
 // formatOp is one write of a batch of formatHistory.
@@ -127,7 +142,11 @@ func TestFormatGoldens(t *testing.T) {
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			want := maps(want, "key-new", "after")
+			// The first Open upgraded it to the current format.
+			if r := checkClean(t, dir, lsm.CheckOptions{}); r.Format != 2 {
+				t.Errorf("after Open, the manifest is format %d, want 2", r.Format)
+			}
+			want := withKey(want, "key-new", "after")
 			if db, err = lsm.Open(dir, lsm.Options{}); err != nil {
 				t.Fatal(err)
 			}
@@ -145,8 +164,8 @@ func tablesBelowL0(m lsm.Metrics) int {
 	return n
 }
 
-// maps returns a copy of m with key set to value.
-func maps(m map[string][]byte, key, value string) map[string][]byte {
+// withKey returns a copy of m with key set to value.
+func withKey(m map[string][]byte, key, value string) map[string][]byte {
 	c := make(map[string][]byte, len(m)+1)
 	for k, v := range m {
 		c[k] = v
@@ -195,7 +214,8 @@ func TestWriteFormatGoldens(t *testing.T) {
 	if os.Getenv("LSM_WRITE_FORMAT_GOLDEN") != "1" {
 		t.Skip("writes testdata/format-* only when LSM_WRITE_FORMAT_GOLDEN=1")
 	}
-	for name, sync := range formatGoldens {
+	for name, g := range formatGoldens {
+		sync := g.sync
 		out := filepath.Join("testdata", name)
 		if _, err := os.Stat(out); err == nil {
 			t.Logf("%s exists; a golden is never rewritten", out)
@@ -243,5 +263,50 @@ func TestWriteFormatGoldens(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s: levels %+v, log %d bytes", out, m.Levels, m.WALBytes)
+	}
+}
+
+// A database of release 0.2 whose logs are in a folder of their own, as
+// the server keeps them (data/wal): the first Open upgrades it and gives
+// the log folder this database's IDENTITY; another database is then
+// refused the folder.
+func TestFormatV1SeparateLogFolder(t *testing.T) {
+	want := formatModel()
+	dir, wal := t.TempDir(), t.TempDir()
+	src := filepath.Join("testdata", "format-v1")
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := dir
+		if filepath.Ext(e.Name()) == ".log" {
+			to = wal
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkClean(t, dir, lsm.CheckOptions{WALDir: wal})
+	for range 2 {
+		db, err := lsm.Open(dir, lsm.Options{WALDir: wal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkContents(t, db, want)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(wal, "IDENTITY")); err != nil {
+			t.Fatalf("no IDENTITY in the log folder: %v", err)
+		}
+	}
+	if r := checkClean(t, dir, lsm.CheckOptions{WALDir: wal}); r.Format != 2 {
+		t.Fatalf("format %d after Open", r.Format)
+	}
+	if db, err := lsm.Open(t.TempDir(), lsm.Options{WALDir: wal}); err == nil {
+		db.Close()
+		t.Fatal("another database opened on the log folder")
 	}
 }

@@ -2,7 +2,6 @@ package lsm
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -61,7 +60,7 @@ type File interface {
 type osFS struct{}
 
 func (osFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +84,31 @@ func (osFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
+
+func (osFS) lockHolder(name string) (bool, int, error) { return lockHolder(name) }
+
+// lockProber is implemented by this package's file systems: Check asks
+// whether a lock is held without taking it or creating the lock file. A
+// file system without it (a test wrapper) reports no holder.
+type lockProber interface {
+	lockHolder(name string) (held bool, pid int, err error)
+}
+
+// probeLock reports who holds the lock on name, as a *LockedError, or nil.
+func probeLock(fs FS, name string) error {
+	p, ok := fs.(lockProber)
+	if !ok {
+		return nil
+	}
+	held, pid, err := p.lockHolder(name)
+	if err != nil {
+		return err
+	}
+	if held {
+		return &LockedError{Dir: filepath.Dir(name), Lock: name, PID: pid}
+	}
+	return nil
+}
 
 // osFile is a file created for writing: its Truncate also moves the
 // write offset, as File.Truncate promises.
@@ -272,9 +296,6 @@ func (m *memFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-// errLocked is returned by memFS.Lock for a file locked already.
-var errLocked = errors.New("lsm: database is locked by another user")
-
 func (m *memFS) Lock(name string) (io.Closer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -290,10 +311,21 @@ func (m *memFS) Lock(name string) (io.Closer, error) {
 		d.synced[base] = n
 	}
 	if n.locked {
-		return nil, fmt.Errorf("lock %s: %w", name, errLocked)
+		// Only this process uses a memFS.
+		return nil, &LockedError{Dir: filepath.Clean(dir), Lock: filepath.Clean(name), PID: os.Getpid()}
 	}
 	n.locked = true
 	return &memLock{fs: m, n: n}, nil
+}
+
+func (m *memFS) lockHolder(name string) (bool, int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir, base := splitPath(name)
+	if d := m.dirLocked(dir); d != nil && d.entries[base] != nil && d.entries[base].locked {
+		return true, os.Getpid(), nil
+	}
+	return false, 0, nil
 }
 
 type memLock struct {
@@ -315,7 +347,9 @@ func (l *memLock) Close() error {
 // back to its entries at its last sync, every file cut to its synced
 // length. With keepUnsyncedPct > 0, each file instead keeps a random
 // prefix of its unsynced bytes with that probability, like a disk that
-// wrote some of its cache before losing power.
+// wrote some of its cache before losing power: all of them, or a prefix
+// that ends at a page boundary (crashGranule), because file systems write
+// a file's data and size back page by page.
 func (m *memFS) crashClone(keepUnsyncedPct int, rng *rand.Rand) *memFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -334,7 +368,14 @@ func (m *memFS) crashClone(keepUnsyncedPct int, rng *rand.Rand) *memFS {
 			if cn == nil {
 				keep := n.syncedLen
 				if keepUnsyncedPct > 0 && len(n.data) > keep && rng.IntN(100) < keepUnsyncedPct {
-					keep += rng.IntN(len(n.data) - keep + 1)
+					// One of the page boundaries after keep, or the end.
+					first := (keep/crashGranule + 1) * crashGranule
+					pages := max(0, (len(n.data)-1-first)/crashGranule+1)
+					if i := rng.IntN(pages + 1); i < pages {
+						keep = first + i*crashGranule
+					} else {
+						keep = len(n.data)
+					}
 				}
 				cn = &memNode{data: slices.Clone(n.data[:keep]), syncedLen: keep}
 				clones[n] = cn
@@ -489,9 +530,9 @@ func (i memInfo) Name() string { return i.name }
 func (i memInfo) Size() int64  { return i.size }
 func (i memInfo) Mode() os.FileMode {
 	if i.dir {
-		return fs.ModeDir | 0o755
+		return fs.ModeDir | 0o700
 	}
-	return 0o644
+	return 0o600
 }
 func (i memInfo) ModTime() time.Time { return time.Unix(0, 0) }
 func (i memInfo) IsDir() bool        { return i.dir }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,11 +15,17 @@ import (
 // File names. Part of the on-disk layout; never change.
 //
 //	CURRENT          name of the live manifest, one line
-//	MANIFEST-NNNNNN  log of version edits
+//	MANIFEST-NNNNNN  log of version edits (tags in version.go)
 //	NNNNNN.log       write-ahead log (in Options.WALDir)
 //	NNNNNN.sst       SSTable
 //	*.tmp            being written; deleted at open
-//	LOCK             held while the DB is open
+//	LOCK             held while the DB is open; holds the holder's pid
+//	                 (in the database folder, and in a log folder of
+//	                 its own)
+//	IDENTITY         in a log folder of its own: the hex identity of the
+//	                 database whose logs it holds (verify.go)
+//	lost+found/      files Open found orphaned but not provably
+//	                 obsolete (recover.go)
 const (
 	currentName = "CURRENT"
 	lockName    = "LOCK"
@@ -90,36 +97,119 @@ func syncDir(fs FS, dir string) error {
 	return d.Close()
 }
 
+// liveLog is what a format-2 manifest knows of a log that is not
+// obsolete: it was added before anything was written to it, and its
+// synced size is recorded at memtable switches (final), at Close
+// (final), with every flush and compaction edit, and every
+// logCheckpointBytes of SyncAlways or SyncInterval log.
+type liveLog struct {
+	num      uint64
+	mapped   bool
+	reserved int64 // mapped logs: the file is at least this long until final
+	synced   int64 // bytes of whole records known synced
+	final    bool  // complete at synced bytes
+}
+
+// applyLogs returns logs (sorted by number) with the log part of e
+// applied: the log number first (dropping what it makes obsolete), then
+// added logs, then synced sizes. logs is not modified.
+func applyLogs(logs []liveLog, e *versionEdit) ([]liveLog, error) {
+	out := slices.Clone(logs)
+	if e.hasLogNum {
+		out = slices.DeleteFunc(out, func(l liveLog) bool { return l.num < e.logNum })
+	}
+	for _, a := range e.addedLogs {
+		if e.hasLogNum && a.num < e.logNum {
+			return nil, fmt.Errorf("%w: log %d added below log number %d", errBadEdit, a.num, e.logNum)
+		}
+		i, found := slices.BinarySearchFunc(out, a.num, func(l liveLog, n uint64) int { return cmpUint(l.num, n) })
+		if found {
+			return nil, fmt.Errorf("%w: log %d added twice", errBadEdit, a.num)
+		}
+		out = slices.Insert(out, i, liveLog{num: a.num, mapped: a.mapped, reserved: int64(a.reserved)})
+	}
+	for _, sy := range e.syncedLogs {
+		i, found := slices.BinarySearchFunc(out, sy.num, func(l liveLog, n uint64) int { return cmpUint(l.num, n) })
+		switch {
+		case !found:
+			return nil, fmt.Errorf("%w: synced size of log %d, which is not live", errBadEdit, sy.num)
+		case out[i].final:
+			return nil, fmt.Errorf("%w: synced size of log %d after its final size", errBadEdit, sy.num)
+		case int64(sy.size) < out[i].synced:
+			return nil, fmt.Errorf("%w: synced size of log %d goes back from %d to %d", errBadEdit, sy.num, out[i].synced, sy.size)
+		}
+		out[i].synced, out[i].final = int64(sy.size), sy.final
+	}
+	return out, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 // recoveredState is what the manifest says.
 type recoveredState struct {
-	manifestNum uint64
-	v           *version
-	logNum      uint64
-	nextFileNum uint64
-	lastSeq     uint64
-	tornTail    *record.CorruptError // non-nil if a torn last edit was dropped
+	manifestNum  uint64
+	manifestPath string
+	format       int    // 1 (release 0.2) or 2
+	dbID         []byte // format 2
+	v            *version
+	logNum       uint64
+	nextFileNum  uint64
+	lastSeq      uint64
+	logs         []liveLog // format 2: the live logs, by number
+	// deleted holds the tables an edit of this manifest removed from the
+	// version: provably obsolete.
+	deleted map[uint64]bool
+	// editNextFileNum is the largest next file number an edit recorded:
+	// a file numbered at or above it was made after the last edit that
+	// counts, so no edit that counts names it.
+	editNextFileNum uint64
+	edits           int
+	// checkpoint is set for a format-1 manifest made by Checkpoint (one
+	// edit, naming a log number just above the manifest's own that no log
+	// ever had).
+	checkpoint bool
+	tornTail   *record.CorruptError // non-nil if a torn last edit was dropped
 }
+
+// errNoCurrent is returned by readManifest when the folder has no
+// CURRENT file: a new database, or one whose CURRENT is lost.
+var errNoCurrent = errors.New("no CURRENT file")
 
 // readManifest replays the manifest named by CURRENT.
 func readManifest(fs FS, dir string) (*recoveredState, error) {
-	cur, err := readFile(fs, filepath.Join(dir, currentName))
+	curPath := filepath.Join(dir, currentName)
+	cur, err := readFile(fs, curPath)
+	if isNotExist(err) {
+		return nil, errNoCurrent
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", curPath, err)
 	}
 	name := strings.TrimSuffix(string(cur), "\n")
 	typ, num := parseName(name)
-	if typ != typeManifest || !strings.HasSuffix(string(cur), "\n") {
-		return nil, &CorruptionError{File: filepath.Join(dir, currentName), Offset: 0,
+	if typ != typeManifest || !strings.HasSuffix(string(cur), "\n") || name != manifestName(num) {
+		return nil, &CorruptionError{File: curPath, Offset: 0,
 			Err: fmt.Errorf("CURRENT does not name a manifest: %q", cur)}
 	}
 	path := filepath.Join(dir, name)
 	data, err := readFile(fs, path)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest named by CURRENT: %w", err)
+	if isNotExist(err) {
+		return nil, &CorruptionError{File: path, Offset: -1,
+			Err: fmt.Errorf("the manifest %s names is missing", curPath)}
 	}
-	st := &recoveredState{manifestNum: num, v: &version{}}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	st := &recoveredState{manifestNum: num, manifestPath: path, format: 1, v: &version{}, deleted: map[uint64]bool{}}
 	r := record.NewReader(data)
-	edits := 0
 	for {
 		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -127,39 +217,76 @@ func readManifest(fs FS, dir string) (*recoveredState, error) {
 		}
 		var ce *record.CorruptError
 		if errors.As(err, &ce) {
-			if !ce.Truncated || edits == 0 {
+			if !crashTorn(data, ce) || st.edits == 0 {
+				if ce.Truncated && st.edits > 0 {
+					err = fmt.Errorf("the last edit is cut off at %d bytes, not at a page boundary as a crash leaves it, or by zeroes: the manifest was cut: %w", len(data), err)
+				}
 				return nil, &CorruptionError{File: path, Offset: ce.Offset, Err: err}
 			}
 			// A torn last edit: its flush or compaction never completed,
-			// so nothing depends on it.
+			// so nothing depends on it, provided that what it would have
+			// made obsolete is still there. Recovery checks every file
+			// the state without it names (verify.go), so a torn edit
+			// whose log or tables were deleted is refused there.
 			st.tornTail = ce
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read manifest %s: %w", path, err)
 		}
 		e, err := decodeEdit(rec)
 		if err != nil {
 			return nil, &CorruptionError{File: path, Offset: r.RecordOffset(), Err: err}
 		}
+		if st.edits == 0 && e.format != 0 {
+			if e.format != manifestFormat {
+				return nil, fmt.Errorf("%w: %s has format version %d; this release reads versions 1 and %d: use the release that wrote it, or a newer one",
+					ErrFormat, path, e.format, manifestFormat)
+			}
+			st.format, st.dbID = int(e.format), e.dbID
+		} else if e.format != 0 || e.dbID != nil {
+			return nil, &CorruptionError{File: path, Offset: r.RecordOffset(),
+				Err: fmt.Errorf("%w: format or identity outside the first edit", errBadEdit)}
+		}
+		if st.format == 1 && (len(e.addedLogs) > 0 || len(e.syncedLogs) > 0) {
+			return nil, &CorruptionError{File: path, Offset: r.RecordOffset(),
+				Err: fmt.Errorf("%w: log records in a format-1 manifest", errBadEdit)}
+		}
 		if st.v, err = st.v.apply(e); err != nil {
 			return nil, &CorruptionError{File: path, Offset: r.RecordOffset(), Err: err}
+		}
+		if st.logs, err = applyLogs(st.logs, e); err != nil {
+			return nil, &CorruptionError{File: path, Offset: r.RecordOffset(), Err: err}
+		}
+		for _, d := range e.deleted {
+			st.deleted[d.num] = true
+		}
+		for _, a := range e.added {
+			delete(st.deleted, a.meta.num) // a trivial move deletes and adds
 		}
 		if e.hasLogNum {
 			st.logNum = e.logNum
 		}
 		if e.hasNextFileNum {
 			st.nextFileNum = e.nextFileNum
+			st.editNextFileNum = max(st.editNextFileNum, e.nextFileNum)
 		}
 		if e.hasLastSeq {
 			st.lastSeq = e.lastSeq
 		}
-		edits++
+		st.edits++
 	}
+	if st.edits == 0 {
+		return nil, &CorruptionError{File: path, Offset: 0, Err: errors.New("the manifest holds no edit")}
+	}
+	st.checkpoint = st.format == 1 && st.edits == 1 && st.tornTail == nil && st.logNum == num+1
 	for _, files := range st.v.levels {
 		for _, f := range files {
 			st.nextFileNum = max(st.nextFileNum, f.num+1)
 		}
+	}
+	for _, l := range st.logs {
+		st.nextFileNum = max(st.nextFileNum, l.num+1)
 	}
 	st.nextFileNum = max(st.nextFileNum, st.logNum+1, num+1)
 	return st, nil

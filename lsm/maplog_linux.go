@@ -24,14 +24,13 @@ import (
 // or mmap is not available the log falls back to write(2).
 //
 // A preallocated log has a tail of zeroes; record.Reader reports it as
-// Zeroed, a clean end. Close cuts a finished log to its real size. A
-// process killed in the middle of a copy leaves a partly copied commit
-// group followed by zeroes; copies go in pieces of at most
+// Zeroed, a clean end. The reservation is synced before the manifest
+// lists the log, so a listed mapped log is never shorter than it until
+// the manifest records its final size; Close then cuts the file to that
+// size. A process killed in the middle of a copy leaves a partly copied
+// commit group followed by zeroes; copies go in pieces of at most
 // mapCopyPiece bytes, in order, so such damage always lies within one
-// piece of the log's zero tail (see tornCopy in wal.go).
-
-// mapChunk is the granularity of the reservation.
-const mapChunk = 1 << 20
+// piece of the log's zero tail (see tornEnd in verify.go).
 
 // mappedLog is a new, empty log file written through a mapping.
 type mappedLog struct {
@@ -112,5 +111,30 @@ func (l *mappedLog) Close() error {
 	if terr := l.osFile.File.Truncate(int64(l.off)); err == nil {
 		err = terr
 	}
+	return errors.Join(err, l.osFile.Close())
+}
+
+// mappedSize returns the size of a mapped log's reservation, and whether
+// f is a mapped log.
+func mappedSize(f File) (int64, bool) {
+	if l, ok := f.(*mappedLog); ok {
+		return int64(len(l.m)), true
+	}
+	return 0, false
+}
+
+// closeKeepingSize closes a log without cutting a mapped log to its
+// data: its reservation stays, as after a crash, for a log the manifest
+// did not record complete.
+func closeKeepingSize(f File) error {
+	l, ok := f.(*mappedLog)
+	if !ok {
+		return f.Close()
+	}
+	if l.m == nil {
+		return errFileClosed
+	}
+	err := syscall.Munmap(l.m)
+	l.m = nil
 	return errors.Join(err, l.osFile.Close())
 }

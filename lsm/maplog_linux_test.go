@@ -118,3 +118,26 @@ func TestMappedOlderLogZeroTail(t *testing.T) {
 	defer db.Close()
 	checkKeys(t, db, 1000)
 }
+
+// Finding 4 of issue 13: a mapped log (SyncNone) with one bit flipped
+// 20 000 or 35 000 bytes before the end of its data, intact records
+// after it, must be refused, not cut as a torn copy.
+func TestIssue13MappedLogFlip(t *testing.T) {
+	for _, back := range []int{20000, 35000} {
+		t.Run(fmt.Sprintf("flip %d before the end", back), func(t *testing.T) {
+			dir, log := mappedDir(t, 1000)
+			want := map[string]string{}
+			for i := range 1000 {
+				want[fmt.Sprintf("k%05d", i)] = fmt.Sprintf("value-%05d-%090d", i, i)
+			}
+			b, _ := os.ReadFile(log)
+			end := len(b)
+			for b[end-1] == 0 {
+				end--
+			}
+			b[end-back] ^= 0x10
+			os.WriteFile(log, b, 0o600)
+			wantRefusal(t, intactOrRefused(t, dir, lsm.Options{}, want), filepath.Base(log))
+		})
+	}
+}

@@ -9,6 +9,21 @@ type Metrics struct {
 	WriteStalls uint64 // times a write waited for a flush or compaction
 	// TornWALTails counts torn log tails cut during recovery at Open.
 	TornWALTails uint64
+	// Corruptions counts the corruptions found since Open: by reads (Get,
+	// iterators, compactions) and by the scrubber, one per failed read or
+	// per damaged table per scrub pass. DB.Damage names the files.
+	Corruptions uint64
+	// ScrubPasses counts the scrubber's finished passes over every table,
+	// and ScrubbedBytes the bytes it read.
+	ScrubPasses   uint64
+	ScrubbedBytes uint64
+	// LostFoundFiles is the number of files in the lost+found folder of
+	// the database folder after Open: files the manifest did not list and
+	// that were not provably obsolete, moved aside by this Open
+	// (MovedToLostFound of them) or an earlier one. They are not needed
+	// to serve the database; an operator inspects and removes them.
+	LostFoundFiles   int
+	MovedToLostFound uint64
 
 	Levels [numLevels]LevelMetrics // per level, 0 to 6
 
@@ -38,11 +53,16 @@ type LevelMetrics struct {
 // scrape.
 func (d *DB) Metrics() Metrics {
 	m := Metrics{
-		Flushes:      d.stats.flushes.Load(),
-		Compactions:  d.stats.compactions.Load(),
-		WALSyncs:     d.stats.walSyncs.Load(),
-		WriteStalls:  d.stats.writeStalls.Load(),
-		TornWALTails: d.stats.tornTails.Load(),
+		Flushes:          d.stats.flushes.Load(),
+		Compactions:      d.stats.compactions.Load(),
+		WALSyncs:         d.stats.walSyncs.Load(),
+		WriteStalls:      d.stats.writeStalls.Load(),
+		TornWALTails:     d.stats.tornTails.Load(),
+		Corruptions:      d.stats.corruptions.Load(),
+		ScrubPasses:      d.stats.scrubPasses.Load(),
+		ScrubbedBytes:    d.stats.scrubBytes.Load(),
+		LostFoundFiles:   int(d.lostFound.Load()),
+		MovedToLostFound: d.stats.movedToLostFound.Load(),
 	}
 	d.mu.Lock()
 	v := d.current

@@ -1,8 +1,10 @@
 package lsm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
@@ -28,7 +30,11 @@ import (
 //     names a manifest which is synced and whose entry is durable;
 //   - deletes last: a table is removed only after a durable edit dropped it,
 //     a log only after a durable edit moved the log number past it, and an
-//     old manifest only when the CURRENT that replaced it is durable.
+//     old manifest only when the CURRENT that replaced it is durable;
+//   - what the manifest records is true when it becomes durable: a table's
+//     size and whole-file CRC-32C are those of its synced bytes, a log's
+//     synced size is synced (a final one is the whole log), and a log is
+//     listed before anything is written to it.
 //
 // The rules are checked against what a power cut would keep at that point
 // in the trace (memFS's model: synced bytes; directory entries as of the
@@ -50,7 +56,9 @@ type opChecker struct {
 	files      map[*memNode]*opState
 	byPath     map[string]*memNode
 	dir        string
+	walDir     string
 	tables     map[uint64]bool // tables in the durable version of the live manifest
+	logs       map[uint64]bool // live logs the durable manifest lists
 	logNum     uint64          // logs below it are in tables, durably
 	decoded    map[*memNode]int
 	acks       int
@@ -60,7 +68,7 @@ type opChecker struct {
 
 func newOpChecker(dir string) *opChecker {
 	return &opChecker{files: map[*memNode]*opState{}, byPath: map[string]*memNode{}, dir: dir,
-		tables: map[uint64]bool{}, decoded: map[*memNode]int{}, removed: map[fileType]int{}}
+		tables: map[uint64]bool{}, logs: map[uint64]bool{}, decoded: map[*memNode]int{}, removed: map[fileType]int{}}
 }
 
 func (c *opChecker) failf(i int, op fsOp, format string, args ...any) {
@@ -98,6 +106,9 @@ func (c *opChecker) run(ops []fsOp) {
 		case "write":
 			if st := c.files[op.node]; st != nil {
 				st.written = op.size
+				if typ, num := parseName(filepath.Base(st.path)); typ == typeWAL && !c.logs[num] {
+					c.failf(i, op, "log %d written before the durable manifest lists it", num)
+				}
 			}
 		case "truncate":
 			if st := c.files[op.node]; st != nil {
@@ -162,8 +173,9 @@ func (c *opChecker) manifestSynced(i int, op fsOp, st *opState) {
 	from := c.decoded[op.node]
 	if from == 0 {
 		// A new manifest starts the version over (its first edit is a
-		// snapshot of the whole version).
+		// snapshot of the whole version and of the live logs).
 		clear(c.tables)
+		clear(c.logs)
 	}
 	r := record.NewReader(data)
 	for {
@@ -192,6 +204,12 @@ func (c *opChecker) manifestSynced(i int, op fsOp, st *opState) {
 				c.failf(i, op, "the edit adds table %d with %d of %d bytes synced", a.meta.num, t.synced, t.written)
 			case !t.durable:
 				c.failf(i, op, "the edit adds table %d, whose entry is not durable", a.meta.num)
+			case uint64(t.synced) != a.meta.size:
+				c.failf(i, op, "the edit records table %d at %d bytes; it has %d", a.meta.num, a.meta.size, t.synced)
+			case !a.meta.hasCRC:
+				c.failf(i, op, "the edit records table %d without its checksum", a.meta.num)
+			case crc32.Checksum(c.byPath[t.path].data[:t.synced], crc32.MakeTable(crc32.Castagnoli)) != a.meta.crc:
+				c.failf(i, op, "the edit records a checksum of table %d that is not its contents'", a.meta.num)
 			}
 			c.tables[a.meta.num] = true
 		}
@@ -200,6 +218,25 @@ func (c *opChecker) manifestSynced(i int, op fsOp, st *opState) {
 		}
 		if e.hasLogNum {
 			c.logNum = e.logNum
+			for num := range c.logs {
+				if num < e.logNum {
+					delete(c.logs, num)
+				}
+			}
+		}
+		for _, l := range e.addedLogs {
+			c.logs[l.num] = true
+		}
+		for _, l := range e.syncedLogs {
+			lg := c.at(filepath.Join(c.walDir, walName(l.num)))
+			switch {
+			case lg == nil:
+				c.failf(i, op, "the edit records log %d synced, which is not there", l.num)
+			case uint64(lg.synced) < l.size:
+				c.failf(i, op, "the edit records log %d synced to %d bytes; %d are", l.num, l.size, lg.synced)
+			case l.final && uint64(lg.written) != l.size:
+				c.failf(i, op, "the edit records log %d complete at %d bytes; it has %d", l.num, l.size, lg.written)
+			}
 		}
 	}
 	c.decoded[op.node] = len(data)
@@ -306,6 +343,7 @@ func testOpLogRules(t *testing.T, walDir string, sync SyncMode) {
 	ops := fs.ops
 	fs.mu.Unlock()
 	c := newOpChecker("/db")
+	c.walDir = cmp.Or(walDir, "/db")
 	c.syncedAcks = sync == SyncAlways
 	c.run(ops)
 	t.Logf("%d ops, %d acks, %d flushes, %d compactions", len(ops), c.acks, flushes, compactions)

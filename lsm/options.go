@@ -1,6 +1,7 @@
 package lsm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +60,14 @@ type Options struct {
 	Logger *slog.Logger
 	// FS holds the files; nil means the operating system's file system.
 	FS FS
+	// ScrubInterval, when positive, starts a background scrubber that
+	// re-reads every table and verifies every block (see DB.Damage),
+	// pausing ScrubInterval between the end of one pass and the start of
+	// the next; 0 means no scrubbing.
+	ScrubInterval time.Duration
+	// ScrubRate bounds the scrubber's reads, in bytes per second; 0 means
+	// 8 MiB/s.
+	ScrubRate int64
 
 	// The fields below are tuning knobs for tests; zero means default.
 
@@ -76,6 +85,9 @@ type Options struct {
 	baseLevelSize int64
 	// disableAutoCompaction stops background compactions (tests).
 	disableAutoCompaction bool
+	// scrubWait waits for a duration or until the context is done: the
+	// scrubber's pauses between passes and its pacing (default: a timer).
+	scrubWait func(ctx context.Context, d time.Duration) error
 }
 
 func (o Options) withDefaults() Options {
@@ -96,6 +108,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FS == nil {
 		o.FS = osFS{}
+	}
+	if o.ScrubRate == 0 {
+		o.ScrubRate = defaultScrubRate
+	}
+	if o.scrubWait == nil {
+		o.scrubWait = waitTimer
 	}
 	if o.l0CompactionTrigger == 0 {
 		o.l0CompactionTrigger = 4
@@ -128,6 +146,12 @@ func (o Options) validate() error {
 	}
 	if o.SyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("SyncInterval %v is negative", o.SyncInterval))
+	}
+	if o.ScrubInterval < 0 {
+		errs = append(errs, fmt.Errorf("ScrubInterval %v is negative", o.ScrubInterval))
+	}
+	if o.ScrubRate < 0 {
+		errs = append(errs, fmt.Errorf("ScrubRate %d is negative", o.ScrubRate))
 	}
 	return errors.Join(errs...)
 }

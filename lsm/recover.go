@@ -1,11 +1,12 @@
 package lsm
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"amaters-server/lsm/internal/record"
 )
@@ -55,24 +56,44 @@ func (r *recovery) flush() error {
 	return nil
 }
 
-// recover loads the manifest, replays the logs it does not cover into new
-// level-0 tables, starts a new log and a new manifest, and deletes files
-// nothing refers to. Every step before the new manifest's CURRENT switch
-// only adds files, so a crash during recovery leaves the old state intact.
-func (d *DB) recover() error {
+// newDBID returns a new database identity.
+func newDBID() []byte {
+	id := make([]byte, 16)
+	rand.Read(id) // never fails (crypto/rand)
+	return id
+}
+
+// recover loads the manifest, proves that the files it names are there
+// and intact (verify.go), replays the logs it does not cover into new
+// level-0 tables, starts a new log and a new manifest, and then removes
+// what is provably obsolete and moves aside what only looks orphaned.
+// Nothing is changed before every check passed, and every step before the
+// new manifest's CURRENT switch only adds files, so a crash during
+// recovery leaves the old state intact.
+func (d *DB) recover() (err error) {
 	st, err := readManifest(d.fs, d.dir)
-	fresh := false
-	if isNotExist(err) {
-		if err := d.checkNoData(); err != nil {
-			return err
-		}
-		st = &recoveredState{v: &version{}, nextFileNum: 1}
-		fresh = true
-	} else if err != nil {
+	fresh := errors.Is(err, errNoCurrent)
+	switch {
+	case fresh:
+		st = &recoveredState{format: manifestFormat, dbID: newDBID(), v: &version{}, nextFileNum: 1, deleted: map[uint64]bool{}}
+	case err != nil:
 		return err
 	}
 	if st.tornTail != nil {
-		d.log.Warn("lsm: dropped torn last manifest edit", "offset", st.tornTail.Offset)
+		// Reported when the checks below have passed: only then is the
+		// torn edit known to be harmless.
+		defer func() {
+			if err == nil {
+				d.log.Warn("lsm: dropped the torn last edit of the manifest: a crash while it was written; every file the manifest names without it is intact",
+					"file", st.manifestPath, "offset", st.tornTail.Offset)
+			}
+		}()
+	}
+	id := st.dbID
+	if st.format == 1 {
+		if id, err = upgradeID(d.fs, st); err != nil {
+			return err
+		}
 	}
 	dirNames, err := d.fs.List(d.dir)
 	if err != nil {
@@ -82,50 +103,63 @@ func (d *DB) recover() error {
 	if err != nil {
 		return fmt.Errorf("list wal dir: %w", err)
 	}
+
+	// Prove, before changing anything. Without CURRENT: the data of the
+	// database folder first (a lost CURRENT), then whose the log folder
+	// is (a new database pointed at another's), then its logs.
+	if fresh {
+		if err := checkNoData(d.fs, d.dir, d.dir); err != nil {
+			return err
+		}
+	}
+	identityOK, writeID := true, false
+	if d.walDir != d.dir {
+		if identityOK, writeID, err = checkWALDir(d.fs, d.walDir, walNames, st, fresh, id); err != nil {
+			return err
+		}
+	}
+	if fresh {
+		if err := checkNoData(d.fs, d.dir, d.walDir); err != nil {
+			return err
+		}
+	}
+	var plans []logPlan
+	var problems []error
+	if !fresh {
+		plans, problems = planLogs(d.fs, d.walDir, st, walNames, identityOK)
+	}
+	d.current = st.v
+	d.pinFiles(st.v)
+	for _, files := range st.v.levels {
+		for _, f := range files {
+			if err := d.checkTable(f); err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.Join(withManifest(st, problems)...)
+	}
 	next := st.nextFileNum
-	var wals []uint64
 	for _, n := range append(slices.Clone(dirNames), walNames...) {
 		_, num := parseName(n)
 		next = max(next, num+1)
 	}
-	for _, n := range walNames {
-		if t, num := parseName(n); t == typeWAL && num >= st.logNum && !fresh {
-			wals = append(wals, num)
-		}
-	}
-	slices.Sort(wals)
 	d.nextFileNum.Store(next)
-	d.pinFiles(st.v)
-	d.current = st.v
 
-	// Tables the manifest names must exist; a missing one is damage.
-	for _, files := range st.v.levels {
-		for _, f := range files {
-			if _, err := d.fs.Stat(filepath.Join(d.dir, tableName(f.num))); err != nil {
-				return &CorruptionError{File: filepath.Join(d.dir, tableName(f.num)), Offset: 0,
-					Err: fmt.Errorf("table listed in the manifest is missing: %w", err)}
-			}
-		}
-	}
-
-	// Only the newest log holding records may end torn. Logs after it
-	// that hold none are what a recovery that failed or was killed before
-	// its manifest switch leaves (it creates its new log first), and do
-	// not make the torn tail before them damage.
-	newest := len(wals) - 1
-	for newest > 0 {
-		empty, err := d.logIsEmpty(wals[newest])
-		if err != nil {
+	// A database of release 0.2 with a log folder of its own gets its
+	// IDENTITY before the manifest that names it (the identity is derived
+	// from the old manifest, so a retry derives the same); a new database
+	// gets it after (its folder holds no log of its own yet).
+	if writeID && st.format == 1 {
+		if err := writeIdentity(d.fs, d.walDir, id); err != nil {
 			return err
 		}
-		if !empty {
-			break
-		}
-		newest--
 	}
+
 	r := &recovery{d: d, lastSeq: st.lastSeq}
-	for i, num := range wals {
-		if err := r.replayWAL(num, i >= newest); err != nil {
+	for _, p := range plans {
+		if err := r.replayWAL(p); err != nil {
 			return err
 		}
 	}
@@ -134,21 +168,19 @@ func (d *DB) recover() error {
 	}
 
 	walNum := d.nextFileNum.Add(1) - 1
-	f, err := d.fs.Create(filepath.Join(d.walDir, walName(walNum)))
+	f, added, err := d.createLog(walNum)
 	if err != nil {
-		return fmt.Errorf("create log: %w", err)
-	}
-	f = d.mapLog(f)
-	d.wal = &walWriter{num: walNum, f: f, w: record.NewWriter(f, 0)}
-	if err := syncDir(d.fs, d.walDir); err != nil {
 		return err
 	}
+	d.wal = &walWriter{num: walNum, f: f, w: record.NewWriter(f, 0)}
 	nv, err := st.v.apply(&versionEdit{added: r.added})
 	if err != nil {
 		return fmt.Errorf("apply recovered tables: %w", err)
 	}
+	d.dbID = id
+	d.logs = []liveLog{{num: walNum, mapped: added.mapped, reserved: int64(added.reserved)}}
 	manifestNum := d.nextFileNum.Add(1) - 1
-	first := nv.snapshotEdit()
+	first := d.firstEdit(nv, d.logs)
 	first.hasLogNum, first.logNum = true, walNum
 	first.hasNextFileNum, first.nextFileNum = true, d.nextFileNum.Load()
 	first.hasLastSeq, first.lastSeq = true, r.lastSeq
@@ -165,7 +197,97 @@ func (d *DB) recover() error {
 	d.mem = newMemtable(d.opts.MemtableSize, walNum)
 	d.lastSeq = r.lastSeq
 	d.visibleSeq.Store(r.lastSeq)
+	d.walCheckpointAt.Store(firstCheckpoint)
 
+	if writeID && st.format != 1 {
+		if err := writeIdentity(d.fs, d.walDir, id); err != nil {
+			return err
+		}
+	}
+	if fresh {
+		// Manifests a first Open that failed left hold nothing
+		// (checkNoData found no data): obsolete.
+		st.manifestNum = manifestNum
+	}
+	return d.cleanUp(st, nv, manifestNum, walNum, dirNames, walNames)
+}
+
+// checkTable verifies what Open verifies of a table the manifest lists:
+// it exists with the recorded size, its footer, index and meta blocks
+// pass their checksums (opening it in the table cache reads them), and
+// its first and last keys are the recorded bounds. Data blocks are
+// checked when read, and by the scrubber and Check.
+func (d *DB) checkTable(f *fileMeta) error {
+	path := filepath.Join(d.dir, tableName(f.num))
+	var size int64
+	st, err := d.fs.Stat(path)
+	if err == nil {
+		size = st.Size()
+	}
+	if err := checkTableSize(path, f, size, err); err != nil {
+		return err
+	}
+	t, err := d.tc.get(f.num)
+	if err != nil {
+		return err
+	}
+	defer t.unref()
+	first, last, err := t.r.Bounds()
+	if err != nil {
+		return corruptionFrom(path, err)
+	}
+	return checkTableBounds(path, f, first, last)
+}
+
+// createLog creates log num, empty and durable, appending through a
+// mapping where the sync mode wants one; a mapped log's reservation is
+// synced too, so that the manifest may count on its size. It returns the
+// log and the record the manifest gets for it.
+func (d *DB) createLog(num uint64) (File, logAdded, error) {
+	path := filepath.Join(d.walDir, walName(num))
+	f, err := d.fs.Create(path)
+	if err != nil {
+		return nil, logAdded{}, fmt.Errorf("create log: %w", err)
+	}
+	f = d.mapLog(f)
+	la := logAdded{num: num}
+	if n, ok := mappedSize(f); ok {
+		la.mapped, la.reserved = true, uint64(n)
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, logAdded{}, fmt.Errorf("sync log %s: %w", path, err)
+		}
+	}
+	if err := syncDir(d.fs, d.walDir); err != nil {
+		f.Close()
+		return nil, logAdded{}, err
+	}
+	return f, la, nil
+}
+
+// firstEdit returns the first edit of a new manifest: the format, the
+// identity, every table of v and the live logs.
+func (d *DB) firstEdit(v *version, logs []liveLog) *versionEdit {
+	e := v.snapshotEdit()
+	e.format, e.dbID = manifestFormat, d.dbID
+	for _, l := range logs {
+		e.addedLogs = append(e.addedLogs, logAdded{num: l.num, mapped: l.mapped, reserved: uint64(l.reserved)})
+		if l.synced > 0 || l.final {
+			e.syncedLogs = append(e.syncedLogs, logSynced{num: l.num, size: uint64(l.synced), final: l.final})
+		}
+	}
+	return e
+}
+
+// cleanUp runs once the new manifest is installed. It deletes what is
+// provably obsolete: temporary files, manifests older than the new one,
+// logs below the new log number (replayed into tables, or obsolete
+// already), tables an edit of the old manifest deleted, and tables
+// numbered at or above the old manifest's last next file number (written
+// by a flush or compaction whose edit never made it). Other tables the
+// manifest does not list, and manifests newer than the one CURRENT named,
+// only look orphaned: they are moved to lost+found, logged and counted.
+func (d *DB) cleanUp(st *recoveredState, nv *version, manifestNum, walNum uint64, dirNames, walNames []string) error {
 	live := map[uint64]bool{}
 	for _, files := range nv.levels {
 		for _, f := range files {
@@ -173,9 +295,18 @@ func (d *DB) recover() error {
 		}
 	}
 	for _, n := range dirNames {
-		t, num := parseName(n)
-		if (t == typeManifest && num != manifestNum) || t == typeTemp || (t == typeTable && !live[num]) {
-			d.removeFile(filepath.Join(d.dir, n))
+		path := filepath.Join(d.dir, n)
+		switch t, num := parseName(n); {
+		case t == typeTemp:
+			d.removeFile(path)
+		case t == typeManifest && num != manifestNum && num <= st.manifestNum:
+			d.removeFile(path)
+		case t == typeTable && !live[num] && (st.deleted[num] || num >= st.editNextFileNum):
+			d.removeFile(path)
+		case t == typeManifest && num != manifestNum, t == typeTable && !live[num]:
+			if err := d.moveToLostFound(n); err != nil {
+				return err
+			}
 		}
 	}
 	for _, n := range walNames {
@@ -183,55 +314,40 @@ func (d *DB) recover() error {
 			d.removeFile(filepath.Join(d.walDir, n))
 		}
 	}
+	names, err := d.fs.List(filepath.Join(d.dir, lostFoundName))
+	if err != nil && !isNotExist(err) {
+		return fmt.Errorf("list %s: %w", lostFoundName, err)
+	}
+	d.lostFound.Store(int64(len(names)))
 	return nil
 }
 
-// logIsEmpty reports whether log num holds no byte but zeroes (a log
-// created and never written, possibly preallocated). It reads only up to
-// the first byte that is not zero.
-func (d *DB) logIsEmpty(num uint64) (bool, error) {
-	f, err := d.fs.Open(filepath.Join(d.walDir, walName(num)))
-	if err != nil {
-		return false, fmt.Errorf("read log: %w", err)
+// moveToLostFound moves a file of the database folder into lost+found,
+// under a name not taken there.
+func (d *DB) moveToLostFound(name string) error {
+	lf := filepath.Join(d.dir, lostFoundName)
+	if err := d.fs.MkdirAll(lf, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", lf, err)
 	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for off := int64(0); ; {
-		n, err := f.ReadAt(buf, off)
-		if record.ZeroTail(buf[:n]) > 0 {
-			return false, nil
+	dst := filepath.Join(lf, name)
+	for i := 1; ; i++ {
+		if _, err := d.fs.Stat(dst); isNotExist(err) {
+			break
 		}
-		if errors.Is(err, io.EOF) || n == 0 {
-			return true, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("read log: %w", err)
-		}
-		off += int64(n)
+		dst = filepath.Join(lf, name+"."+strconv.Itoa(i))
 	}
-}
-
-// checkNoData refuses to create a database over the files of one whose
-// CURRENT is gone: starting empty would silently lose them.
-func (d *DB) checkNoData() error {
-	for _, dir := range []string{d.dir, d.walDir} {
-		names, err := d.fs.List(dir)
-		if err != nil {
-			return fmt.Errorf("list dir: %w", err)
-		}
-		for _, n := range names {
-			t, _ := parseName(n)
-			if t == typeWAL {
-				// An empty log is what a failed first Open leaves.
-				if st, err := d.fs.Stat(filepath.Join(dir, n)); err == nil && st.Size() == 0 {
-					continue
-				}
-			}
-			if t == typeWAL || t == typeTable {
-				return &CorruptionError{File: filepath.Join(d.dir, currentName), Offset: 0,
-					Err: errors.New("CURRENT is missing but data files exist; restore CURRENT or move the files away")}
-			}
-		}
+	src := filepath.Join(d.dir, name)
+	if err := d.fs.Rename(src, dst); err != nil {
+		return fmt.Errorf("move %s to %s: %w", src, lf, err)
 	}
+	if err := syncDir(d.fs, lf); err != nil {
+		return err
+	}
+	if err := syncDir(d.fs, d.dir); err != nil {
+		return err
+	}
+	d.stats.movedToLostFound.Add(1)
+	d.log.Warn("lsm: moved a file the manifest does not list to lost+found; it is not needed to serve the database, inspect and remove it",
+		"file", src, "to", dst)
 	return nil
 }

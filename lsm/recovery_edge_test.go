@@ -25,8 +25,9 @@ func (f failCreateFS) Create(name string) (File, error) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// cutLogTail removes the last n bytes of the only non-empty log in dir.
-func cutLogTail(t *testing.T, fs *memFS, dir string, n int) string {
+// tearLogs appends to the only non-empty log in dir the write a crash
+// interrupted (TornWrite).
+func tearLogs(t *testing.T, fs *memFS, dir string) string {
 	t.Helper()
 	names, _ := fs.List(dir)
 	for _, name := range names {
@@ -45,7 +46,7 @@ func cutLogTail(t *testing.T, fs *memFS, dir string, n int) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.Write(data[:len(data)-n])
+		f.Write(TornWrite(data))
 		f.Sync()
 		f.Close()
 		return name
@@ -69,13 +70,13 @@ func TestTornTailSurvivesFailedRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		if err := db.Put(fmt.Appendf(nil, "k%02d", i), []byte("v")); err != nil {
+		if err := db.Put(fmt.Appendf(nil, "k%02d", i), make([]byte, 1000)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	killed := fs.clone() // process kill
 	db.Close()
-	cutLogTail(t, killed, "/db", 3) // the last record was being written
+	tearLogs(t, killed, "/db") // a write was in progress
 
 	// First recovery fails after creating its new log.
 	bad := opts
@@ -83,14 +84,17 @@ func TestTornTailSurvivesFailedRecovery(t *testing.T) {
 	if _, err := Open("/db", bad); err == nil {
 		t.Fatal("Open with failing manifest create succeeded")
 	}
-	// A later Open must still succeed, with the 9 whole writes.
+	// A later Open must still succeed, with the 10 acknowledged writes.
 	opts.FS = killed
 	db, err = Open("/db", opts)
 	if err != nil {
 		t.Fatalf("reopen after failed recovery: %v", err)
 	}
 	defer db.Close()
-	for i := range 9 {
+	if n := db.stats.tornTails.Load(); n != 1 {
+		t.Errorf("%d torn tails cut, want 1", n)
+	}
+	for i := range 10 {
 		if _, err := db.Get(fmt.Appendf(nil, "k%02d", i)); err != nil {
 			t.Fatalf("k%02d: %v", i, err)
 		}

@@ -75,12 +75,15 @@ func (t *table) unref() {
 // tableCache keeps SSTables open so that reads do not reopen files, on an
 // lru.Sharded of open tables.
 type tableCache struct {
-	fs       FS
-	dir      string
-	bc       *blockCache
-	c        *lru.Sharded[uint64, *table]
-	iterPool sync.Pool // of *sstable.Iter, for point lookups
-	scanPool sync.Pool // of *sstable.Iter with read-ahead buffers, for scans
+	fs  FS
+	dir string
+	bc  *blockCache
+	// onCorruption, if set, is told of every corruption a read meets
+	// (DB.noteCorruption). Set before use, never changed.
+	onCorruption func(error)
+	c            *lru.Sharded[uint64, *table]
+	iterPool     sync.Pool // of *sstable.Iter, for point lookups
+	scanPool     sync.Pool // of *sstable.Iter with read-ahead buffers, for scans
 }
 
 func newTableCache(fs FS, dir string, bc *blockCache, maxOpen int) *tableCache {
@@ -101,6 +104,15 @@ func corruptionFrom(path string, err error) error {
 	var se *sstable.CorruptError
 	if errors.As(err, &se) {
 		return &CorruptionError{File: path, Offset: se.Offset, Err: err}
+	}
+	return err
+}
+
+// corrupt is corruptionFrom, also reported to onCorruption.
+func (tc *tableCache) corrupt(path string, err error) error {
+	err = corruptionFrom(path, err)
+	if tc.onCorruption != nil && errors.Is(err, ErrCorruption) {
+		tc.onCorruption(err)
 	}
 	return err
 }
@@ -127,7 +139,7 @@ func (tc *tableCache) get(num uint64) (*table, error) {
 	r, err := sstable.NewReader(f, st.Size(), ro)
 	if err != nil {
 		f.Close()
-		return nil, corruptionFrom(path, err)
+		return nil, tc.corrupt(path, err)
 	}
 	t := &table{num: num, f: f, r: r}
 	t.refs.Store(2) // the cache's and the caller's
@@ -163,7 +175,7 @@ func (tc *tableCache) find(f *fileMeta, ukey []byte, seq uint64, scratch []byte)
 	ikey := appendInternalKey(scratch[:0], ukey, seq, kindMax)
 	if !it.SeekGE(ikey) {
 		if err := it.Err(); err != nil {
-			return nil, 0, false, corruptionFrom(filepath.Join(tc.dir, tableName(f.num)), err)
+			return nil, 0, false, tc.corrupt(filepath.Join(tc.dir, tableName(f.num)), err)
 		}
 		return nil, 0, false, nil
 	}
@@ -181,6 +193,7 @@ type tableIter struct {
 	t    *table
 	it   *sstable.Iter
 	path string
+	err  error // the iterator's error, once reported
 }
 
 func (tc *tableCache) newIter(num uint64) (*tableIter, error) {
@@ -203,10 +216,11 @@ func (ti *tableIter) Next() bool              { return ti.it.Next() }
 func (ti *tableIter) Key() []byte             { return ti.it.Key() }
 func (ti *tableIter) Value() []byte           { return ti.it.Value() }
 func (ti *tableIter) Err() error {
-	if ti.it == nil {
-		return nil
+	if ti.err != nil || ti.it == nil || ti.it.Err() == nil {
+		return ti.err
 	}
-	return corruptionFrom(ti.path, ti.it.Err())
+	ti.err = ti.tc.corrupt(ti.path, ti.it.Err()) // once, however often asked
+	return ti.err
 }
 func (ti *tableIter) Close() error {
 	if ti.t != nil {

@@ -19,6 +19,11 @@ type fileMeta struct {
 	size     uint64
 	smallest []byte // internal key
 	largest  []byte // internal key
+	// crc is the CRC-32C (Castagnoli, unmasked) of the whole file, when
+	// hasCRC: known for every table written by release 0.3 on, unknown
+	// for tables carried over from a 0.2 manifest.
+	crc    uint32
+	hasCRC bool
 	// refs counts the versions holding this file; at zero the file is
 	// obsolete and is deleted.
 	refs atomic.Int32
@@ -109,6 +114,10 @@ func (v *version) check() error {
 // versionEdit is a change to the version, and the record type of the
 // manifest.
 type versionEdit struct {
+	// format is the manifest format version, set in the first edit of a
+	// manifest only (0: absent, a format-1 manifest of release 0.2).
+	format         uint64
+	dbID           []byte // the database's identity, in a first edit
 	hasLogNum      bool
 	logNum         uint64 // WAL files below this number are obsolete
 	hasNextFileNum bool
@@ -117,6 +126,27 @@ type versionEdit struct {
 	lastSeq        uint64
 	deleted        []deletedFile
 	added          []addedFile
+	addedLogs      []logAdded
+	syncedLogs     []logSynced
+}
+
+// logAdded records a new write-ahead log, before anything is written to
+// it.
+type logAdded struct {
+	num    uint64
+	mapped bool // appended through a mapping (maplog_linux.go), not write(2)
+	// reserved is, for a mapped log, the size its file was given and
+	// synced at creation: a file of the log is never shorter until the
+	// log is finished.
+	reserved uint64
+}
+
+// logSynced records that log num holds at least size bytes of whole
+// records that were synced; with final, that it is complete at size.
+type logSynced struct {
+	num   uint64
+	size  uint64
+	final bool
 }
 
 type deletedFile struct {
@@ -130,19 +160,59 @@ type addedFile struct {
 }
 
 // Manifest tags. Part of the on-disk format: never change a tag's meaning
-// and never reuse a retired tag.
+// and never reuse a retired tag. Tags 1 to 5 are format 1 (release 0.2);
+// 6 to 10 came with format 2 (release 0.3), whose every manifest begins
+// with tagFormat, so that release 0.2 refuses it ("unknown tag 6") rather
+// than misreading it.
+//
+//	tag                fields (uvarints unless noted)
+//	1  tagLogNum       log number: logs below it are obsolete
+//	2  tagNextFileNum  next file number
+//	3  tagLastSeq      last sequence number
+//	4  tagDeletedFile  level, file number
+//	5  tagNewFile      level, file number, size, smallest key, largest key
+//	                   (keys are length-prefixed internal keys)
+//	6  tagFormat       format version (2); first tag of a first edit
+//	7  tagDBID         length-prefixed identity (16 random bytes)
+//	8  tagNewFileCRC   as tagNewFile, then the CRC-32C of the whole file
+//	9  tagLogAdded     log number, flags (bit 0: mapped), reserved bytes
+//	10 tagLogSynced    log number, size, flags (bit 0: final)
 const (
 	tagLogNum      = 1
 	tagNextFileNum = 2
 	tagLastSeq     = 3
 	tagDeletedFile = 4
 	tagNewFile     = 5
+	tagFormat      = 6
+	tagDBID        = 7
+	tagNewFileCRC  = 8
+	tagLogAdded    = 9
+	tagLogSynced   = 10
+)
+
+// manifestFormat is the format version this release writes. Part of the
+// on-disk format.
+const manifestFormat = 2
+
+// Flags of tagLogAdded and tagLogSynced. Part of the on-disk format.
+const (
+	logFlagMapped = 1
+	logFlagFinal  = 1
 )
 
 // encode returns the edit as a manifest record: a sequence of
 // (uvarint tag, fields) pairs; byte strings are uvarint-length-prefixed.
 func (e *versionEdit) encode() []byte {
 	var b []byte
+	if e.format != 0 {
+		b = binary.AppendUvarint(b, tagFormat)
+		b = binary.AppendUvarint(b, e.format)
+	}
+	if e.dbID != nil {
+		b = binary.AppendUvarint(b, tagDBID)
+		b = binary.AppendUvarint(b, uint64(len(e.dbID)))
+		b = append(b, e.dbID...)
+	}
 	if e.hasLogNum {
 		b = binary.AppendUvarint(b, tagLogNum)
 		b = binary.AppendUvarint(b, e.logNum)
@@ -161,7 +231,11 @@ func (e *versionEdit) encode() []byte {
 		b = binary.AppendUvarint(b, d.num)
 	}
 	for _, a := range e.added {
-		b = binary.AppendUvarint(b, tagNewFile)
+		tag := uint64(tagNewFile)
+		if a.meta.hasCRC {
+			tag = tagNewFileCRC
+		}
+		b = binary.AppendUvarint(b, tag)
 		b = binary.AppendUvarint(b, uint64(a.level))
 		b = binary.AppendUvarint(b, a.meta.num)
 		b = binary.AppendUvarint(b, a.meta.size)
@@ -169,6 +243,29 @@ func (e *versionEdit) encode() []byte {
 		b = append(b, a.meta.smallest...)
 		b = binary.AppendUvarint(b, uint64(len(a.meta.largest)))
 		b = append(b, a.meta.largest...)
+		if a.meta.hasCRC {
+			b = binary.AppendUvarint(b, uint64(a.meta.crc))
+		}
+	}
+	for _, l := range e.addedLogs {
+		var flags uint64
+		if l.mapped {
+			flags |= logFlagMapped
+		}
+		b = binary.AppendUvarint(b, tagLogAdded)
+		b = binary.AppendUvarint(b, l.num)
+		b = binary.AppendUvarint(b, flags)
+		b = binary.AppendUvarint(b, l.reserved)
+	}
+	for _, l := range e.syncedLogs {
+		var flags uint64
+		if l.final {
+			flags |= logFlagFinal
+		}
+		b = binary.AppendUvarint(b, tagLogSynced)
+		b = binary.AppendUvarint(b, l.num)
+		b = binary.AppendUvarint(b, l.size)
+		b = binary.AppendUvarint(b, flags)
 	}
 	return b
 }
@@ -223,7 +320,7 @@ func decodeEdit(b []byte) (*versionEdit, error) {
 				return bad("bad deleted file")
 			}
 			e.deleted = append(e.deleted, deletedFile{int(level), num})
-		case tagNewFile:
+		case tagNewFile, tagNewFileCRC:
 			level, ok1 := uv()
 			num, ok2 := uv()
 			size, ok3 := uv()
@@ -235,7 +332,42 @@ func decodeEdit(b []byte) (*versionEdit, error) {
 			if !ok4 || !ok5 || compareInternal(smallest, largest) > 0 {
 				return bad("bad new file bounds")
 			}
-			e.added = append(e.added, addedFile{int(level), &fileMeta{num: num, size: size, smallest: smallest, largest: largest}})
+			m := &fileMeta{num: num, size: size, smallest: smallest, largest: largest}
+			if tag == tagNewFileCRC {
+				crc, ok := uv()
+				if !ok || crc > 1<<32-1 {
+					return bad("bad new file checksum")
+				}
+				m.crc, m.hasCRC = uint32(crc), true
+			}
+			e.added = append(e.added, addedFile{int(level), m})
+		case tagFormat:
+			if e.format, ok = uv(); !ok || e.format == 0 {
+				return bad("bad format version")
+			}
+		case tagDBID:
+			id, rest, ok := readBytes(b)
+			if !ok || len(id) == 0 {
+				return bad("bad database identity")
+			}
+			b = rest
+			e.dbID = slices.Clone(id)
+		case tagLogAdded:
+			num, ok1 := uv()
+			flags, ok2 := uv()
+			reserved, ok3 := uv()
+			if !ok1 || !ok2 || !ok3 || flags&^logFlagMapped != 0 {
+				return bad("bad added log")
+			}
+			e.addedLogs = append(e.addedLogs, logAdded{num: num, mapped: flags&logFlagMapped != 0, reserved: reserved})
+		case tagLogSynced:
+			num, ok1 := uv()
+			size, ok2 := uv()
+			flags, ok3 := uv()
+			if !ok1 || !ok2 || !ok3 || flags&^logFlagFinal != 0 {
+				return bad("bad synced log")
+			}
+			e.syncedLogs = append(e.syncedLogs, logSynced{num: num, size: size, final: flags&logFlagFinal != 0})
 		default:
 			return bad(fmt.Sprintf("unknown tag %d", tag))
 		}

@@ -3,7 +3,6 @@ package lsm
 import (
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -313,7 +312,11 @@ func (d *DB) logGroup(group []*writer) (*memtable, reservation, error) {
 	} else if err == nil && d.opts.Sync == SyncAlways {
 		err = d.wal.f.Sync()
 		d.stats.walSyncs.Add(1)
+		if err == nil {
+			d.walSynced = d.wal.w.Offset()
+		}
 	}
+	num, synced := d.wal.num, d.walSynced
 	d.walMu.Unlock()
 	if err != nil {
 		if isTakenBack(err) {
@@ -323,6 +326,11 @@ func (d *DB) logGroup(group []*writer) (*memtable, reservation, error) {
 		return nil, reservation{}, d.setBGErr(fmt.Errorf("write ahead log: %w", err))
 	}
 	d.walWritten()
+	if d.opts.Sync == SyncAlways {
+		// The group is durable whatever happens to the checkpoint: a
+		// failed one stops later writes, not this one.
+		d.maybeCheckpointLog(num, synced)
+	}
 	d.lastSeq = seq - 1
 	d.applyTickets++
 	return d.mem, d.mem.reserve(size, count), nil
@@ -445,32 +453,47 @@ func (d *DB) switchMemtable() error {
 		err = old.f.Sync()
 		d.stats.walSyncs.Add(1)
 	}
+	oldSize := old.w.Offset()
 	d.walMu.Unlock()
 	if err != nil {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
 	}
 	num := d.nextFileNum.Add(1) - 1
 	path := filepath.Join(d.walDir, walName(num))
-	f, err := d.fs.Create(path)
+	f, added, err := d.createLog(num)
 	if err != nil {
 		if isNoSpace(err) {
 			// Nothing changed: the current log and memtable go on.
 			d.removeFile(path)
 			err = &takenBackError{err}
 			d.walSpaceFailed(err)
-			return fmt.Errorf("create log: %w", err)
+			return err
 		}
-		return d.setBGErr(fmt.Errorf("create log: %w", err))
-	}
-	if err := syncDir(d.fs, d.walDir); err != nil {
-		f.Close()
 		return d.setBGErr(err)
 	}
-	f = d.mapLog(f)
+	// The manifest learns that the old log is complete at its size and
+	// that the new one exists before anything is written to the new one:
+	// a log the manifest lists is never missing or shorter after a crash,
+	// and one it does not list never holds a record (verify.go).
+	e := &versionEdit{syncedLogs: []logSynced{{num: old.num, size: uint64(oldSize), final: true}}, addedLogs: []logAdded{added}}
+	if err := d.logEdit(e); err != nil {
+		f.Close()
+		if isTakenBack(err) {
+			// The edit is not in the manifest: the new log is garbage,
+			// and the current log and memtable go on.
+			d.removeFile(path)
+			d.walSpaceFailed(err)
+			return fmt.Errorf("record log %s: %w", walName(num), err)
+		}
+		// The edit may be in the manifest: keep the new log.
+		return d.setBGErr(fmt.Errorf("record log %s: %w", walName(num), err))
+	}
 	d.walMu.Lock()
 	err = old.f.Close()
 	d.wal = &walWriter{num: num, f: f, w: record.NewWriter(f, 0)}
+	d.walSynced = 0
 	d.walMu.Unlock()
+	d.walCheckpointAt.Store(firstCheckpoint)
 	if err != nil {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
 	}
@@ -493,8 +516,8 @@ func (d *DB) switchMemtable() error {
 // with SyncNone and SyncInterval, reserving about one memtable's worth of
 // space, more than its records take. With SyncAlways the fsync per commit
 // costs far more than the write(2) a mapping saves, and a log written
-// with write(2) has no zero tail, so damage at its end is never mistaken
-// for a torn copy (see tornCopy).
+// with write(2) has no zero tail, so its end is held to the stricter
+// rules of scanLog (verify.go).
 func (d *DB) mapLog(f File) File {
 	if d.opts.Sync == SyncAlways {
 		return f
@@ -579,18 +602,44 @@ func (d *DB) makeRoomForSwitch() error {
 }
 
 // closeWAL syncs and closes the log: Close's final request. Leader only.
+// The manifest records the log complete at its size before the file is
+// closed (a mapped log's Close cuts it to that size); if that fails, a
+// mapped log keeps its reservation, as after a crash.
 func (d *DB) closeWAL() error {
 	d.walMu.Lock()
-	defer d.walMu.Unlock()
 	err := d.wal.w.Flush()
 	if err == nil {
 		err = d.wal.f.Sync()
 		d.stats.walSyncs.Add(1)
 	}
-	if cerr := d.wal.f.Close(); err == nil {
+	num, size := d.wal.num, d.wal.w.Offset()
+	d.walMu.Unlock()
+	if err == nil {
+		d.mu.Lock()
+		stopped := d.bgErr != nil
+		d.mu.Unlock()
+		if !stopped {
+			err = d.recordLogSynced(num, size, true)
+		}
+	}
+	d.walMu.Lock()
+	defer d.walMu.Unlock()
+	var cerr error
+	if err == nil {
+		cerr = d.wal.f.Close()
+	} else {
+		cerr = closeKeepingSize(d.wal.f)
+	}
+	if err == nil {
 		err = cerr
 	}
 	d.walClosed = true
+	if isTakenBack(err) {
+		// No room for the manifest record: the log is whole and synced,
+		// and the next Open replays it like a crashed one.
+		d.log.Warn("lsm: log not recorded complete at close: no space left; the next Open replays it", "file", filepath.Join(d.walDir, walName(num)), "err", err.Error())
+		return nil
+	}
 	return err
 }
 
@@ -617,76 +666,112 @@ func (d *DB) syncLoop() {
 			return
 		}
 		err := d.wal.f.Sync()
+		if err == nil {
+			d.walSynced = d.wal.w.Offset()
+		}
+		num, synced := d.wal.num, d.walSynced
 		d.walMu.Unlock()
 		d.stats.walSyncs.Add(1)
 		if err != nil {
 			d.setBGErr(fmt.Errorf("sync log: %w", err))
 			return
 		}
+		d.maybeCheckpointLog(num, synced)
 	}
+}
+
+// firstCheckpoint is the synced size of a log at which its first
+// synced-size checkpoint is due.
+const firstCheckpoint = 4 << 10
+
+// nextCheckpoint returns the synced size at which the checkpoint after
+// one at synced is due: twice as far, and at most MemtableSize/8 (within
+// [16 KiB, 1 MiB]) further. So a log cut to less than about half of its
+// synced size, or by more than the stride, is always below a recorded
+// checkpoint, for about log2(stride/4 KiB) + 8 manifest syncs per
+// memtable.
+func (d *DB) nextCheckpoint(synced int64) int64 {
+	stride := min(max(d.opts.MemtableSize/8, 16<<10), 1<<20)
+	return synced + min(max(synced, firstCheckpoint), stride)
+}
+
+// maybeCheckpointLog records in the manifest that log num is synced to
+// synced bytes, when a checkpoint is due (nextCheckpoint), so that a log
+// cut below it is refused rather than taken for a torn tail. Called by
+// whoever syncs the live log (the leader with SyncAlways, the interval
+// syncer with SyncInterval). A checkpoint that finds no space is
+// skipped; any other failure stops writes.
+func (d *DB) maybeCheckpointLog(num uint64, synced int64) {
+	if synced < d.walCheckpointAt.Load() {
+		return
+	}
+	if err := d.recordLogSynced(num, synced, false); err == nil || isTakenBack(err) {
+		d.walCheckpointAt.Store(d.nextCheckpoint(synced))
+	}
+}
+
+// recordLogSynced appends an edit recording that log num holds size
+// synced bytes (final: and is complete), unless the manifest knows as
+// much already or no longer lists the log.
+func (d *DB) recordLogSynced(num uint64, size int64, final bool) error {
+	d.manifestMu.Lock()
+	defer d.manifestMu.Unlock()
+	i := slices.IndexFunc(d.logs, func(l liveLog) bool { return l.num == num })
+	if i < 0 || d.logs[i].final || (!final && size <= d.logs[i].synced) {
+		return nil
+	}
+	return d.logEditLocked(&versionEdit{syncedLogs: []logSynced{{num: num, size: uint64(size), final: final}}})
+}
+
+// logEdit appends an edit that changes only the live logs.
+func (d *DB) logEdit(e *versionEdit) error {
+	d.manifestMu.Lock()
+	defer d.manifestMu.Unlock()
+	return d.logEditLocked(e)
+}
+
+// logEditLocked appends an edit that changes only the live logs. A
+// failure other than for lack of space (taken back) stops writes.
+// d.manifestMu must be held.
+func (d *DB) logEditLocked(e *versionEdit) error {
+	logs, err := applyLogs(d.logs, e)
+	if err != nil {
+		return fmt.Errorf("apply log edit: %w", err)
+	}
+	d.mu.Lock()
+	v := d.current
+	d.mu.Unlock()
+	if err := d.writeEditLocked(e, v, logs); err != nil {
+		if isTakenBack(err) {
+			return err
+		}
+		return d.setBGErr(err)
+	}
+	d.logs = logs
+	return nil
 }
 
 // mapCopyPiece bounds one copy into a mapped log (maplog_linux.go): a
 // process killed in the middle of a copy() may leave any of its bytes
 // unwritten (memmove does not promise an order), but the pieces go in
-// order.
+// order (see tornEnd in verify.go).
 const mapCopyPiece = 4 << 10
 
-// tornCopy reports whether damage found at off in a log is what a process
-// killed while copying a commit group into a mapped log leaves: a partly
-// copied group, then zeroes to the end of the file. The copy goes in
-// pieces, in order, so the damage lies within the piece being copied;
-// the first damaged chunk may begin up to a block before that piece. So
-// in the last log of a mapped (SyncNone or SyncInterval) database, damage
-// within about 36 KiB of the zero tail is cut as a torn write, with a
-// warning, rather than refused.
-//
-// Only a mapped log can end that way. A mapped log always keeps at least
-// a block of zeroes after its data (mappedLog.Write), while a log written
-// with write(2) (SyncAlways, or where mapping is not available) ends in
-// fewer zeroes than a block: every block it has begun starts with a chunk
-// header, whose type byte is never zero, so its trailing zeroes (the end
-// of a value of zeroes) lie within the last block after that header.
-// Damage in a write(2) log is a damaged record, never a torn copy
-// (record.Reader reports a record cut off at the end as Truncated).
-func tornCopy(data []byte, off int64) bool {
-	z := record.ZeroTail(data)
-	return int64(len(data))-z >= record.BlockSize && z <= off+mapCopyPiece+record.BlockSize
-}
+// mapChunk is the granularity of a mapped log's reservation
+// (maplog_linux.go): a mapped log as a crash leaves it is a multiple of
+// it long (looksMapped in verify.go).
+const mapChunk = 1 << 20
 
 // replayWAL applies one log file to memtables during recovery, flushing
-// full memtables to level-0 tables. last says whether it is the newest
-// log, the only one that may have a torn tail.
-func (r *recovery) replayWAL(num uint64, last bool) error {
+// full memtables to level-0 tables. scanLog (verify.go) decides what
+// damage is a torn tail to cut and what forbids recovery.
+func (r *recovery) replayWAL(p logPlan) error {
 	d := r.d
-	path := filepath.Join(d.walDir, walName(num))
-	data, err := readFile(d.fs, path)
+	data, err := readFile(d.fs, p.path)
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
-	rd := record.NewReader(data)
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		var ce *record.CorruptError
-		if errors.As(err, &ce) {
-			if ce.Zeroed {
-				// The unused end of a preallocated log (maplog_linux.go).
-				return nil
-			}
-			if last && (ce.Truncated || tornCopy(data, ce.Offset)) {
-				d.stats.tornTails.Add(1)
-				d.log.Warn("lsm: cut torn tail of write-ahead log; the write in progress at the crash was never acknowledged",
-					"file", path, "offset", ce.Offset, "dropped_bytes", int64(len(data))-ce.Offset)
-				return nil
-			}
-			return &CorruptionError{File: path, Offset: ce.Offset, Err: err}
-		}
-		if err != nil {
-			return err
-		}
+	torn, err := scanLog(p, data, func(rec []byte, off int64) error {
 		br, err := newBatchReader(rec)
 		if err == nil {
 			for {
@@ -697,10 +782,21 @@ func (r *recovery) replayWAL(num uint64, last bool) error {
 			err = br.err
 		}
 		if err != nil {
-			return &CorruptionError{File: path, Offset: rd.RecordOffset(), Err: err}
+			return &CorruptionError{File: p.path, Offset: off, Err: err}
 		}
-		if err := r.apply(rec, br.seq, br.count); err != nil {
-			return err
-		}
+		return r.apply(rec, br.seq, br.count)
+	})
+	if err != nil {
+		return err
 	}
+	if torn >= 0 {
+		d.stats.tornTails.Add(1)
+		var synced int64
+		if p.live != nil {
+			synced = p.live.synced
+		}
+		d.log.Warn("lsm: cut the torn tail of the newest write-ahead log: it ends part-way through a record, as a crash in the middle of a log write leaves it; the cut bytes lie past the part known synced",
+			"file", p.path, "offset", torn, "dropped_bytes", int64(len(data))-torn, "synced", synced)
+	}
+	return nil
 }

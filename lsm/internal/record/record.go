@@ -66,6 +66,12 @@ type CorruptError struct {
 	// record left open: the unused, preallocated end of a log, which is a
 	// clean end rather than a cut-off one.
 	Zeroed bool
+	// ZeroHeader is set when zero bytes stand where a chunk header should
+	// start (with Zeroed, Truncated, or neither when something else
+	// follows). A file appended with write(2) never holds such a header:
+	// every block it has begun starts with a chunk header, whose type is
+	// never zero.
+	ZeroHeader bool
 }
 
 func (e *CorruptError) Error() string {
@@ -188,7 +194,7 @@ func (r *Reader) Next() ([]byte, error) {
 			// Zeroes where a chunk should start: preallocated or lost
 			// space. The caller decides whether anything valid follows.
 			zero := allZero(r.data[r.off:])
-			return nil, &CorruptError{Offset: int64(r.off), Reason: "zeroed chunk header", Truncated: zero, Zeroed: zero && !inRecord}
+			return nil, &CorruptError{Offset: int64(r.off), Reason: "zeroed chunk header", Truncated: zero, Zeroed: zero && !inRecord, ZeroHeader: true}
 		}
 		if HeaderSize+size > blockLeft {
 			return nil, &CorruptError{Offset: int64(r.off), Reason: "chunk crosses block boundary"}
@@ -240,6 +246,20 @@ func (r *Reader) Offset() int64 { return int64(r.off) }
 // RecordOffset returns the offset of the first chunk of the record last
 // returned by Next.
 func (r *Reader) RecordOffset() int64 { return r.recStart }
+
+// ChunkEnd returns the offset just past the chunk that starts at off in
+// data, as its header declares it, or off+HeaderSize when the header is
+// cut off or declares a chunk that does not fit in its block.
+func ChunkEnd(data []byte, off int64) int64 {
+	if off < 0 || off+HeaderSize > int64(len(data)) {
+		return off + HeaderSize
+	}
+	size := int64(binary.LittleEndian.Uint16(data[off+4 : off+6]))
+	if blockLeft := BlockSize - off%BlockSize; HeaderSize+size > blockLeft {
+		return off + HeaderSize
+	}
+	return off + HeaderSize + size
+}
 
 // ZeroTail returns the offset at which data's trailing run of zero bytes
 // begins (len(data) if it ends with a non-zero byte).

@@ -120,6 +120,34 @@ func (t *Reader) decodeProps(b []byte, off int64) error {
 	return nil
 }
 
+// Bounds returns the table's first and last keys, both nil for a table
+// with no entries. The last key is the index block's last (each index key
+// is the last key of its data block); the first is read from the first
+// data block, which is read and verified for it.
+func (t *Reader) Bounds() (first, last []byte, err error) {
+	var idx blockIter
+	if err := idx.init(t.opts.Compare, t.index, 0); err != nil {
+		return nil, nil, err
+	}
+	for ok := idx.first(); ok; ok = idx.next() {
+		last = append(last[:0], idx.key...)
+	}
+	if idx.err != nil {
+		return nil, nil, idx.err
+	}
+	if last == nil {
+		return nil, nil, nil
+	}
+	it := t.NewIter()
+	if !it.First() {
+		if err := it.Err(); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, &CorruptError{0, "index names data blocks that hold no entries"}
+	}
+	return append([]byte(nil), it.Key()...), last, nil
+}
+
 // Properties returns the table's properties.
 func (t *Reader) Properties() Properties { return t.props }
 
