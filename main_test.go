@@ -1008,9 +1008,19 @@ func TestCorruptFilesRefusedAtStart(t *testing.T) {
 			t.Fatalf("start on a damaged manifest: exit %d\n%s", code, errOut)
 		}
 	})
+	t.Run("table-bounds", func(t *testing.T) {
+		data := setup(t, false)
+		f := flip(t, filepath.Join(data, "db", "*.sst"), func(n int64) int64 { return 100 })
+		code, errOut := start(data)
+		if code != 1 || !strings.Contains(errOut, filepath.Base(f)) || !strings.Contains(errOut, "restore") {
+			t.Fatalf("start on a table with a damaged first block: exit %d\n%s", code, errOut)
+		}
+	})
 	t.Run("table", func(t *testing.T) {
 		data := setup(t, false)
-		flip(t, filepath.Join(data, "db", "*.sst"), func(n int64) int64 { return 100 })
+		// A block in the middle: Open reads a table's first and last
+		// blocks (its bounds), so damage there refuses the start.
+		flip(t, filepath.Join(data, "db", "*.sst"), func(n int64) int64 { return n / 3 })
 		d := startDaemon(t, "--engine", "lsm", "--data-dir", data, "--config", writeConfig(t, "[cache]\nmax_entries = 0\n"))
 		bad := 0
 		for i := range 300 {

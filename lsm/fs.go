@@ -370,7 +370,10 @@ func (m *memFS) crashClone(keepUnsyncedPct int, rng *rand.Rand) *memFS {
 				if keepUnsyncedPct > 0 && len(n.data) > keep && rng.IntN(100) < keepUnsyncedPct {
 					// One of the page boundaries after keep, or the end.
 					first := (keep/crashGranule + 1) * crashGranule
-					pages := max(0, (len(n.data)-1-first)/crashGranule+1)
+					pages := 0 // the boundaries in [first, len(n.data))
+					if len(n.data) > first {
+						pages = (len(n.data)-1-first)/crashGranule + 1
+					}
 					if i := rng.IntN(pages + 1); i < pages {
 						keep = first + i*crashGranule
 					} else {

@@ -35,6 +35,9 @@ type crashNode struct {
 	locked bool
 }
 
+// crashPage is the granule in which a power cut keeps unsynced bytes.
+const crashPage = 4096
+
 func newCrashFS() *crashFS { return &crashFS{dirs: map[string]*crashDir{}} }
 
 func pathErr(op, name string) error {
@@ -181,7 +184,7 @@ func (m *crashFS) kill() *crashFS {
 
 // powerCut returns what a power cut leaves: directories as of their last
 // sync, files cut to their synced length plus, with rng, a random part of
-// their unsynced bytes.
+// their unsynced bytes up to a page boundary.
 func (m *crashFS) powerCut(rng *rand.Rand) *crashFS {
 	return m.clone(func(d *crashDir) map[string]*crashNode { return d.synced }, rng)
 }
@@ -211,9 +214,22 @@ func (m *crashFS) clone(which func(*crashDir) map[string]*crashNode, rng *rand.R
 			if !ok {
 				keep := len(n.data)
 				if rng != nil {
+					// The synced bytes and then all of the rest, or a
+					// prefix of it that ends at a page boundary: file
+					// systems write a file's data and size back page by
+					// page, and lsm refuses a log torn anywhere else.
 					keep = n.synced
-					if extra := len(n.data) - n.synced; extra > 0 {
-						keep += rng.IntN(extra + 1)
+					if len(n.data) > keep {
+						first := (keep/crashPage + 1) * crashPage
+						pages := 0 // the boundaries in [first, len(n.data))
+						if len(n.data) > first {
+							pages = (len(n.data)-1-first)/crashPage + 1
+						}
+						if i := rng.IntN(pages + 1); i < pages {
+							keep = first + i*crashPage
+						} else {
+							keep = len(n.data)
+						}
 					}
 				}
 				cp = &crashNode{data: slices.Clone(n.data[:keep]), synced: keep}
