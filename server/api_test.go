@@ -590,7 +590,7 @@ func TestStatusHealthAndMetrics(t *testing.T) {
 		`amaters_storage_ops_total{op="get",result="not_found"} 1`,
 		`amaters_network_requests_total{method="PUT",code="204"} 1`,
 		`amaters_storage_latency_seconds_bucket{op="get",le="+Inf"} 2`,
-		`amaters_build_info{version="0.2.0"`,
+		`amaters_build_info{version="0.3.0"`,
 		"# TYPE amaters_storage_size_bytes gauge", "# TYPE amaters_cache_hits_total counter",
 		"# TYPE amaters_cache_misses_total counter", "# TYPE amaters_cache_evictions_total counter",
 		"# TYPE amaters_network_connections gauge", "# TYPE amaters_network_errors_total counter",

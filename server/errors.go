@@ -102,11 +102,14 @@ func writeErrorBody(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", `Bearer realm="amaters"`)
 	}
-	body := map[string]any{"code": e.code, "message": e.message}
-	if e.index != nil {
-		body["index"] = *e.index
+	type errorBody struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Index   *int   `json:"index,omitempty"`
 	}
-	writeJSON(w, e.status, map[string]any{"error": body})
+	writeJSON(w, e.status, struct {
+		Error errorBody `json:"error"`
+	}{errorBody{e.code, e.message, e.index}})
 }
 
 // noteErrorCode records an answer's error code in the request's

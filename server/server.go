@@ -15,7 +15,7 @@ import (
 )
 
 // Version is the server's release version.
-const Version = "0.2.0"
+const Version = "0.3.0"
 
 // Server states, held in Server.state.
 const (
