@@ -406,7 +406,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) error {
 			req.Ops[i].ExpiresAt = now.Add(time.Duration(o.TTL) * time.Second)
 		}
 	}
-	res, err := s.store.Write(r.Context(), opBatch, req)
+	res, err := s.store.Write(r.Context(), opBatch, req, nil)
 	if err != nil {
 		return writeFailure(res, err, true)
 	}

@@ -218,52 +218,56 @@ type cachedWrite struct {
 	key        [32]byte
 }
 
-// write runs apply (the engine write of ws, atomic; guards evaluated in
-// it) with the cache kept consistent as described on queryCache; when
-// apply succeeds, stored then stores the written values (fillWrite) while
-// the stripes are still locked.
-func (q *queryCache) write(ws []cachedWrite, apply func() error, stored func()) error {
-	// Small writes (a PUT, a DELETE, a short batch) keep their lists on
-	// the stack.
-	var idxBuf [4]int
+// writeLock is a writer's hold on the stripes and collection generations
+// of its keys (see queryCache). It lives on the writer's stack: small
+// writes (a PUT, a DELETE, a short batch) keep their lists in it.
+type writeLock struct {
+	idxBuf  [4]int
+	gensBuf [2]*atomic.Uint64
+	idx     []int
+	gens    []*atomic.Uint64
+}
+
+// lock takes the stripe locks of ws's keys, in index order and once each
+// (so that batches cannot deadlock), and bumps the generations: from here
+// on no reader is served an entry from before the write. The writer then
+// applies the write to the engine, calls bump again, stores what it wrote
+// (fillWrite) when the write succeeded, and calls unlock.
+func (q *queryCache) lock(l *writeLock, ws []cachedWrite) {
 	var colsBuf [2]string
-	var gensBuf [2]*atomic.Uint64
-	idx, cols := idxBuf[:0], colsBuf[:0]
+	idx, cols := l.idxBuf[:0], colsBuf[:0]
 	for _, w := range ws {
 		idx = append(idx, stripeOf(w.key))
 		cols = append(cols, w.collection)
 	}
-	// Lock in index order, once each, so that batches cannot deadlock.
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
 	slices.Sort(cols)
 	cols = slices.Compact(cols)
-	gens := gensBuf[:0]
+	gens := l.gensBuf[:0]
 	for _, c := range cols {
 		gens = append(gens, q.collectionGen(c))
 	}
+	l.idx, l.gens = idx, gens
 	for _, i := range idx {
 		q.stripes[i].mu.Lock()
 	}
-	defer func() {
-		for _, i := range idx {
-			q.stripes[i].mu.Unlock()
-		}
-	}()
-	bump := func() {
-		for _, i := range idx {
-			q.stripes[i].gen.Add(1)
-		}
-		for _, g := range gens {
-			g.Add(1)
-		}
+	q.bump(l)
+}
+
+// bump advances the generations l holds.
+func (q *queryCache) bump(l *writeLock) {
+	for _, i := range l.idx {
+		q.stripes[i].gen.Add(1)
 	}
-	bump()
-	err := apply()
-	bump()
-	if err != nil {
-		return err
+	for _, g := range l.gens {
+		g.Add(1)
 	}
-	stored()
-	return nil
+}
+
+// unlock releases the stripe locks of lock.
+func (q *queryCache) unlock(l *writeLock) {
+	for _, i := range l.idx {
+		q.stripes[i].mu.Unlock()
+	}
 }

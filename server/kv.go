@@ -92,13 +92,14 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) error {
 	if ttl > 0 {
 		op.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
 	}
-	res, err := s.store.Write(r.Context(), opSet, store.Request{Ops: []store.Op{op}, Now: now})
+	hdr := new(getHeaders)
+	res, err := s.store.Write(r.Context(), opSet, store.Request{Ops: []store.Op{op}, Now: now}, hdr)
 	if err != nil {
 		return writeFailure(res, err, false)
 	}
 	h := w.Header()
-	h["Etag"] = []string{etag(res.Revision)}
-	h[revisionHeader] = []string{strconv.FormatUint(res.Revision, 10)}
+	h["Etag"] = hdr.etag
+	h[revisionHeader] = hdr.rev
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -175,7 +176,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Write(r.Context(), opDelete, store.Request{Ops: []store.Op{{Kind: store.OpDelete, Collection: c, Key: []byte(key), Guard: guard}}})
+	res, err := s.store.Write(r.Context(), opDelete, store.Request{Ops: []store.Op{{Kind: store.OpDelete, Collection: c, Key: []byte(key), Guard: guard}}}, nil)
 	if err != nil {
 		return writeFailure(res, err, false)
 	}

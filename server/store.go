@@ -107,19 +107,39 @@ type getResult struct {
 }
 
 // getHeaders are the values of ETag, Amaters-Revision and (when the key
-// expires) Amaters-Expires-At; never modified once made.
+// expires) Amaters-Expires-At, in one allocation; set once, before the
+// struct is shared, and never modified after.
 type getHeaders struct {
+	arr                [3]string
 	etag, rev, expires []string
 }
 
-func newGetHeaders(found bool, e store.Entry, rev uint64) *getHeaders {
-	h := &getHeaders{rev: []string{strconv.FormatUint(rev, 10)}}
+// set fills h for a key at mod revision modRev (found) read or written at
+// revision rev, expiring at exp (zero: never).
+func (h *getHeaders) set(found bool, modRev, rev uint64, exp time.Time) {
 	if found {
-		h.etag = []string{etag(e.ModRevision)}
-		if !e.ExpiresAt.IsZero() {
-			h.expires = []string{formatExpiry(e.ExpiresAt)}
+		var buf [24]byte
+		b := append(buf[:0], '"')
+		b = strconv.AppendUint(b, modRev, 10)
+		tag := string(append(b, '"'))
+		h.arr[0] = tag
+		h.etag = h.arr[0:1:1]
+		if !exp.IsZero() {
+			h.arr[2] = formatExpiry(exp)
+			h.expires = h.arr[2:3:3]
 		}
 	}
+	if found && rev == modRev {
+		h.arr[1] = h.arr[0][1 : len(h.arr[0])-1] // the same digits
+	} else {
+		h.arr[1] = strconv.FormatUint(rev, 10)
+	}
+	h.rev = h.arr[1:2:2]
+}
+
+func newGetHeaders(found bool, e store.Entry, rev uint64) *getHeaders {
+	h := new(getHeaders)
+	h.set(found, e.ModRevision, rev, e.ExpiresAt)
 	return h
 }
 
@@ -156,20 +176,21 @@ func (s *kvStore) Get(c, key string) (g getResult, err error) {
 // Write applies req (guards evaluated in the engine's apply) through the
 // cache when it is on. op is the operation it is counted as. A failed
 // guard or invalid request is returned as the error, with the result.
-func (s *kvStore) Write(ctx context.Context, op int, req store.Request) (res store.Result, err error) {
+// putHdr, when not nil, is filled with the answer's header values for a
+// request of one PUT (and shared with its cache entry).
+func (s *kvStore) Write(ctx context.Context, op int, req store.Request, putHdr *getHeaders) (res store.Result, err error) {
 	defer s.observe(op, time.Now(), &err)
 	if req.Now.IsZero() {
 		req.Now = s.now()
 	}
-	apply := func() error {
+	if s.cache == nil {
 		res, err = s.eng.Write(ctx, req)
 		if err == nil {
 			err = res.Err
 		}
-		return err
-	}
-	if s.cache == nil {
-		apply()
+		if err == nil && putHdr != nil {
+			putHdr.set(true, res.Revision, res.Revision, req.Ops[0].ExpiresAt)
+		}
 		return res, err
 	}
 	var wsBuf [1]cachedWrite // a PUT or DELETE: no allocation
@@ -179,29 +200,43 @@ func (s *kvStore) Write(ctx context.Context, op int, req store.Request) (res sto
 			ws = append(ws, cachedWrite{collection: o.Collection, key: getKey(o.Collection, o.Key)})
 		}
 	}
-	s.cache.write(ws, apply, func() {
-		// In op order: a batch's last write to a key is the one stored.
-		j := 0
-		for _, o := range req.Ops {
-			var r cachedResult
-			switch o.Kind {
-			case store.OpPut:
-				v := o.Value
-				if v == nil {
-					v = []byte{}
-				}
-				r = cachedResult{found: true, data: v, modRev: res.Revision, until: toMs(o.ExpiresAt), rev: res.Revision}
-				r.hdr = newGetHeaders(true, r.entry(), res.Revision)
-			case store.OpDelete:
-				r = cachedResult{rev: res.Revision, hdr: newGetHeaders(false, store.Entry{}, res.Revision)}
-			default:
-				continue
+	var wl writeLock
+	s.cache.lock(&wl, ws)
+	defer s.cache.unlock(&wl)
+	res, err = s.eng.Write(ctx, req)
+	if err == nil {
+		err = res.Err
+	}
+	s.cache.bump(&wl)
+	if err != nil {
+		return res, err
+	}
+	// In op order: a batch's last write to a key is the one stored.
+	j := 0
+	for _, o := range req.Ops {
+		var r cachedResult
+		switch o.Kind {
+		case store.OpPut:
+			v := o.Value
+			if v == nil {
+				v = []byte{}
 			}
-			s.cache.fillWrite(ws[j].key, r)
-			j++
+			r = cachedResult{found: true, data: v, modRev: res.Revision, until: toMs(o.ExpiresAt), rev: res.Revision}
+			hdr := putHdr
+			if hdr == nil {
+				hdr = new(getHeaders)
+			}
+			hdr.set(true, res.Revision, res.Revision, r.entry().ExpiresAt)
+			r.hdr = hdr
+		case store.OpDelete:
+			r = cachedResult{rev: res.Revision, hdr: newGetHeaders(false, store.Entry{}, res.Revision)}
+		default:
+			continue
 		}
-	})
-	return res, err
+		s.cache.fillWrite(ws[j].key, r)
+		j++
+	}
+	return res, nil
 }
 
 // Range returns one page of collection c (see store.Store.Range).

@@ -9,12 +9,12 @@ import (
 // Shorthands of the package's tests for unguarded writes and plain reads.
 
 func (s *kvStore) Put(c, key string, value []byte) error {
-	_, err := s.Write(context.Background(), opSet, store.Request{Ops: []store.Op{{Kind: store.OpPut, Collection: c, Key: []byte(key), Value: value}}})
+	_, err := s.Write(context.Background(), opSet, store.Request{Ops: []store.Op{{Kind: store.OpPut, Collection: c, Key: []byte(key), Value: value}}}, nil)
 	return err
 }
 
 func (s *kvStore) Delete(c, key string) error {
-	_, err := s.Write(context.Background(), opDelete, store.Request{Ops: []store.Op{{Kind: store.OpDelete, Collection: c, Key: []byte(key)}}})
+	_, err := s.Write(context.Background(), opDelete, store.Request{Ops: []store.Op{{Kind: store.OpDelete, Collection: c, Key: []byte(key)}}}, nil)
 	return err
 }
 
@@ -28,7 +28,7 @@ func (s *kvStore) Batch(ops []batchOp) error {
 		}
 		req.Ops[i] = store.Op{Kind: k, Collection: o.Collection, Key: o.Key, Value: o.Value, Guard: o.Guard}
 	}
-	_, err := s.Write(context.Background(), opBatch, req)
+	_, err := s.Write(context.Background(), opBatch, req, nil)
 	return err
 }
 
