@@ -477,3 +477,41 @@ func metricValue(t *testing.T, ts *testServer, name string) uint64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestCollectionsFilteredByReadAccess: each caller sees the collections it
+// may read, and a batch's check needs read access only.
+func TestCollectionsFilteredByReadAccess(t *testing.T) {
+	ts, _ := authServer(t, nil)
+	admin := token(t, "ada", []string{"admin"}, nil)
+	for _, c := range []string{"a", "b", "logs", "c"} {
+		if r := do(t, "PUT", keyURL(ts, c, []byte("k")), []byte("v"), bearer(admin)...); r.status != 204 {
+			t.Fatalf("PUT %s: %d", c, r.status)
+		}
+	}
+	list := func(tok string) string {
+		r := do(t, "GET", ts.api+"/v1/collections", nil, bearer(tok)...)
+		if r.status != 200 {
+			t.Fatalf("collections: %d %s", r.status, r.body)
+		}
+		return strings.TrimSpace(string(r.body))
+	}
+	if got := list(admin); got != `{"collections":[{"name":"a"},{"name":"b"},{"name":"c"},{"name":"logs"}],"more":false}` {
+		t.Errorf("admin: %s", got)
+	}
+	if got := list(token(t, "rita", []string{"reader"}, []string{"a", "c"})); got != `{"collections":[{"name":"a"},{"name":"c"}],"more":false}` {
+		t.Errorf("reader of a and c: %s", got)
+	}
+	if got := list(token(t, "alice", nil, nil)); got != `{"collections":[{"name":"logs"}],"more":false}` {
+		t.Errorf("analyst: %s", got)
+	}
+	if r := do(t, "GET", ts.api+"/v1/collections", nil); r.status != 401 {
+		t.Errorf("anonymous: %d", r.status)
+	}
+	reader := token(t, "rita", []string{"reader"}, []string{"a"})
+	check := `{"ops":[{"op":"check","collection":"a","key":"aw==","if_revision":1}]}`
+	if r := do(t, "POST", ts.api+"/v1/batch", []byte(check), bearer(reader)...); r.status != 200 {
+		t.Errorf("a reader's check: %d %s", r.status, r.body)
+	}
+	wantError(t, do(t, "POST", ts.api+"/v1/batch", []byte(`{"ops":[{"op":"check","collection":"b","key":"aw==","if_revision":1}]}`), bearer(reader)...), 403, "permission_denied")
+	wantError(t, do(t, "POST", ts.api+"/v1/batch", []byte(`{"ops":[{"op":"delete","collection":"a","key":"aw=="}]}`), bearer(reader)...), 403, "permission_denied")
+}
