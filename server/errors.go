@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,10 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return &apiError{status: http.StatusNotFound, code: "not_found", message: "key not found"}, false
 	case errors.As(err, &mbe):
 		return errTooLarge("request body is larger than %d bytes", mbe.Limit), false
+	case errors.Is(err, context.Canceled):
+		// The client went away while its write waited for the group
+		// commit; the store withdrew it (not applied). Nobody reads this.
+		return errUnavailable("the request was cancelled before it was applied"), false
 	case errors.Is(err, ErrPreconditionFailed):
 		return &apiError{status: http.StatusPreconditionFailed, code: "precondition_failed", message: "precondition failed"}, false
 	case errors.Is(err, ErrClosed), errors.Is(err, lsm.ErrClosed):
