@@ -27,7 +27,7 @@ const (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `amaters-server: a key-value database server
@@ -44,9 +44,16 @@ Usage:
                        [--value-size 100] [--format human|json] [auth flags]
   amaters-server backup --addr HOST:PORT --out FILE [--timeout 1m] [auth flags]
   amaters-server restore --from FILE --data-dir DIR
+  amaters-server get C KEY                     print a value (binary-safe)
+  amaters-server put C KEY [VALUE|-] [--ttl S] [--if-match REV|--if-absent]
+  amaters-server delete C KEY [--if-match REV]
+  amaters-server range C [--prefix P | --start S --end E] [--limit N]
+  amaters-server collections
   amaters-server version
 
-Auth flags (status, stop, bench, backup): --token JWT, --api-key KEY, --api-key-header NAME,
+Data commands (get, put, delete, range, collections) take --addr, the auth flags and
+  --format human|json; "-" or no VALUE reads the value from standard input.
+Auth flags (status, stop, bench, backup and the data commands): --token JWT, --api-key KEY, --api-key-header NAME,
   --cacert FILE, --cert FILE, --key FILE, --insecure-skip-verify.
   AMATERS_TOKEN and AMATERS_API_KEY are read when the flags are not given.
 
@@ -55,9 +62,9 @@ Exit codes: 0 success, 1 failure, 2 bad command line.
 `
 
 // run is the whole program; main only supplies the process's context,
-// arguments, environment and output.
-func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	return exitCode(command(ctx, args, env, stdout, stderr), stderr)
+// arguments, environment, input and output.
+func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return exitCode(command(ctx, args, env, stdin, stdout, stderr), stderr)
 }
 
 // usageError is a bad command line (exit 2). Its message, when it has one,
@@ -93,7 +100,7 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // command runs the command args name.
-func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+func command(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{strings.TrimSuffix(usage, "\n")}
 	}
@@ -123,6 +130,16 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		return cmdBackup(ctx, rest, env, stdout, stderr)
 	case "restore":
 		return cmdRestore(ctx, rest, stdout, stderr)
+	case "get":
+		return cmdGet(ctx, rest, env, stdout, stderr)
+	case "put":
+		return cmdPut(ctx, rest, env, stdin, stdout, stderr)
+	case "delete":
+		return cmdDelete(ctx, rest, env, stdout, stderr)
+	case "range":
+		return cmdRange(ctx, rest, env, stdout, stderr)
+	case "collections":
+		return cmdCollections(ctx, rest, env, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

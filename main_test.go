@@ -148,7 +148,7 @@ func (d *daemon) wait(t *testing.T, limit time.Duration) int {
 
 func TestVersionAndUsage(t *testing.T) {
 	code, out, _ := cli(t, nil, "version")
-	re := regexp.MustCompile(`^amaters-server 0\.2\.0 \(go1\.[0-9.]+ [a-z0-9]+/[a-z0-9]+, commit ([0-9a-f]{7}|unknown)\)\n$`)
+	re := regexp.MustCompile(`^amaters-server 0\.3\.0 \(go1\.[0-9.]+ [a-z0-9]+/[a-z0-9]+, commit ([0-9a-f]{7}|unknown)\)\n$`)
 	if code != 0 || !re.MatchString(out) {
 		t.Fatalf("version: %d %q", code, out)
 	}
@@ -839,7 +839,7 @@ func TestPrometheusScrapes(t *testing.T) {
 		return strings.Contains(body, `"health":"up"`) && strings.Contains(body, `"lastError":""`)
 	})
 	waitFor(t, "amaters_build_info in Prometheus", func() bool {
-		return strings.Contains(get("query?query=amaters_build_info"), `"version":"0.2.0"`)
+		return strings.Contains(get("query?query=amaters_build_info"), `"version":"0.3.0"`)
 	})
 	if body := get("query?query=up"); !strings.Contains(body, `"1"]`) {
 		t.Errorf("up is not 1: %s", body)

@@ -324,14 +324,17 @@ func TestRequestID(t *testing.T) {
 }
 
 type item struct {
-	Key   []byte `json:"key"`
-	Value []byte `json:"value"`
+	Key       []byte `json:"key"`
+	Value     []byte `json:"value"`
+	Revision  uint64 `json:"revision"`
+	ExpiresAt string `json:"expires_at"`
 }
 
 type page struct {
-	Items []item `json:"items"`
-	More  bool   `json:"more"`
-	Next  []byte `json:"next"`
+	Items    []item `json:"items"`
+	More     bool   `json:"more"`
+	Next     []byte `json:"next"`
+	Revision uint64 `json:"revision"`
 }
 
 func getPage(t *testing.T, ts *testServer, c, query string) page {
@@ -502,7 +505,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	t.Run("good batch", func(t *testing.T) {
 		ops := []any{set("a", "new1", "1"), map[string]string{"op": "delete", "collection": "a", "key": b64("old")}, set("b", "new2", ""), set("a", "new1", "last wins")}
 		r := postBatch(t, ts, ops)
-		if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"applied":4}` {
+		if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"applied":4,"revision":2}` {
 			t.Fatalf("batch: %d %s", r.status, r.body)
 		}
 		if r := do(t, "GET", keyURL(ts, "a", []byte("new1")), nil); string(r.body) != "last wins" {
@@ -587,7 +590,7 @@ func TestStatusHealthAndMetrics(t *testing.T) {
 		`amaters_storage_ops_total{op="get",result="not_found"} 1`,
 		`amaters_network_requests_total{method="PUT",code="204"} 1`,
 		`amaters_storage_latency_seconds_bucket{op="get",le="+Inf"} 2`,
-		`amaters_build_info{version="0.2.0"`,
+		`amaters_build_info{version="0.3.0"`,
 		"# TYPE amaters_storage_size_bytes gauge", "# TYPE amaters_cache_hits_total counter",
 		"# TYPE amaters_cache_misses_total counter", "# TYPE amaters_cache_evictions_total counter",
 		"# TYPE amaters_network_connections gauge", "# TYPE amaters_network_errors_total counter",
@@ -874,7 +877,7 @@ func TestCacheRespectsAuthorization(t *testing.T) {
 func TestErrorsAreJSONNotRedirects(t *testing.T) {
 	ts := startServer(t, nil)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for _, path := range []string{"/v1/collections/c/keys", "/v1/collections/c", "/v1/collections", "/v1", "/v1/admin", "/v1/batch/", "/v1/collections/c/range/x"} {
+	for _, path := range []string{"/v1/collections/c/keys", "/v1/collections/c", "/v1", "/v1/admin", "/v1/batch/", "/v1/collections/c/range/x"} {
 		for _, m := range []string{"GET", "PUT", "DELETE", "POST"} {
 			req, _ := http.NewRequest(m, ts.api+path, nil)
 			resp, err := client.Do(req)

@@ -61,7 +61,7 @@ func TestOneBackupAtATime(t *testing.T) {
 	s, _ := newTestServer(t, nil)
 	h := s.apiHandler()
 	for i := range 100 {
-		s.store.eng.Apply([]Op{{Key: []byte(fmt.Sprint(i)), Value: []byte("v")}})
+		s.store.Put("c", fmt.Sprint(i), []byte("v"))
 	}
 	first := newBlockingWriter()
 	done := make(chan bool)
@@ -97,7 +97,7 @@ func TestOneBackupAtATime(t *testing.T) {
 func TestBackupStopsWhenTheClientGoes(t *testing.T) {
 	s, logs := newTestServer(t, nil)
 	h := s.apiHandler()
-	s.store.eng.Apply([]Op{{Key: []byte("k"), Value: []byte("v")}})
+	s.store.Put("c", "k", []byte("v"))
 	w := newBlockingWriter()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan bool)

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"amaters-server/rbac"
+	"amaters-server/server/store"
 )
 
 const maxBatchOps = 10000
@@ -25,8 +28,8 @@ type batchLimits struct {
 // decodeBatch reads and checks a whole batch: it either returns every op,
 // valid, or an error naming the first bad one.
 //
-// The body is {"ops":[{"op":"set"|"delete","collection":c,"key":b64,
-// "value":b64},...]}. It is read token by token, so that the checks are
+// The body is {"ops":[{"op":"set"|"delete"|"check","collection":c,
+// "key":b64,"value":b64,"if_revision":N,"ttl":S},...]} (API.md §7). It is read token by token, so that the checks are
 // strict and the messages speak of the request, not of Go: member names
 // must match exactly (case-sensitively), no member may be given twice,
 // unknown members, wrong JSON types, trailing data and more than
@@ -58,8 +61,9 @@ func decodeBatch(r io.Reader, lim batchLimits) ([]batchOp, error) {
 // decodeBatchTokens is decodeBatch's token walk.
 func decodeBatchTokens(r io.Reader, lim batchLimits) ([]batchOp, error) {
 	b := batchDecoder{dec: json.NewDecoder(r), lim: lim}
-	// Numbers are never valid here; UseNumber keeps the decoder from
-	// converting them (and from failing on 1e400 with a Go type name).
+	// Numbers (if_revision, ttl) are checked as text; UseNumber keeps the
+	// decoder from converting them (and from failing on 1e400 with a Go
+	// type name).
 	b.dec.UseNumber()
 	ops, err := b.body()
 	if err != nil {
@@ -195,13 +199,15 @@ func (b *batchDecoder) ops() ([]batchOp, error) {
 }
 
 // opMembers are the members of an op, in the order the messages list them.
-var opMembers = [...]string{"op", "collection", "key", "value"}
+var opMembers = [...]string{"op", "collection", "key", "value", "if_revision", "ttl"}
 
 const (
 	memberOp = iota
 	memberCollection
 	memberKey
 	memberValue
+	memberIfRevision // a number
+	memberTTL        // a number
 )
 
 // op reads and checks ops[i], whose '{' has been read.
@@ -225,7 +231,7 @@ func (b *batchDecoder) op(i int) (batchOp, error) {
 			m++
 		}
 		if m == len(opMembers) {
-			return batchOp{}, errInvalid("ops[%d]: member %q is not one of op, collection, key, value (names are case-sensitive)", i, truncate(name, 64))
+			return batchOp{}, errInvalid("ops[%d]: member %q is not one of op, collection, key, value, if_revision, ttl (names are case-sensitive)", i, truncate(name, 64))
 		}
 		if seen[m] {
 			return batchOp{}, errInvalid("ops[%d]: member %q is given twice", i, name)
@@ -235,15 +241,33 @@ func (b *batchDecoder) op(i int) (batchOp, error) {
 		if err != nil {
 			return batchOp{}, err
 		}
+		number := m == memberIfRevision || m == memberTTL
 		switch v := v.(type) {
 		case string:
+			if number {
+				return batchOp{}, errInvalid("ops[%d]: %q must be a number, not a string", i, name)
+			}
 			val[m], present[m] = v, true
+		case json.Number:
+			if !number {
+				return batchOp{}, errInvalid("ops[%d]: %q must be a string, not a number", i, name)
+			}
+			val[m], present[m] = string(v), true
 		case nil: // null: as if absent
 		default:
+			if number {
+				return batchOp{}, errInvalid("ops[%d]: %q must be a number, not %s", i, name, jsonKind(v))
+			}
 			return batchOp{}, errInvalid("ops[%d]: %q must be a string, not %s", i, name, jsonKind(v))
 		}
 	}
+	return checkOp(i, val, present, b.lim)
+}
 
+// checkOp builds ops[i] from its members (strings as given, numbers as
+// their JSON text) and checks it; the token walk and the fast path share
+// it, so they accept the same ops.
+func checkOp(i int, val [len(opMembers)]string, present [len(opMembers)]bool, lim batchLimits) (batchOp, error) {
 	c := val[memberCollection]
 	if err := checkCollection(c); err != nil {
 		return batchOp{}, errInvalid("ops[%d]: collection name %q must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", i, truncate(c, 140))
@@ -258,10 +282,21 @@ func (b *batchDecoder) op(i int) (batchOp, error) {
 	if len(key) == 0 {
 		return batchOp{}, errInvalid("ops[%d]: key must not be empty", i)
 	}
-	if int64(len(key)) > b.lim.maxKey {
-		return batchOp{}, errTooLarge("ops[%d]: key is %d bytes; the limit (storage.max_key_bytes) is %d", i, len(key), b.lim.maxKey)
+	if int64(len(key)) > lim.maxKey {
+		return batchOp{}, errTooLarge("ops[%d]: key is %d bytes; the limit (storage.max_key_bytes) is %d", i, len(key), lim.maxKey)
 	}
 	op := batchOp{Collection: c, Key: key}
+	if present[memberIfRevision] {
+		n, ok := parseRevision(val[memberIfRevision])
+		if !ok {
+			return batchOp{}, errInvalid("ops[%d]: if_revision must be a whole number ≥ 0 (0: the key is absent)", i)
+		}
+		if n == 0 {
+			op.Guard = store.Guard{Kind: store.GuardAbsent}
+		} else {
+			op.Guard = store.Guard{Kind: store.GuardRevision, Revision: n}
+		}
+	}
 	switch o := val[memberOp]; o {
 	case "set":
 		if !present[memberValue] {
@@ -271,19 +306,45 @@ func (b *batchDecoder) op(i int) (batchOp, error) {
 		if err != nil {
 			return batchOp{}, errInvalid("ops[%d]: value is not standard base64", i)
 		}
-		if int64(len(v)) > b.lim.maxValue {
-			return batchOp{}, errTooLarge("ops[%d]: value is %d bytes; the limit (storage.max_value_bytes) is %d", i, len(v), b.lim.maxValue)
+		if int64(len(v)) > lim.maxValue {
+			return batchOp{}, errTooLarge("ops[%d]: value is %d bytes; the limit (storage.max_value_bytes) is %d", i, len(v), lim.maxValue)
 		}
-		op.Value = v
-	case "delete":
+		op.Kind, op.Value = store.OpPut, v
+		if present[memberTTL] {
+			n, ok := parseRevision(val[memberTTL])
+			if !ok || n < 1 || n > maxTTL {
+				return batchOp{}, errInvalid("ops[%d]: ttl must be a whole number of seconds from 1 to %d", i, maxTTL)
+			}
+			op.TTL = int64(n)
+		}
+	case "delete", "check":
 		if present[memberValue] {
-			return batchOp{}, errInvalid("ops[%d]: delete takes no value", i)
+			return batchOp{}, errInvalid("ops[%d]: %s takes no value", i, o)
 		}
-		op.Delete = true
+		if present[memberTTL] {
+			return batchOp{}, errInvalid("ops[%d]: %s takes no ttl", i, o)
+		}
+		op.Kind = store.OpDelete
+		if o == "check" {
+			if !present[memberIfRevision] {
+				return batchOp{}, errInvalid("ops[%d]: check needs an if_revision", i)
+			}
+			op.Kind = store.OpCheck
+		}
 	default:
-		return batchOp{}, errInvalid("ops[%d]: op %q is not \"set\" or \"delete\"", i, truncate(o, 32))
+		return batchOp{}, errInvalid("ops[%d]: op %q is not \"set\", \"delete\" or \"check\"", i, truncate(o, 32))
 	}
 	return op, nil
+}
+
+// parseRevision reads a JSON number that is a whole number ≥ 0 written
+// plainly (no sign, fraction or exponent).
+func parseRevision(s string) (uint64, bool) {
+	if s == "" || s[0] < '0' || s[0] > '9' || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
 }
 
 // jsonKind names the JSON type of a value token for a message.
@@ -306,28 +367,50 @@ func jsonKind(t json.Token) string {
 	return "an unexpected value"
 }
 
+type batchResponse struct {
+	Applied  int    `json:"applied"`
+	Revision uint64 `json:"revision"`
+}
+
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) error {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes())
 	ops, err := decodeBatch(body, batchLimits{maxKey: s.cfg.Storage.MaxKeyBytes, maxValue: s.cfg.Storage.MaxValueBytes})
 	if err != nil {
 		return err
 	}
-	// Every op is authorized before any is applied (all or nothing).
-	seen := map[string]bool{}
+	// Every op is authorized before any is applied (all or nothing); a
+	// check reads.
+	type access struct {
+		c string
+		a rbac.Action
+	}
+	seen := map[access]bool{}
 	for _, o := range ops {
-		if seen[o.Collection] {
+		a := access{o.Collection, rbac.Write}
+		if o.Kind == store.OpCheck {
+			a.a = rbac.Read
+		}
+		if seen[a] {
 			continue
 		}
-		seen[o.Collection] = true
-		if err := s.authorize(r, rbac.Write, rbac.Collection(o.Collection)); err != nil {
+		seen[a] = true
+		if err := s.authorize(r, a.a, rbac.Collection(a.c)); err != nil {
 			return err
 		}
 	}
-	if len(ops) > 0 {
-		if err := s.store.Batch(ops); err != nil {
-			return err
+	now := s.now()
+	req := store.Request{Ops: make([]store.Op, len(ops)), Now: now}
+	for i, o := range ops {
+		req.Ops[i] = store.Op{Kind: o.Kind, Collection: o.Collection, Key: o.Key, Value: o.Value, Guard: o.Guard}
+		if o.TTL > 0 {
+			req.Ops[i].ExpiresAt = now.Add(time.Duration(o.TTL) * time.Second)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"applied": len(ops)})
+	res, err := s.store.Write(r.Context(), opBatch, req, nil)
+	if err != nil {
+		return writeFailure(res, err, true)
+	}
+	w.Header()[revisionHeader] = []string{strconv.FormatUint(res.Revision, 10)}
+	writeJSON(w, http.StatusOK, batchResponse{Applied: len(ops), Revision: res.Revision})
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"amaters-server/server/store"
 )
 
 // TestDecodeBatchStrict checks decodeBatch's answer to bodies good and bad:
@@ -34,13 +36,14 @@ func TestDecodeBatchStrict(t *testing.T) {
 		{name: "no op at all", body: `{"ops":[]}`, ops: []batchOp{}},
 		{name: "null key is missing", body: op(`"op":"set","collection":"a","key":null,"value":""`), status: 400, msg: `ops[0]: key is missing`},
 		{name: "null value on delete", body: op(`"op":"delete","collection":"a","key":"YQ==","value":null`),
-			ops: []batchOp{{Delete: true, Collection: "a", Key: []byte("a")}}},
+			ops: []batchOp{{Kind: store.OpDelete, Collection: "a", Key: []byte("a")}}},
 
 		// Member names: exact, known, once.
 		{name: "upper-case op", body: `{"ops":[` + strings.Repeat(`{`+good+`},`, 3) + `{"OP":"set","collection":"a","key":"YQ==","value":""}]}`,
-			status: 400, msg: `ops[3]: member "OP" is not one of op, collection, key, value (names are case-sensitive)`},
-		{name: "title-case key", body: op(`"op":"set","collection":"a","Key":"YQ==","value":""`), status: 400, msg: `ops[0]: member "Key" is not one of op, collection, key, value (names are case-sensitive)`},
-		{name: "unknown member", body: op(good + `,"ttl":"1"`), status: 400, msg: `ops[0]: member "ttl" is not one of op, collection, key, value`},
+			status: 400, msg: `ops[3]: member "OP" is not one of op, collection, key, value, if_revision, ttl (names are case-sensitive)`},
+		{name: "title-case key", body: op(`"op":"set","collection":"a","Key":"YQ==","value":""`), status: 400, msg: `ops[0]: member "Key" is not one of op, collection, key, value, if_revision, ttl (names are case-sensitive)`},
+		{name: "unknown member", body: op(good + `,"tl":"1"`), status: 400, msg: `ops[0]: member "tl" is not one of op, collection, key, value, if_revision, ttl`},
+		{name: "ttl as a string", body: op(good + `,"ttl":"1"`), status: 400, msg: `ops[0]: "ttl" must be a number, not a string`},
 		{name: "op given twice", body: op(`"op":"delete","op":"set","collection":"a","key":"YQ==","value":""`), status: 400, msg: `ops[0]: member "op" is given twice`},
 		{name: "value given twice", body: op(good + `,"value":""`), status: 400, msg: `ops[0]: member "value" is given twice`},
 		{name: "twice, once null", body: op(`"op":"set","collection":"a","key":null,"key":"YQ==","value":""`), status: 400, msg: `ops[0]: member "key" is given twice`},
@@ -79,8 +82,8 @@ func TestDecodeBatchStrict(t *testing.T) {
 		{name: "bad base64 key", body: op(`"op":"delete","collection":"a","key":"YQ"`), status: 400, msg: `ops[0]: key is not standard base64`},
 		{name: "non-canonical base64 key", body: op(`"op":"delete","collection":"a","key":"YR=="`), status: 400, msg: `ops[0]: key is not standard base64`},
 		{name: "bad base64 value", body: op(`"op":"set","collection":"a","key":"YQ==","value":"!!"`), status: 400, msg: `ops[0]: value is not standard base64`},
-		{name: "unknown op", body: op(`"op":"put","collection":"a","key":"YQ=="`), status: 400, msg: `ops[0]: op "put" is not "set" or "delete"`},
-		{name: "missing op", body: op(`"collection":"a","key":"YQ=="`), status: 400, msg: `ops[0]: op "" is not "set" or "delete"`},
+		{name: "unknown op", body: op(`"op":"put","collection":"a","key":"YQ=="`), status: 400, msg: `ops[0]: op "put" is not "set", "delete" or "check"`},
+		{name: "missing op", body: op(`"collection":"a","key":"YQ=="`), status: 400, msg: `ops[0]: op "" is not "set", "delete" or "check"`},
 		{name: "bad collection", body: op(`"op":"delete","collection":"-a","key":"YQ=="`), status: 400, msg: `ops[0]: collection name "-a" must match`},
 		{name: "key too large", body: op(`"op":"delete","collection":"a","key":"` + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 17))) + `"`), status: 413, msg: `ops[0]: key is 17 bytes; the limit (storage.max_key_bytes) is 16`},
 		{name: "value too large", body: op(`"op":"set","collection":"a","key":"YQ==","value":"` + base64.StdEncoding.EncodeToString([]byte("123456789")) + `"`), status: 413, msg: `ops[0]: value is 9 bytes; the limit (storage.max_value_bytes) is 8`},
@@ -93,8 +96,8 @@ func TestDecodeBatchStrict(t *testing.T) {
 		]}`, ops: []batchOp{
 			{Collection: "a", Key: []byte("a"), Value: []byte("v")},
 			{Collection: "b.c", Key: []byte("b"), Value: []byte{}},
-			{Delete: true, Collection: "a", Key: []byte{0, 1}},
-			{Delete: true, Collection: "a", Key: []byte("c")},
+			{Kind: store.OpDelete, Collection: "a", Key: []byte{0, 1}},
+			{Kind: store.OpDelete, Collection: "a", Key: []byte("c")},
 		}},
 	}
 	for _, tc := range cases {
@@ -109,8 +112,8 @@ func TestDecodeBatchStrict(t *testing.T) {
 				}
 				for i, want := range tc.ops {
 					got := ops[i]
-					if got.Delete != want.Delete || got.Collection != want.Collection || !bytes.Equal(got.Key, want.Key) ||
-						!bytes.Equal(got.Value, want.Value) || (!got.Delete && got.Value == nil) {
+					if got.Kind != kindOr(want.Kind) || got.Collection != want.Collection || !bytes.Equal(got.Key, want.Key) ||
+						!bytes.Equal(got.Value, want.Value) || (got.Kind == store.OpPut && got.Value == nil) {
 						t.Errorf("op %d = %+v, want %+v", i, got, want)
 					}
 				}
@@ -261,7 +264,7 @@ func checkSameOps(t *testing.T, fast, slow []batchOp) {
 	}
 	for i := range fast {
 		f, s := fast[i], slow[i]
-		if f.Delete != s.Delete || f.Collection != s.Collection || !bytes.Equal(f.Key, s.Key) ||
+		if f.Kind != s.Kind || f.Collection != s.Collection || !bytes.Equal(f.Key, s.Key) ||
 			!bytes.Equal(f.Value, s.Value) || (f.Value == nil) != (s.Value == nil) {
 			t.Fatalf("op %d: fast path %+v, token walk %+v", i, f, s)
 		}
@@ -287,4 +290,12 @@ func FuzzBatchFastPath(f *testing.F) {
 		}
 		checkSameOps(t, fast, slow)
 	})
+}
+
+// kindOr is an expected op's kind, a put when the case leaves it out.
+func kindOr(k store.OpKind) store.OpKind {
+	if k == 0 {
+		return store.OpPut
+	}
+	return k
 }

@@ -1,5 +1,7 @@
 package server
 
+import "amaters-server/server/store"
+
 // fastBatchBytes bounds the batch bodies decodeBatchFast scans whole; a
 // 10 000-op batch of 100-byte values takes about 2 MB.
 const fastBatchBytes = 8 << 20
@@ -7,7 +9,8 @@ const fastBatchBytes = 8 << 20
 // decodeBatchFast decodes the common form of a batch body in one pass
 // over data: {"ops":[{"op":..,"collection":..,"key":..,"value":..},...]}
 // with JSON whitespace anywhere, members in any order, and strings of
-// printable ASCII without escapes. ok is false for anything else, valid
+// printable ASCII without escapes. Guards and ttl (if_revision, ttl, the
+// check op) are numbers, which it declines. ok is false for anything else, valid
 // or not (escapes, null members, other bytes, any problem at all), and
 // decodeBatchTokens then decodes the body or says what is wrong with it.
 // So whatever this accepts, the token walk accepts too, with the same ops
@@ -137,6 +140,9 @@ func (s *fastScanner) op(lim batchLimits, keys []byte, prev []batchOp) (batchOp,
 		break
 	}
 
+	if seen[memberIfRevision] || seen[memberTTL] {
+		return batchOp{}, keys, false // numbers: the token walk checks them
+	}
 	var op batchOp
 	if c := vals[memberCollection]; len(prev) > 0 && prev[len(prev)-1].Collection == string(c) {
 		op.Collection = prev[len(prev)-1].Collection
@@ -168,12 +174,12 @@ func (s *fastScanner) op(lim batchLimits, keys []byte, prev []batchOp) (batchOp,
 		if err != nil || int64(m) > lim.maxValue {
 			return batchOp{}, keys, false
 		}
-		op.Value = v[:m:m]
+		op.Kind, op.Value = store.OpPut, v[:m:m]
 	case "delete":
 		if seen[memberValue] {
 			return batchOp{}, keys, false
 		}
-		op.Delete = true
+		op.Kind = store.OpDelete
 	default:
 		return batchOp{}, keys, false
 	}

@@ -5,11 +5,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"amaters-server/blake3"
 	"amaters-server/lru"
 	"amaters-server/promtext"
 	"amaters-server/server/config"
+	"amaters-server/server/store"
 )
 
 // queryCache caches GET results (values, and absences) and encoded RANGE
@@ -69,6 +71,25 @@ type cachedResult struct {
 	gen   uint64
 	found bool   // GET: the key exists; RANGE: always true
 	data  []byte // GET: the value; RANGE: the encoded JSON page
+	// modRev is a GET entry's mod revision; rev the revision the entry
+	// was read or written at (Amaters-Revision).
+	modRev, rev uint64
+	// until is when the entry stops being true, in Unix milliseconds (0:
+	// never): a GET value's expiry, the earliest expiry on a RANGE page.
+	// Expiry changes what a read sees without a write through the cache,
+	// so an entry is used only before its until.
+	until int64
+	// hdr is a GET entry's header values (see getResult).
+	hdr *getHeaders
+}
+
+// entry is a GET entry's value as the engine returned it.
+func (r cachedResult) entry() store.Entry {
+	e := store.Entry{Value: r.data, ModRevision: r.modRev}
+	if r.until != 0 {
+		e.ExpiresAt = time.UnixMilli(r.until).UTC()
+	}
+	return e
 }
 
 // entryOverhead is the cost charged per entry besides its data.
@@ -168,10 +189,10 @@ func (q *queryCache) rangeGen(c string) uint64 {
 }
 
 // lookup returns the entry under k if it is current: if it was read or
-// written at generation gen.
-func (q *queryCache) lookup(k [32]byte, gen uint64) (cachedResult, bool) {
+// written at generation gen, and has not expired at now.
+func (q *queryCache) lookup(k [32]byte, gen uint64, now time.Time) (cachedResult, bool) {
 	e, ok := q.entries.Get(k)
-	if ok && e.gen == gen {
+	if ok && e.gen == gen && (e.until == 0 || now.UnixMilli() < e.until) {
 		q.hits.Inc()
 		return e, true
 	}
@@ -180,65 +201,73 @@ func (q *queryCache) lookup(k [32]byte, gen uint64) (cachedResult, bool) {
 }
 
 // fill stores what a reader read at generation gen.
-func (q *queryCache) fill(k [32]byte, gen uint64, found bool, data []byte) {
-	q.entries.Add(k, cachedResult{gen: gen, found: found, data: data}, int64(len(data))+entryOverhead)
+func (q *queryCache) fill(k [32]byte, gen uint64, r cachedResult) {
+	r.gen = gen
+	q.entries.Add(k, r, int64(len(r.data))+entryOverhead)
+}
+
+// fillWrite stores what a writer wrote under k, at the current generation
+// of its stripe; the writer holds the stripe's lock (write's stored).
+func (q *queryCache) fillWrite(k [32]byte, r cachedResult) {
+	q.fill(k, q.stripes[stripeOf(k)].gen.Load(), r)
 }
 
 // cachedWrite is one write as the cache sees it.
 type cachedWrite struct {
 	collection string
 	key        [32]byte
-	del        bool
-	value      []byte
 }
 
-// write runs apply (the engine write of ws, atomic) with the cache kept
-// consistent as described on queryCache.
-func (q *queryCache) write(ws []cachedWrite, apply func() error) error {
-	// Small writes (a PUT, a DELETE, a short batch) keep their lists on
-	// the stack.
-	var idxBuf [4]int
+// writeLock is a writer's hold on the stripes and collection generations
+// of its keys (see queryCache). It lives on the writer's stack: small
+// writes (a PUT, a DELETE, a short batch) keep their lists in it.
+type writeLock struct {
+	idxBuf  [4]int
+	gensBuf [2]*atomic.Uint64
+	idx     []int
+	gens    []*atomic.Uint64
+}
+
+// lock takes the stripe locks of ws's keys, in index order and once each
+// (so that batches cannot deadlock), and bumps the generations: from here
+// on no reader is served an entry from before the write. The writer then
+// applies the write to the engine, calls bump again, stores what it wrote
+// (fillWrite) when the write succeeded, and calls unlock.
+func (q *queryCache) lock(l *writeLock, ws []cachedWrite) {
 	var colsBuf [2]string
-	var gensBuf [2]*atomic.Uint64
-	idx, cols := idxBuf[:0], colsBuf[:0]
+	idx, cols := l.idxBuf[:0], colsBuf[:0]
 	for _, w := range ws {
 		idx = append(idx, stripeOf(w.key))
 		cols = append(cols, w.collection)
 	}
-	// Lock in index order, once each, so that batches cannot deadlock.
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
 	slices.Sort(cols)
 	cols = slices.Compact(cols)
-	gens := gensBuf[:0]
+	gens := l.gensBuf[:0]
 	for _, c := range cols {
 		gens = append(gens, q.collectionGen(c))
 	}
+	l.idx, l.gens = idx, gens
 	for _, i := range idx {
 		q.stripes[i].mu.Lock()
 	}
-	defer func() {
-		for _, i := range idx {
-			q.stripes[i].mu.Unlock()
-		}
-	}()
-	bump := func() {
-		for _, i := range idx {
-			q.stripes[i].gen.Add(1)
-		}
-		for _, g := range gens {
-			g.Add(1)
-		}
+	q.bump(l)
+}
+
+// bump advances the generations l holds.
+func (q *queryCache) bump(l *writeLock) {
+	for _, i := range l.idx {
+		q.stripes[i].gen.Add(1)
 	}
-	bump()
-	err := apply()
-	bump()
-	if err != nil {
-		return err
+	for _, g := range l.gens {
+		g.Add(1)
 	}
-	// In op order: a batch's last write to a key is the one stored.
-	for _, w := range ws {
-		q.fill(w.key, q.stripes[stripeOf(w.key)].gen.Load(), !w.del, w.value)
+}
+
+// unlock releases the stripe locks of lock.
+func (q *queryCache) unlock(l *writeLock) {
+	for _, i := range l.idx {
+		q.stripes[i].mu.Unlock()
 	}
-	return nil
 }

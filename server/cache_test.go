@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"amaters-server/promtext"
 	"amaters-server/server/config"
+	"amaters-server/server/store"
 )
 
 // pausingEngine lets a test stop a Get between reading the engine and
@@ -23,22 +25,22 @@ type pausingEngine struct {
 	resume  chan struct{}
 }
 
-func (e *pausingEngine) Get(key []byte) ([]byte, error) {
-	v, err := e.Engine.Get(key)
+func (e *pausingEngine) Get(c string, key []byte, now time.Time) (store.Entry, uint64, error) {
+	v, rev, err := e.Engine.Get(c, key, now)
 	if e.pause.CompareAndSwap(true, false) {
 		e.reached <- struct{}{}
 		<-e.resume
 	}
-	return v, err
+	return v, rev, err
 }
 
-func newCachedStore(t *testing.T, maxEntries int64) (*store, *pausingEngine, *metrics) {
+func newCachedStore(t *testing.T, maxEntries int64) (*kvStore, *pausingEngine, *metrics) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Server.DataDir = t.TempDir()
 	cfg.Storage.Engine = "memory"
 	cfg.Cache.MaxEntries = maxEntries
-	lsmEng, err := openLSM(t.Context(), cfg, discardLog())
+	lsmEng, err := openLSM(t.Context(), cfg, discardLog(), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func newCachedStore(t *testing.T, maxEntries int64) (*store, *pausingEngine, *me
 	reg := promtext.NewRegistry()
 	m := newMetrics(reg, &Server{})
 	eng := &pausingEngine{Engine: lsmEng, reached: make(chan struct{}), resume: make(chan struct{})}
-	return newStore(eng, newQueryCache(&cfg, m, reg), m), eng, m
+	return newStore(eng, newQueryCache(&cfg, m, reg), m, time.Now), eng, m
 }
 
 // TestCacheReadPopulateRace is the classic race: a reader reads v1 from the
@@ -61,7 +63,7 @@ func TestCacheReadPopulateRace(t *testing.T) {
 	eng.pause.Store(true)
 	done := make(chan []byte)
 	go func() {
-		v, _ := s.Get("c", "k")
+		v, _ := s.value("c", "k")
 		done <- v
 	}()
 	<-eng.reached // the reader holds v1, not yet cached
@@ -73,7 +75,7 @@ func TestCacheReadPopulateRace(t *testing.T) {
 		t.Fatalf("paused reader got %q", v) // it read before the write: v1 is right for it
 	}
 	for range 3 {
-		if v, err := s.Get("c", "k"); err != nil || string(v) != "v2" {
+		if v, err := s.value("c", "k"); err != nil || string(v) != "v2" {
 			t.Fatalf("read after the write: %q %v (a stale cache entry)", v, err)
 		}
 	}
@@ -125,7 +127,7 @@ func TestCacheNeverStaleUnderLoad(t *testing.T) {
 				}
 				k := (r + i) % keys
 				floor := acked[k].Load()
-				v, err := s.Get("c", strconv.Itoa(k))
+				v, err := s.value("c", strconv.Itoa(k))
 				if errors.Is(err, ErrNotFound) {
 					if floor > 0 {
 						failed.Store(true)
@@ -158,14 +160,14 @@ func TestCacheWriteThroughAndAbsence(t *testing.T) {
 	s.Put("c", "k", []byte("v"))
 	// The write stored the value: this read is a hit, not an engine read.
 	eng.pause.Store(true)
-	if v, err := s.Get("c", "k"); err != nil || string(v) != "v" {
+	if v, err := s.value("c", "k"); err != nil || string(v) != "v" {
 		t.Fatalf("%q %v", v, err)
 	}
 	if !eng.pause.Load() {
 		t.Fatal("a read right after a PUT went to the engine")
 	}
 	s.Delete("c", "k")
-	if _, err := s.Get("c", "k"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.value("c", "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after DELETE: %v", err)
 	}
 	if !eng.pause.Load() {
@@ -173,13 +175,13 @@ func TestCacheWriteThroughAndAbsence(t *testing.T) {
 	}
 	eng.pause.Store(false)
 	hits := m.cacheHits.Value()
-	s.Get("c", "k")
+	s.value("c", "k")
 	if m.cacheHits.Value() != hits+1 {
 		t.Fatal("a cached absence is not a hit")
 	}
 	// An empty value stays a value.
 	s.Put("c", "e", []byte{})
-	if v, err := s.Get("c", "e"); err != nil || v == nil || len(v) != 0 {
+	if v, err := s.value("c", "e"); err != nil || v == nil || len(v) != 0 {
 		t.Fatalf("empty value through the cache: %q %v", v, err)
 	}
 }

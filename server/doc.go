@@ -11,8 +11,12 @@
 //
 //   - server/config: the configuration's types, loading (defaults < file <
 //     environment < flags), validation and the --show printer.
-//   - server/client: the Go client of the HTTP API, with retries; the
-//     status, stop and backup commands use it.
+//   - server/client: the Go client of the HTTP API, with retries that
+//     never repeat a write that may have been applied unless a guard
+//     makes it safe; the data commands (get, put, delete, range,
+//     collections) and status, stop and backup use it.
+//   - server/store: the revisioned state machine (revisions, guards,
+//     expiry, history) on an lsm.DB, shared with the cluster edition.
 //   - server/backup: the backup archive format, its verifying reader, the
 //     saving of a downloaded archive, and offline restore.
 //   - server/loadgen: the load generator of the bench command.
@@ -35,9 +39,10 @@
 //     connection limit).
 //   - errors.go: errors to status and JSON code, the only place a failed
 //     request is logged; health.go, metrics.go, audit.go.
-//   - engine.go: the [Engine] seam; lsmengine.go: the lsm engine behind it;
-//     store.go: collections over the engine's one keyspace; cache.go: the
-//     query cache.
+//   - engine.go: the [Engine] seam; lsmengine.go: server/store on lsm
+//     behind it; store.go: the metrics and the query cache around the
+//     engine; cache.go: the query cache; collections.go: GET
+//     /v1/collections.
 //
 // # Lifecycle
 //
@@ -71,13 +76,38 @@
 //
 // # Storage
 //
-// Collections are a length-prefixed key prefix over one ordered byte
-// keyspace (store.go), so an [Engine] sees only bytes: package lsm, on disk
-// or on an in-memory file system (lsmengine.go), or the engine
-// [Options.OpenEngine] opens (a replicated one, in another module). GET
+// The state is package server/store: collections of keys, each value in an
+// envelope with its mod revision and optional expiry, one database
+// revision written in the same atomic lsm batch as every change, and the
+// expiry index (server/store's doc.go has the byte layout and the 0.2 → 0.3
+// upgrade). The server reaches it through the [Engine] seam (engine.go):
+// lsmengine.go opens a store.Store on an lsm.DB, on disk or on lsm's
+// in-memory file system (storage.engine = "memory" has the same
+// semantics), and the store's goroutine expires keys until Close. GET
 // results and range pages go through the query cache (cache.go), which is
-// never stale. An online backup (backup.go) streams a checkpoint of the
-// engine in the archive format of package server/backup.
+// never stale: writes bump generations around the engine's apply, and an
+// entry holding a value with an expiry is used only before it. An online
+// backup (backup.go) streams a checkpoint of the engine in the archive
+// format of package server/backup.
+//
+// # Guards, and where a replicated engine plugs in
+//
+// Handlers never read before they write. A PUT, DELETE or batch becomes
+// one store.Request, its guards (If-Match, If-None-Match: *, batch
+// if_revision and check) and expiries inside it, with Now fixed at
+// acceptance, and goes to [Engine.Write] whole; the answer (the revision,
+// or a *store.GuardError with the key's current entry, or whether a DELETE
+// changed anything) is the store.Result the apply produced. So the
+// single-node engine evaluates guards in its group commit, against the
+// newest committed state. A replicated engine (the cluster module, given
+// in [Options.OpenEngine]) plugs in above guard evaluation without any
+// change here: its Write encodes the request, replicates it, and returns
+// the Result of store.Store.Apply on this member once the entry is
+// applied; every member applies the same requests in the same order and
+// reaches the same verdicts and revisions. Its reads (Get, Range,
+// Collections) read the local store. With such an engine the query cache
+// is off, because other members' writes change the state without passing
+// through this server.
 //
 // # Concurrency
 //

@@ -1,19 +1,32 @@
 package server
 
 import (
+	"context"
 	"io"
+	"time"
 
 	"amaters-server/lsm"
+	"amaters-server/server/store"
 )
 
-// Engine is the storage under a Server: an ordered map of byte-string keys
-// to byte-string values. It is the seam a storage engine plugs into: the
-// lsm engine on disk (storage.engine = "lsm"), the same engine on an
-// in-memory file system ("memory"), or an engine the server does not know,
-// such as a replicated one in another Go module, given in
-// [Options.OpenEngine]. The server stores every collection in one engine
-// keyspace, each key prefixed by its collection (see store.go), so an
-// engine knows nothing of collections, HTTP or authorization.
+// Engine is the storage under a Server: the revisioned state machine of
+// package server/store (collections of keys, each with its mod revision
+// and optional expiry, one database revision, guards evaluated inside the
+// apply). It is the seam a storage engine plugs into: a [store.Store] on an
+// lsm.DB on disk (storage.engine = "lsm") or on lsm's in-memory file system
+// ("memory"), or an engine the server does not know, such as a replicated
+// one in another Go module, given in [Options.OpenEngine].
+//
+// # Where guards are evaluated
+//
+// The server never reads before it writes: it hands the whole request,
+// guards included, to Write, and answers from the [store.Result]. A
+// replicated engine plugs in above guard evaluation: its Write encodes the
+// request, replicates it, and returns the Result that [store.Store.Apply]
+// gave when the request was applied on this member (every member applies
+// the same requests in the same order, so every member reaches the same
+// verdict and revision). Reads (Get, Range, Collections) read the local
+// store.
 //
 // # Concurrency
 //
@@ -23,32 +36,31 @@ import (
 // # Errors
 //
 // The server answers by matching errors with errors.Is: [ErrNotFound]
-// (404), [ErrClosed] (503, shutting down), [ErrWritesStopped] (503, and
-// the error is logged), syscall.ENOSPC or syscall.EDQUOT (507, disk
-// full); anything else is a 500, logged with its request id. An engine
-// wraps its errors rather than hiding these. Stats.Err reports a
-// lasting storage failure to /health.
+// (404), [ErrPreconditionFailed] (412, from Result.Err, a
+// *store.GuardError), store.ErrInvalid (400), [ErrClosed] or lsm.ErrClosed
+// (503, shutting down), [ErrWritesStopped] (503, and the error is logged),
+// syscall.ENOSPC or syscall.EDQUOT (507, disk full); anything else is a
+// 500, logged with its request id. An engine wraps its errors rather than
+// hiding these. Stats.Err reports a lasting storage failure to /health.
 type Engine interface {
-	// Get returns the value of key, or an error matching ErrNotFound
-	// when it has none. The returned slice is the caller's.
-	Get(key []byte) ([]byte, error)
+	// Write applies one request atomically, guards evaluated in the
+	// apply, and returns its result (Result.Err: a failed guard, an
+	// invalid request, or the storage error that failed it). The error
+	// is for a request whose outcome is unknown: ctx ended or the engine
+	// closed while it waited (a replicated engine: it may still apply).
+	// It returns once the request is as durable as the engine promises
+	// (for lsm, storage.sync) and visible to reads.
+	Write(ctx context.Context, req store.Request) (store.Result, error)
 
-	// Apply applies a batch atomically: once it returns nil every op is
-	// applied, and a reader (Get, Scan) sees all of them or none,
-	// never a part; when it returns an error none is applied. The ops
-	// apply in order (a later op on the same key wins). It returns once
-	// the batch is as durable as the engine promises (for lsm,
-	// storage.sync). The engine may not keep ops or their slices after it
-	// returns.
-	Apply(batch []Op) error
+	// Get is [store.Store.Get]: the live entry of c/key at time now and
+	// the revision of the state it was read from.
+	Get(c string, key []byte, now time.Time) (store.Entry, uint64, error)
 
-	// Scan calls fn for each key in [lo, hi) in ascending byte order
-	// (hi == nil means no upper bound) until fn returns false. Every key
-	// and value comes from one point in time, which includes every batch
-	// applied before Scan was called. fn must not call back into the
-	// engine, and must copy what it keeps: key and value are valid only
-	// during the call.
-	Scan(lo, hi []byte, fn func(key, value []byte) bool) error
+	// Range is [store.Store.Range]: one consistent snapshot.
+	Range(c string, start, end []byte, limit, maxBytes int, now time.Time) (items []store.Item, more bool, next []byte, rev uint64, err error)
+
+	// Collections is [store.Store.Collections].
+	Collections(after string, limit int, now time.Time, allow func(c string) bool) (names []string, more bool, err error)
 
 	// Checkpoint returns a consistent, point-in-time copy of the data as
 	// the files of an lsm database, for an online backup (package
@@ -62,21 +74,12 @@ type Engine interface {
 	// called at every scrape, so it should be cheap.
 	Stats() EngineStats
 
-	// Close makes everything applied durable, releases the engine, and
-	// returns the first error; later calls of the other methods fail
-	// with ErrClosed. A full disk at Close is not an error when applied
-	// data is safe anyway (an lsm keeps it in its write-ahead log).
+	// Close stops the engine's background work (the expirer), makes
+	// everything applied durable, releases the engine, and returns the
+	// first error; later calls of the other methods fail with ErrClosed.
+	// A full disk at Close is not an error when applied data is safe
+	// anyway (an lsm keeps it in its write-ahead log).
 	Close() error
-}
-
-// Op is one write of a batch: a put of Value under Key, or, with Delete
-// set, the removal of Key (which need not exist).
-type Op struct {
-	Delete bool
-	Key    []byte
-	// Value is never nil for a put: an empty value is a value, not a
-	// deletion.
-	Value []byte
 }
 
 // Checkpoint is an open, consistent copy of an engine's data: the files of
@@ -103,6 +106,11 @@ type EngineStats struct {
 	WALSyncs    uint64
 	WriteStalls uint64
 	Levels      []LevelStats // per LSM level, from 0
+	// Revision is the database revision (amaters_storage_revision).
+	Revision uint64
+	// Expired counts keys deleted by expiry
+	// (amaters_storage_expired_total).
+	Expired uint64
 	// Err is a storage failure that stops writes (disk full, a failed
 	// fsync), or nil.
 	Err error
@@ -115,13 +123,15 @@ type LevelStats struct {
 }
 
 // The errors an Engine returns that the server answers specially (see
-// [Engine]). They are lsm's own, so an engine built on package lsm passes
-// its errors through unchanged.
+// [Engine]). They are server/store's and lsm's own, so an engine built on
+// them passes its errors through unchanged.
 var (
-	// ErrNotFound is returned by Get when a key has no value.
-	ErrNotFound = lsm.ErrNotFound
+	// ErrNotFound is returned by Get when a key has no live value.
+	ErrNotFound = store.ErrNotFound
+	// ErrPreconditionFailed is a failed guard (a *store.GuardError).
+	ErrPreconditionFailed = store.ErrPreconditionFailed
 	// ErrClosed is returned by every call after Close.
-	ErrClosed = lsm.ErrClosed
+	ErrClosed = store.ErrClosed
 	// ErrWritesStopped is returned by writes after a storage failure that
 	// the engine cannot recover from while running (a failed fsync);
 	// reads go on.

@@ -1,111 +1,95 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
-	"sort"
 	"sync"
 	"testing"
+	"time"
 
+	"amaters-server/lsm"
 	"amaters-server/server"
 	"amaters-server/server/config"
+	"amaters-server/server/store"
 )
 
-// mapEngine is an Engine written outside package server with only its
-// exported names, as a replicated engine in another module would be: a
-// sorted map under a lock.
-type mapEngine struct {
-	mu     sync.RWMutex // guards m and closed
-	m      map[string][]byte
-	closed bool
-	// applies counts Apply calls, to see that requests reached this engine.
+// replicatedEngine is an Engine written outside package server with only
+// exported names, as the cluster edition's would be: Write hands the
+// request to an "applier" (here one goroutine; in a cluster, raft's
+// committed entries) that applies it with store.Apply and a growing
+// applied index, and returns that result. Guards are evaluated by Apply,
+// never by the engine or the server.
+type replicatedEngine struct {
+	db  *lsm.DB
+	st  *store.Store
+	mu  sync.Mutex // guards index, applies and closed
+	idx uint64
+	// applies counts applied requests, to see that writes reached here.
 	applies int
+	closed  bool
 }
 
-func (e *mapEngine) Get(key []byte) ([]byte, error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return nil, server.ErrClosed
+func openReplicated(t *testing.T) *replicatedEngine {
+	db, err := lsm.Open("db", lsm.Options{FS: lsm.NewMemFS()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	v, ok := e.m[string(key)]
-	if !ok {
-		return nil, server.ErrNotFound
+	st, err := store.Open(db, store.Options{ExpireInterval: -1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return bytes.Clone(v), nil
+	return &replicatedEngine{db: db, st: st}
 }
 
-func (e *mapEngine) Apply(batch []server.Op) error {
-	e.mu.Lock()
+func (e *replicatedEngine) Write(ctx context.Context, req store.Request) (store.Result, error) {
+	e.mu.Lock() // the log's order
 	defer e.mu.Unlock()
 	if e.closed {
-		return server.ErrClosed
+		return store.Result{}, server.ErrClosed
+	}
+	e.idx++
+	req.AppliedIndex = e.idx
+	res, err := e.st.Apply([]store.Request{req})
+	if err != nil {
+		return store.Result{}, err
 	}
 	e.applies++
-	for _, op := range batch {
-		if op.Delete {
-			delete(e.m, string(op.Key))
-		} else {
-			e.m[string(op.Key)] = bytes.Clone(op.Value)
-		}
-	}
-	return nil
+	return res[0], nil
 }
 
-func (e *mapEngine) Scan(lo, hi []byte, fn func(key, value []byte) bool) error {
-	e.mu.RLock()
-	if e.closed {
-		e.mu.RUnlock()
-		return server.ErrClosed
-	}
-	keys := make([]string, 0, len(e.m))
-	for k := range e.m {
-		if k >= string(lo) && (hi == nil || k < string(hi)) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	values := make([][]byte, len(keys))
-	for i, k := range keys {
-		values[i] = e.m[k]
-	}
-	e.mu.RUnlock() // one point in time: the copies above
-	for i, k := range keys {
-		if !fn([]byte(k), values[i]) {
-			break
-		}
-	}
-	return nil
+func (e *replicatedEngine) Get(c string, key []byte, now time.Time) (store.Entry, uint64, error) {
+	return e.st.Get(c, key, now)
 }
 
-func (e *mapEngine) Checkpoint() (server.Checkpoint, error) {
-	return nil, errors.New("map engine: no checkpoints")
+func (e *replicatedEngine) Range(c string, start, end []byte, limit, maxBytes int, now time.Time) ([]store.Item, bool, []byte, uint64, error) {
+	return e.st.Range(c, start, end, limit, maxBytes, now)
 }
 
-func (e *mapEngine) Stats() server.EngineStats {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	var n int64
-	for k, v := range e.m {
-		n += int64(len(k) + len(v))
-	}
-	return server.EngineStats{SizeBytes: n}
+func (e *replicatedEngine) Collections(after string, limit int, now time.Time, allow func(string) bool) ([]string, bool, error) {
+	return e.st.Collections(after, limit, now, allow)
 }
 
-func (e *mapEngine) Close() error {
+func (e *replicatedEngine) Checkpoint() (server.Checkpoint, error) {
+	return nil, errors.New("replicated engine: no checkpoints")
+}
+
+func (e *replicatedEngine) Stats() server.EngineStats {
+	return server.EngineStats{Revision: e.st.Revision()}
+}
+
+func (e *replicatedEngine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.closed = true
-	return nil
+	e.mu.Unlock()
+	return errors.Join(e.st.Close(), e.db.Close())
 }
 
 // TestEngineSeam: a server runs on an engine given in Options.OpenEngine,
-// serves the API from it, and closes it at shutdown.
+// serves the API from it with guards evaluated in the engine's apply, and
+// closes it at shutdown.
 func TestEngineSeam(t *testing.T) {
-	eng := &mapEngine{m: map[string][]byte{}}
+	eng := openReplicated(t)
 	var opened config.Config
 	opts := server.Options{
 		Logger: discardLogger(),
@@ -117,8 +101,10 @@ func TestEngineSeam(t *testing.T) {
 	// Registered first, so it runs after startServerWith's cleanup has
 	// stopped the server.
 	t.Cleanup(func() {
-		if !eng.closed || eng.applies != 4 {
-			t.Errorf("after the server stopped: closed %v, %d applies", eng.closed, eng.applies)
+		// 3 PUTs, the failed guarded PUT (a request applied, changing
+		// nothing), the batch.
+		if !eng.closed || eng.applies != 5 || eng.st.AppliedIndex() != 5 {
+			t.Errorf("after the server stopped: closed %v, %d applies, applied index %d", eng.closed, eng.applies, eng.st.AppliedIndex())
 		}
 	})
 	ts := startServerWith(t, opts, nil)
@@ -130,8 +116,14 @@ func TestEngineSeam(t *testing.T) {
 			t.Fatalf("PUT: %d %s", r.status, r.body)
 		}
 	}
-	if r := do(t, "GET", keyURL(ts, "col", []byte("b")), nil); r.status != 200 || string(r.body) != "v-b" {
-		t.Fatalf("GET: %d %s", r.status, r.body)
+	r := do(t, "GET", keyURL(ts, "col", []byte("b")), nil)
+	if r.status != 200 || string(r.body) != "v-b" || r.header.Get("ETag") != `"2"` {
+		t.Fatalf("GET: %d %s %v", r.status, r.body, r.header)
+	}
+	r = do(t, "PUT", keyURL(ts, "col", []byte("b")), []byte("x"), "If-None-Match", "*")
+	wantError(t, r, 412, "precondition_failed")
+	if r.header.Get("ETag") != `"2"` {
+		t.Fatalf("412 without the current ETag: %v", r.header)
 	}
 	wantError(t, do(t, "GET", keyURL(ts, "col", []byte("zz")), nil), 404, "not_found")
 	got := rangeAll(t, ts, "col", "", 2)
@@ -141,18 +133,5 @@ func TestEngineSeam(t *testing.T) {
 	postBatch(t, ts, []map[string]string{{"op": "delete", "collection": "col", "key": b64("a")}, {"op": "set", "collection": "other", "key": b64("x"), "value": b64("y")}})
 	if r := do(t, "GET", keyURL(ts, "col", []byte("a")), nil); r.status != 404 {
 		t.Fatalf("GET after the batch's delete: %d", r.status)
-	}
-	eng.mu.RLock()
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range eng.m {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	eng.mu.RUnlock()
-	// Collections are a length-prefixed key prefix.
-	if want := []string{"\x03colb", "\x03colc", "\x05otherx"}; !slices.Equal(keys, want) {
-		t.Fatalf("engine keys %q, want %q", keys, want)
 	}
 }

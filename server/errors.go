@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"syscall"
+
+	"amaters-server/lsm"
 )
 
 // apiError is an error with its HTTP answer. Handlers return one for every
@@ -17,6 +20,8 @@ type apiError struct {
 	code    string
 	message string
 	header  map[string]string
+	// index is the failed op of a batch (412), or nil.
+	index *int
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -59,7 +64,13 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return &apiError{status: http.StatusNotFound, code: "not_found", message: "key not found"}, false
 	case errors.As(err, &mbe):
 		return errTooLarge("request body is larger than %d bytes", mbe.Limit), false
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, context.Canceled):
+		// The client went away while its write waited for the group
+		// commit; the store withdrew it (not applied). Nobody reads this.
+		return errUnavailable("the request was cancelled before it was applied"), false
+	case errors.Is(err, ErrPreconditionFailed):
+		return &apiError{status: http.StatusPreconditionFailed, code: "precondition_failed", message: "precondition failed"}, false
+	case errors.Is(err, ErrClosed), errors.Is(err, lsm.ErrClosed):
 		return errUnavailable("storage is closed; the server is shutting down"), false
 	case errors.Is(err, ErrWritesStopped):
 		return errUnavailable("writes are stopped after a storage failure (see the server log); reads still work; restart the server once the cause is fixed"), true
@@ -96,7 +107,14 @@ func writeErrorBody(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", `Bearer realm="amaters"`)
 	}
-	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+	type errorBody struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Index   *int   `json:"index,omitempty"`
+	}
+	writeJSON(w, e.status, struct {
+		Error errorBody `json:"error"`
+	}{errorBody{e.code, e.message, e.index}})
 }
 
 // noteErrorCode records an answer's error code in the request's

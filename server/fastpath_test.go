@@ -140,6 +140,9 @@ func (p routerPair) compare(t *testing.T, method, target, body string) {
 		t.Fatalf("%s %q: the handlers were told %+v by the fast path, %+v by ServeMux", method, target, got.seen, want.seen)
 	}
 	for k := range mergeKeys(got.header, want.header) {
+		if (k == "Etag" || k == "Amaters-Revision") && method != "GET" && method != "HEAD" {
+			continue // each write takes its own revision
+		}
 		if g, w := strings.Join(got.header[k], "|"), strings.Join(want.header[k], "|"); g != w {
 			t.Fatalf("%s %q: header %s: fast path %q, ServeMux %q", method, target, k, g, w)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"amaters-server/lsm"
 	"amaters-server/server/config"
+	"amaters-server/server/store"
 )
 
 // These tests reach inside the package where the public surface cannot
@@ -210,6 +211,8 @@ func FuzzBatch(f *testing.F) {
 	f.Add([]byte(`{"ops":[]}`))
 	f.Add([]byte(`{"ops":null}`))
 	f.Add([]byte(`{"ops":[{"op":"set"}]} x`))
+	f.Add([]byte(`{"ops":[{"op":"check","collection":"a","key":"YQ==","if_revision":3},{"op":"set","collection":"a","key":"Yg==","value":"","ttl":10,"if_revision":0}]}`))
+	f.Add([]byte(`{"ops":[{"op":"delete","collection":"a","key":"YQ==","if_revision":1e3}]}`))
 	lim := batchLimits{maxKey: 16, maxValue: 64}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ops, err := decodeBatch(bytes.NewReader(data), lim)
@@ -226,6 +229,8 @@ func FuzzBatch(f *testing.F) {
 			Collection string  `json:"collection"`
 			Key        string  `json:"key"`
 			Value      *string `json:"value,omitempty"`
+			IfRevision *uint64 `json:"if_revision,omitempty"`
+			TTL        int64   `json:"ttl,omitempty"`
 		}
 		var again struct {
 			Ops []jop `json:"ops"`
@@ -236,12 +241,22 @@ func FuzzBatch(f *testing.F) {
 				t.Fatalf("invalid op accepted: %+v", o)
 			}
 			j := jop{Op: "set", Collection: o.Collection, Key: base64.StdEncoding.EncodeToString(o.Key)}
-			if o.Delete {
+			switch o.Kind {
+			case store.OpDelete:
 				j.Op = "delete"
-			} else {
+			case store.OpCheck:
+				j.Op = "check"
+			default:
 				v := base64.StdEncoding.EncodeToString(o.Value)
 				j.Value = &v
 			}
+			switch o.Guard.Kind {
+			case store.GuardAbsent:
+				j.IfRevision = new(uint64)
+			case store.GuardRevision:
+				j.IfRevision = &o.Guard.Revision
+			}
+			j.TTL = o.TTL
 			again.Ops = append(again.Ops, j)
 		}
 		body, _ := json.Marshal(again)
@@ -250,7 +265,7 @@ func FuzzBatch(f *testing.F) {
 			t.Fatalf("re-encoded batch refused: %v", err)
 		}
 		for i := range ops {
-			if ops[i].Delete != ops2[i].Delete || !bytes.Equal(ops[i].Key, ops2[i].Key) || !bytes.Equal(ops[i].Value, ops2[i].Value) {
+			if ops[i].Kind != ops2[i].Kind || ops[i].Guard != ops2[i].Guard || ops[i].TTL != ops2[i].TTL || !bytes.Equal(ops[i].Key, ops2[i].Key) || !bytes.Equal(ops[i].Value, ops2[i].Value) {
 				t.Fatalf("op %d changed in round trip", i)
 			}
 		}

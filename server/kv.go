@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"amaters-server/server/store"
 )
 
 const (
@@ -71,13 +75,31 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ttl, err := parsePutQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	guard, err := writeGuard(r.Header, true)
+	if err != nil {
+		return err
+	}
 	value, err := readBody(w, r, s.cfg.Storage.MaxValueBytes)
 	if err != nil {
 		return err
 	}
-	if err := s.store.Put(c, key, value); err != nil {
-		return err
+	now := s.now()
+	op := store.Op{Kind: store.OpPut, Collection: c, Key: []byte(key), Value: value, Guard: guard}
+	if ttl > 0 {
+		op.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
 	}
+	hdr := new(getHeaders)
+	res, err := s.store.Write(r.Context(), opSet, store.Request{Ops: []store.Op{op}, Now: now}, hdr)
+	if err != nil {
+		return writeFailure(res, err, false)
+	}
+	h := w.Header()
+	h["Etag"] = hdr.etag
+	h[revisionHeader] = hdr.rev
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -116,19 +138,31 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	value, err := s.store.Get(c, key)
+	inm, hasINM := r.Header["If-None-Match"]
+	g, err := s.store.Get(c, key)
+	h := w.Header()
+	if g.hdr != nil {
+		h[revisionHeader] = g.hdr.rev
+	}
 	if err != nil {
 		return err
 	}
 	// Canonical names, assigned directly: Set would canonicalize each and
 	// allocate each value.
-	h := w.Header()
+	h["Etag"] = g.hdr.etag
+	if g.hdr.expires != nil {
+		h[expiresHeader] = g.hdr.expires
+	}
+	if hasINM && noneMatch(inm, g.ModRevision) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	h["Content-Type"] = octetStream
-	h["Content-Length"] = exchangeFrom(r).lengthValue(len(value))
+	h["Content-Length"] = exchangeFrom(r).lengthValue(len(g.Value))
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(value)
+		w.Write(g.Value)
 	}
 	return nil
 }
@@ -138,9 +172,15 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Delete(c, key); err != nil {
+	guard, err := writeGuard(r.Header, false)
+	if err != nil {
 		return err
 	}
+	res, err := s.store.Write(r.Context(), opDelete, store.Request{Ops: []store.Op{{Kind: store.OpDelete, Collection: c, Key: []byte(key), Guard: guard}}}, nil)
+	if err != nil {
+		return writeFailure(res, err, false)
+	}
+	w.Header()[revisionHeader] = []string{strconv.FormatUint(res.Revision, 10)}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -223,14 +263,17 @@ func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
 }
 
 type rangeItem struct {
-	Key   []byte `json:"key"`
-	Value []byte `json:"value"`
+	Key       []byte `json:"key"`
+	Value     []byte `json:"value"`
+	Revision  uint64 `json:"revision"`
+	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 type rangeResponse struct {
-	Items []rangeItem `json:"items"`
-	More  bool        `json:"more"`
-	Next  []byte      `json:"next,omitempty"`
+	Items    []rangeItem `json:"items"`
+	More     bool        `json:"more"`
+	Next     []byte      `json:"next,omitempty"`
+	Revision uint64      `json:"revision"`
 }
 
 func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
@@ -242,41 +285,166 @@ func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := rangeResponse{Items: []rangeItem{}}
-	if q.End != nil && bytes.Compare(q.Start, q.End) >= 0 {
-		writeJSON(w, http.StatusOK, resp)
-		return nil
-	}
-	var key [32]byte
-	var tag uint64
-	if s.cache != nil {
-		key = rangeKey(c, q, maxPageBytes)
-		// The generation is read before the engine: see queryCache.
-		tag = s.cache.rangeGen(c)
-		if e, ok := s.cache.lookup(key, tag); ok {
-			writeJSONBody(w, http.StatusOK, e.data)
-			return nil
-		}
-	}
-	items, more, next, err := s.store.Range(c, q.Start, q.End, q.Limit, maxPageBytes)
+	body, rev, err := s.store.RangePage(c, q)
 	if err != nil {
 		return err
 	}
-	for _, it := range items {
-		v := it.Value
-		if v == nil {
-			v = []byte{}
-		}
-		resp.Items = append(resp.Items, rangeItem{Key: it.Key, Value: v})
-	}
-	resp.More = more
-	if more {
-		resp.Next = next
-	}
-	body := encodeJSON(resp)
-	if s.cache != nil {
-		s.cache.fill(key, tag, true, body)
-	}
+	w.Header()[revisionHeader] = []string{strconv.FormatUint(rev, 10)}
 	writeJSONBody(w, http.StatusOK, body)
 	return nil
+}
+
+// Headers of API.md §7.
+const (
+	revisionHeader = "Amaters-Revision"
+	expiresHeader  = "Amaters-Expires-At"
+)
+
+// etag is the strong entity tag of a mod revision: the decimal, quoted.
+func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
+
+// formatExpiry writes an expiry as RFC 3339 UTC, to the millisecond the
+// store keeps.
+func formatExpiry(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z07:00") }
+
+// parseETag reads one entity tag `"N"` (N ≥ 1, decimal, as etag writes
+// it), optionally weak (W/"N") when weakOK.
+func parseETag(t string, weakOK bool) (uint64, bool) {
+	if weakOK {
+		t = strings.TrimPrefix(t, "W/")
+	}
+	if len(t) < 3 || t[0] != '"' || t[len(t)-1] != '"' {
+		return 0, false
+	}
+	d := t[1 : len(t)-1]
+	if d[0] < '1' || d[0] > '9' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(d, 10, 64)
+	return n, err == nil
+}
+
+// writeGuard reads the precondition of a PUT (put) or DELETE: If-Match:
+// "N" or *, or, for a PUT, If-None-Match: *. Anything else in them is a
+// 400: a guard the server cannot honour must not be ignored.
+func writeGuard(h http.Header, put bool) (store.Guard, error) {
+	im, hasIM := h["If-Match"]
+	inm, hasINM := h["If-None-Match"]
+	switch {
+	case hasIM && hasINM:
+		return store.Guard{}, errInvalid("give If-Match or If-None-Match, not both")
+	case hasIM:
+		if len(im) != 1 {
+			return store.Guard{}, errInvalid("If-Match is given %d times; give one entity tag or *", len(im))
+		}
+		v := strings.TrimSpace(im[0])
+		if v == "*" {
+			return store.Guard{Kind: store.GuardExists}, nil
+		}
+		rev, ok := parseETag(v, false)
+		if !ok {
+			return store.Guard{}, errInvalid("If-Match must be * or one strong entity tag \"N\" (a mod revision from an ETag), not %q", truncate(v, 64))
+		}
+		return store.Guard{Kind: store.GuardRevision, Revision: rev}, nil
+	case hasINM:
+		if !put {
+			return store.Guard{}, errInvalid("If-None-Match is not a precondition of DELETE; use If-Match")
+		}
+		if len(inm) != 1 || strings.TrimSpace(inm[0]) != "*" {
+			return store.Guard{}, errInvalid("If-None-Match on PUT must be * (create only if absent)")
+		}
+		return store.Guard{Kind: store.GuardAbsent}, nil
+	}
+	return store.Guard{}, nil
+}
+
+// noneMatch reports whether a GET's If-None-Match values match the mod
+// revision rev of an existing key (weak comparison, RFC 9110 §13.1.2).
+// Tags that do not parse match nothing.
+func noneMatch(vals []string, rev uint64) bool {
+	for _, v := range vals {
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimSpace(t)
+			if t == "*" {
+				return true
+			}
+			if n, ok := parseETag(t, true); ok && n == rev {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parsePutQuery reads a PUT's query: ttl=SECONDS (1 … maxTTL), or none.
+func parsePutQuery(raw string) (int64, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return 0, errInvalid("query string is not valid: %v", err)
+	}
+	// In the order the client wrote them, so the error names the first
+	// bad one every time.
+	for rest := raw; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		name, _, _ := strings.Cut(part, "=")
+		if name, err = url.QueryUnescape(name); err != nil || part == "" {
+			continue
+		}
+		if name != "ttl" {
+			return 0, errInvalid("unknown query parameter %q (PUT takes ttl)", truncate(name, 64))
+		}
+	}
+	if n := len(vals["ttl"]); n > 1 {
+		return 0, errInvalid("query parameter \"ttl\" is given %d times", n)
+	}
+	if _, ok := vals["ttl"]; !ok {
+		return 0, nil
+	}
+	return parseTTL(vals.Get("ttl"))
+}
+
+// maxTTL is the longest expiry, ten years, in seconds.
+const maxTTL = 315360000
+
+func parseTTL(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > maxTTL || s[0] == '+' {
+		return 0, errInvalid("ttl must be a whole number of seconds from 1 to %d", maxTTL)
+	}
+	return n, nil
+}
+
+// writeFailure is the answer to a failed write: a failed guard is 412 with
+// the key's current ETag when it exists, and the revision the guard was
+// evaluated at; in a batch the message names the op and the body its
+// index. Anything else goes to toAPIError.
+func writeFailure(res store.Result, err error, batch bool) error {
+	var ge *store.GuardError
+	if !errors.As(err, &ge) {
+		if errors.Is(err, store.ErrInvalid) {
+			return errInvalid("%s", strings.TrimPrefix(err.Error(), "store: invalid request: "))
+		}
+		return err
+	}
+	e := &apiError{status: http.StatusPreconditionFailed, code: "precondition_failed", header: map[string]string{}}
+	if res.Revision != 0 {
+		e.header[revisionHeader] = strconv.FormatUint(res.Revision, 10)
+	}
+	what := "the key is absent"
+	if ge.Current != nil {
+		e.header["ETag"] = etag(ge.Current.ModRevision)
+		what = "the key is at revision " + strconv.FormatUint(ge.Current.ModRevision, 10)
+	}
+	if batch {
+		i := ge.Index
+		e.index = &i
+		e.message = fmt.Sprintf("ops[%d]: precondition failed: %s", i, what)
+	} else {
+		e.message = "precondition failed: " + what
+	}
+	return e
 }

@@ -6,20 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
+	"time"
 
 	"amaters-server/lsm"
 	"amaters-server/server/config"
+	"amaters-server/server/store"
 )
 
 // lsmEngine is the Engine of storage.engine = "lsm" (on disk) and
-// "memory" (the same engine on an in-memory file system, lost at exit).
+// "memory" (the same engine on an in-memory file system, lost at exit): a
+// store.Store on an lsm.DB, whose group commit evaluates guards in the
+// apply and whose background goroutine expires keys.
 type lsmEngine struct {
 	db  *lsm.DB
+	st  *store.Store
 	log *slog.Logger
-	// batches pools the lsm.Batch of Apply (it copies keys and values,
-	// so a batch is free again once Apply returns).
-	batches sync.Pool
 }
 
 // tablesDir is where the LSM keeps its tables and manifest, inside the data
@@ -27,9 +28,10 @@ type lsmEngine struct {
 func tablesDir(c *config.Config) string { return filepath.Join(c.Server.DataDir, "db") }
 
 // openLSM opens the engine storage.engine names; it is what Run uses when
-// Options.OpenEngine is nil. Opening replays the write-ahead log, which ctx
-// does not interrupt.
-func openLSM(_ context.Context, c config.Config, log *slog.Logger) (Engine, error) {
+// Options.OpenEngine is nil. Opening replays the write-ahead log and
+// upgrades a 0.2 folder (server/store), which ctx does not interrupt. now
+// is the clock of expiry.
+func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() time.Time) (Engine, error) {
 	opts := lsm.Options{
 		MemtableSize:      c.Storage.MemtableSizeMB << 20,
 		BlockCacheSize:    c.Storage.CacheSizeMB << 20,
@@ -59,49 +61,34 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger) (Engine, erro
 		}
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return &lsmEngine{db: db, log: log}, nil
-}
-
-func (e *lsmEngine) Get(key []byte) ([]byte, error) { return e.db.Get(key) }
-
-func (e *lsmEngine) Apply(ops []Op) error {
-	b, _ := e.batches.Get().(*lsm.Batch)
-	if b == nil {
-		b = new(lsm.Batch)
-	}
-	size := 0
-	for _, o := range ops {
-		size += len(o.Key) + len(o.Value)
-	}
-	defer e.putBatch(b, size)
-	for _, o := range ops {
-		if o.Delete {
-			b.Delete(o.Key)
-		} else {
-			b.Put(o.Key, o.Value)
+	st, err := store.Open(db, store.Options{Now: now, Logger: log})
+	if err != nil {
+		db.Close()
+		switch {
+		case errors.Is(err, store.ErrNewerFormat):
+			return nil, fmt.Errorf("the data folder %s was written by a newer amaters-server (%w); run that version, or restore a backup made for this one", c.Server.DataDir, err)
+		case errors.Is(err, store.ErrCorruption):
+			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)
 		}
+		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return e.db.Apply(b)
+	return &lsmEngine{db: db, st: st, log: log}, nil
 }
 
-// putBatch returns a batch that held size bytes of keys and values to the
-// pool for the next Apply, unless it grew large (a big value or batch
-// request), so that the pool holds small batches only.
-func (e *lsmEngine) putBatch(b *lsm.Batch, size int) {
-	if size <= 64<<10 {
-		b.Reset()
-		e.batches.Put(b)
-	}
+func (e *lsmEngine) Write(ctx context.Context, req store.Request) (store.Result, error) {
+	return e.st.Write(ctx, req)
 }
 
-func (e *lsmEngine) Scan(lo, hi []byte, fn func(key, value []byte) bool) error {
-	it := e.db.NewIterator(lo, hi)
-	for it.Next() {
-		if !fn(it.Key(), it.Value()) {
-			break
-		}
-	}
-	return it.Close()
+func (e *lsmEngine) Get(c string, key []byte, now time.Time) (store.Entry, uint64, error) {
+	return e.st.Get(c, key, now)
+}
+
+func (e *lsmEngine) Range(c string, start, end []byte, limit, maxBytes int, now time.Time) ([]store.Item, bool, []byte, uint64, error) {
+	return e.st.Range(c, start, end, limit, maxBytes, now)
+}
+
+func (e *lsmEngine) Collections(after string, limit int, now time.Time, allow func(string) bool) ([]string, bool, error) {
+	return e.st.Collections(after, limit, now, allow)
 }
 
 func (e *lsmEngine) Checkpoint() (Checkpoint, error) {
@@ -126,21 +113,24 @@ func (e *lsmEngine) Stats() EngineStats {
 	for i, l := range m.Levels {
 		st.Levels[i] = LevelStats{Files: int64(l.Files), Bytes: l.Bytes}
 	}
+	sm := e.st.Metrics()
+	st.Revision, st.Expired = sm.Revision, sm.Expired
 	return st
 }
 
-// Close flushes the memtable to a table, then closes the database (which
-// syncs and closes the log). The flush comes first, on its own, to tell a
-// full disk, which loses nothing (the log keeps every acknowledged write,
-// and the next start replays it), from a failure.
+// Close stops the store (its expirer), flushes the memtable to a table,
+// then closes the database (which syncs and closes the log). The flush
+// comes first, on its own, to tell a full disk, which loses nothing (the
+// log keeps every acknowledged write, and the next start replays it), from
+// a failure.
 func (e *lsmEngine) Close() error {
-	var err error
+	err := e.st.Close()
 	if ferr := e.db.Flush(); ferr != nil {
 		if isNoSpace(ferr) {
 			e.log.Warn("memtable not flushed at shutdown: the disk is full; the write-ahead log keeps every acknowledged write",
 				slog.String("error", ferr.Error()))
 		} else {
-			err = fmt.Errorf("flush: %w", ferr)
+			err = errors.Join(err, fmt.Errorf("flush: %w", ferr))
 		}
 	}
 	return errors.Join(err, e.db.Close())

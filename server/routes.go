@@ -37,11 +37,12 @@ const (
 // raw or as %2F.
 func (s *Server) routes() []route {
 	return []route{
-		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection, false},
+		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection, true}, // ?ttl=
 		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, false},
 		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection, false},
 		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection, true},
-		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false}, // every op is authorized in the handler
+		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false},           // every op is authorized in the handler
+		{"GET", "/v1/collections", s.handleCollections, 0, onNothing, true}, // filtered by read access in the handler
 		{"GET", "/v1/status", s.handleStatus, 0, onNothing, false},
 		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer, false},
 		{"GET", "/v1/admin/backup", s.handleBackup, rbac.Admin, onServer, false},

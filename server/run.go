@@ -344,14 +344,25 @@ func listen(addr, what string) (net.Listener, error) {
 	return ln, nil
 }
 
-// openStorage opens the engine and recovers its data.
+// openStorage opens the engine and recovers its data. The built-in engine
+// runs the expirer (server/store) until Close. The query cache is kept only
+// for the built-in engine: an engine from Options.OpenEngine (a replicated
+// one) may change under the server, by writes applied from other members,
+// which the cache would not see.
 func (s *Server) openStorage(ctx context.Context) error {
-	eng, err := s.opts.OpenEngine(ctx, s.cfg, s.log)
+	var eng Engine
+	var err error
+	if s.opts.OpenEngine == nil {
+		eng, err = openLSM(ctx, s.cfg, s.log, s.now)
+	} else {
+		eng, err = s.opts.OpenEngine(ctx, s.cfg, s.log)
+		s.cache = nil
+	}
 	if err != nil {
 		return err
 	}
 	s.eng.Store(&eng)
-	s.store = newStore(eng, s.cache, s.metrics)
+	s.store = newStore(eng, s.cache, s.metrics, s.now)
 	return nil
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // Version is the server's release version.
-const Version = "0.2.0"
+const Version = "0.3.0"
 
 // Server states, held in Server.state.
 const (
@@ -121,7 +121,7 @@ type Server struct {
 	level      *slog.LevelVar // the log level; nil with Options.Logger
 	notify     notifier
 	audit      *auditLog // nil when audit.enabled = false
-	store      *store
+	store      *kvStore
 
 	// eng is read by the metrics at every scrape, from New on.
 	eng atomic.Pointer[Engine]
@@ -154,9 +154,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if opts.Exit == nil {
 		opts.Exit = os.Exit
 	}
-	if opts.OpenEngine == nil {
-		opts.OpenEngine = openLSM
-	}
 	s := &Server{
 		cfg:      cfg,
 		opts:     opts,
@@ -184,6 +181,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.access = s.log
 	s.metrics = newMetrics(s.reg, s)
 	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
+	registerStoreMetrics(s.reg, s)
 	return s, nil
 }
 

@@ -7,12 +7,29 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
-// ErrNotFound matches (with errors.Is) the *Error of a key that does not
-// exist.
-var ErrNotFound = errors.New("client: not found")
+// The errors a call's error matches with errors.Is.
+var (
+	// ErrNotFound matches the *Error of a key that does not exist (404
+	// not_found).
+	ErrNotFound = errors.New("client: not found")
+	// ErrPreconditionFailed matches the *Error of a write whose guard did
+	// not hold (412 precondition_failed): nothing of it was applied.
+	ErrPreconditionFailed = errors.New("client: precondition failed")
+	// ErrUnknownOutcome matches the error of a write that may or may not
+	// have been applied: an attempt may have reached the server and no
+	// answer said what became of it (a connection cut after sending, a
+	// timeout, a proxy's 502 or 504), and the client did not, or could
+	// not, find out. An unguarded write is then never sent again; a
+	// guarded one is (it applies at most once), and a 412 to the repeat
+	// matches both this and ErrPreconditionFailed, since the earlier
+	// attempt may be what changed the key. Read the key to know.
+	ErrUnknownOutcome = errors.New("client: the write may or may not have been applied")
+)
 
 // Error is an answer with an error status: the server's JSON error
 // (API.md §3), or, from something that is not an amaters-server, the start
@@ -26,6 +43,14 @@ type Error struct {
 	Message string
 	// Body is the answer's body as received.
 	Body []byte
+	// CurrentRevision is, for a 412, the key's mod revision from the
+	// answer's ETag (0: the key is absent).
+	CurrentRevision uint64
+	// Index is, for a batch's 412, the index of the op whose guard failed.
+	Index int
+	// unknown: an earlier attempt may have been applied (see
+	// ErrUnknownOutcome).
+	unknown bool
 }
 
 func (e *Error) Error() string {
@@ -39,19 +64,35 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), body)
 }
 
-// Is makes a 404 not_found answer match [ErrNotFound].
+// Is makes a 404 not_found answer match [ErrNotFound], a 412 match
+// [ErrPreconditionFailed], and an answer after an attempt that may have
+// been applied match [ErrUnknownOutcome].
 func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.Status == http.StatusNotFound && e.Code == "not_found"
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound && e.Code == "not_found"
+	case ErrPreconditionFailed:
+		return e.Status == http.StatusPreconditionFailed
+	case ErrUnknownOutcome:
+		return e.unknown
+	}
+	return false
 }
 
 // errorFrom is the *Error of an answer.
 func errorFrom(r *Response) *Error {
 	e := &Error{Status: r.Status, Body: r.Body}
 	var body struct {
-		Error struct{ Code, Message string }
+		Error struct {
+			Code, Message string
+			Index         int
+		}
 	}
 	if json.Unmarshal(r.Body, &body) == nil {
-		e.Code, e.Message = body.Error.Code, body.Error.Message
+		e.Code, e.Message, e.Index = body.Error.Code, body.Error.Message, body.Error.Index
+	}
+	if e.Status == http.StatusPreconditionFailed {
+		e.CurrentRevision, _ = parseETag(r.Header.Get("ETag"))
 	}
 	return e
 }
@@ -90,57 +131,166 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
+// Entry is a key's value as GET answers it (API.md §7).
+type Entry struct {
+	Value []byte
+	// ModRevision is the revision of the write that last set the key
+	// (its ETag): the guard of a later conditional write.
+	ModRevision uint64
+	// ExpiresAt is when the key expires; zero when it does not.
+	ExpiresAt time.Time
+	// Revision is the database revision the read saw.
+	Revision uint64
+}
+
 // Get returns the value of key in collection, or an error matching
 // [ErrNotFound] when it has none.
 func (c *Client) Get(ctx context.Context, collection string, key []byte) ([]byte, error) {
+	e, err := c.GetEntry(ctx, collection, key)
+	return e.Value, err
+}
+
+// GetEntry returns the value of key in collection with its revisions and
+// expiry, or an error matching [ErrNotFound] when it has none.
+func (c *Client) GetEntry(ctx context.Context, collection string, key []byte) (Entry, error) {
 	path, err := keyPath(collection, key)
 	if err != nil {
-		return nil, err
+		return Entry{}, err
 	}
 	r, err := c.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {
-		return nil, err
+		return Entry{}, err
 	}
 	if r.Status != http.StatusOK {
-		return nil, errorFrom(r)
+		return Entry{}, errorFrom(r)
 	}
-	return r.Body, nil
+	e := Entry{Value: r.Body}
+	e.ModRevision, _ = parseETag(r.Header.Get("ETag"))
+	e.Revision, _ = strconv.ParseUint(r.Header.Get(revisionHeader), 10, 64)
+	if x := r.Header.Get("Amaters-Expires-At"); x != "" {
+		e.ExpiresAt, _ = time.Parse(time.RFC3339Nano, x)
+	}
+	return e, nil
 }
 
-// Put stores value under key in collection; it returns once the write is
-// as durable as the server's storage.sync promises.
-func (c *Client) Put(ctx context.Context, collection string, key, value []byte) error {
+// WriteOption is a guard or an expiry of [Client.Put] or [Client.Delete].
+type WriteOption func(*writeOptions)
+
+type writeOptions struct {
+	ifMatch  uint64
+	ifExists bool
+	ifAbsent bool
+	ttl      time.Duration
+}
+
+// IfMatch applies the write only if the key exists with mod revision rev
+// (If-Match: "rev"); rev 0 asserts nothing.
+func IfMatch(rev uint64) WriteOption { return func(o *writeOptions) { o.ifMatch = rev } }
+
+// IfExists applies the write only if the key exists (If-Match: *).
+func IfExists() WriteOption { return func(o *writeOptions) { o.ifExists = true } }
+
+// IfAbsent applies a Put only if the key does not exist (If-None-Match:
+// *): a create.
+func IfAbsent() WriteOption { return func(o *writeOptions) { o.ifAbsent = true } }
+
+// TTL makes a Put's value expire after d, in whole seconds (rounded up),
+// from when the server accepts it.
+func TTL(d time.Duration) WriteOption { return func(o *writeOptions) { o.ttl = d } }
+
+func (o *writeOptions) header() (http.Header, bool) {
+	h := http.Header{}
+	switch {
+	case o.ifMatch != 0:
+		h.Set("If-Match", `"`+strconv.FormatUint(o.ifMatch, 10)+`"`)
+	case o.ifExists:
+		h.Set("If-Match", "*")
+	case o.ifAbsent:
+		h.Set("If-None-Match", "*")
+	default:
+		return h, false
+	}
+	return h, true
+}
+
+// ttlSeconds is a ttl in whole seconds, rounded up.
+func ttlSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+// Put stores value under key in collection and returns the key's new mod
+// revision; it returns once the write is as durable as the server's
+// storage.sync promises. A failed guard is an error matching
+// [ErrPreconditionFailed]. See [ErrUnknownOutcome] for what is retried.
+func (c *Client) Put(ctx context.Context, collection string, key, value []byte, opts ...WriteOption) (uint64, error) {
 	path, err := keyPath(collection, key)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	var o writeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.ttl > 0 {
+		path += "?ttl=" + strconv.FormatInt(ttlSeconds(o.ttl), 10)
 	}
 	if value == nil {
 		value = []byte{} // an empty value is a value: send the body
 	}
-	r, err := c.do(ctx, http.MethodPut, path, value, "application/octet-stream")
+	h, guarded := o.header()
+	r, err := c.send(ctx, request{method: http.MethodPut, path: path, body: value, contentType: "application/octet-stream", header: h, retry: writeRetry(guarded)})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if r.Status != http.StatusNoContent {
-		return errorFrom(r)
+		return 0, errorFrom(r)
 	}
-	return nil
+	rev, _ := parseETag(r.Header.Get("ETag"))
+	return rev, nil
 }
 
-// Delete removes key from collection; removing an absent key succeeds.
-func (c *Client) Delete(ctx context.Context, collection string, key []byte) error {
+// Delete removes key from collection and returns the database revision
+// after it: the revision it committed at, or the current one when the key
+// was absent (removing an absent key succeeds, and changes nothing).
+// IfMatch and IfExists guard it.
+func (c *Client) Delete(ctx context.Context, collection string, key []byte, opts ...WriteOption) (uint64, error) {
 	path, err := keyPath(collection, key)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	r, err := c.Do(ctx, http.MethodDelete, path, nil)
+	var o writeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.ifAbsent || o.ttl != 0 {
+		return 0, errors.New("client: Delete takes IfMatch or IfExists only")
+	}
+	h, guarded := o.header()
+	r, err := c.send(ctx, request{method: http.MethodDelete, path: path, header: h, retry: writeRetry(guarded)})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if r.Status != http.StatusNoContent {
-		return errorFrom(r)
+		return 0, errorFrom(r)
 	}
-	return nil
+	rev, _ := strconv.ParseUint(r.Header.Get(revisionHeader), 10, 64)
+	return rev, nil
+}
+
+func writeRetry(guarded bool) retryMode {
+	if guarded {
+		return retryGuarded
+	}
+	return retryUnsent
+}
+
+const revisionHeader = "Amaters-Revision"
+
+// parseETag reads `"N"`.
+func parseETag(t string) (uint64, bool) {
+	if len(t) < 3 || t[0] != '"' || t[len(t)-1] != '"' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(t[1:len(t)-1], 10, 64)
+	return n, err == nil
 }
 
 // keyPath is the path of a key: the collection and every byte of the key

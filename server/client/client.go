@@ -106,24 +106,74 @@ type Response struct {
 }
 
 // Do sends one request, with body (nil for none) as JSON, retrying
-// transient failures per the policy (see [Transient]). It returns the last
-// answer, whatever its status, or the last transport error. Answers are
-// read whole, up to 1 MiB.
+// transient failures per the policy (see [Transient]) as for a read. It
+// returns the last answer, whatever its status, or the last transport
+// error. Answers are read whole, up to 64 MiB.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Response, error) {
 	return c.do(ctx, method, path, body, "application/json")
 }
 
-// do is Do with the body's content type.
+// do is Do with the body's content type, retrying as a read.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, contentType string) (*Response, error) {
+	return c.send(ctx, request{method: method, path: path, body: body, contentType: contentType, retry: retryAlways})
+}
+
+// retryMode says which failed attempts of a request may be sent again.
+type retryMode int
+
+const (
+	// retryAlways: every transient failure (reads, and requests that
+	// change nothing twice).
+	retryAlways retryMode = iota
+	// retryGuarded: a write whose guard makes a repeat harmless: it
+	// applies at most once. Every transient failure is retried, but once
+	// an attempt may have reached the server, a later 412 may be the
+	// write's own earlier success: it is reported as ErrUnknownOutcome
+	// too.
+	retryGuarded
+	// retryUnsent: an unguarded write is retried only when no attempt can
+	// have been applied (the connection was refused, or the server
+	// answered 429 or 503 before applying it); otherwise the error is
+	// ErrUnknownOutcome.
+	retryUnsent
+)
+
+// request is one call of send.
+type request struct {
+	method, path string
+	body         []byte
+	contentType  string
+	header       http.Header // extra headers (guards)
+	retry        retryMode
+}
+
+// send sends rq, retrying per its mode and the policy.
+func (c *Client) send(ctx context.Context, rq request) (*Response, error) {
 	rng := xorshift64(c.opts.Retry.Seed)
 	var lastErr error
+	mayHaveApplied := false
 	for attempt := 0; ; attempt++ {
-		resp, err := c.once(ctx, method, path, body, contentType)
+		resp, err := c.once(ctx, rq)
 		status := 0
 		if resp != nil {
 			status = resp.Status
 		}
-		if !Transient(status, err) || attempt+1 >= c.opts.Retry.MaxAttempts {
+		ambiguous := maybeApplied(status, err)
+		if rq.retry == retryGuarded && mayHaveApplied && status == http.StatusPreconditionFailed {
+			e := errorFrom(resp)
+			e.unknown = true
+			return resp, e
+		}
+		mayHaveApplied = mayHaveApplied || ambiguous
+		if !Transient(status, err) || attempt+1 >= c.opts.Retry.MaxAttempts || (rq.retry == retryUnsent && ambiguous) {
+			if rq.retry != retryAlways && ambiguous {
+				if err != nil {
+					return resp, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+				}
+				e := errorFrom(resp)
+				e.unknown = true
+				return resp, e
+			}
 			return resp, err
 		}
 		lastErr = err
@@ -139,37 +189,64 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if mayHaveApplied && rq.retry != retryAlways {
+				return nil, errors.Join(ErrUnknownOutcome, ctx.Err(), lastErr)
+			}
 			return nil, errors.Join(ctx.Err(), lastErr)
 		case <-t.C:
 		}
 	}
 }
 
-// once sends one request with no retry.
-func (c *Client) once(ctx context.Context, method, path string, body []byte, contentType string) (*Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+// maybeApplied reports whether a failed attempt may have been applied by
+// the server: the request may have been sent and no answer says it was
+// not (a connection reset or timeout after sending, a proxy's 502 or 504).
+// A refused connection was never sent; 429 and 503 are the server
+// refusing before it applies anything.
+func maybeApplied(status int, err error) bool {
+	if err != nil {
+		var oe *net.OpError
+		if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &oe) && oe.Op == "dial") {
+			return false
+		}
+		var dnsErr *net.DNSError
+		return !errors.As(err, &dnsErr)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
+}
+
+// once sends one request with no retry.
+func (c *Client) once(ctx context.Context, rq request) (*Response, error) {
+	var rd io.Reader
+	if rq.body != nil {
+		rd = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, c.base+rq.path, rd)
 	if err != nil {
 		return nil, err
 	}
 	c.setCredentials(req.Header)
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
+	if rq.body != nil {
+		req.Header.Set("Content-Type", rq.contentType)
+	}
+	for k, v := range rq.header {
+		req.Header[k] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return nil, err
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
+
+// maxAnswer bounds an answer read whole: a value of the server's default
+// storage.max_value_bytes (16 MiB), or a range page, with room to spare.
+const maxAnswer = 64 << 20
 
 // HealthPortHeader is the header of the answer to POST /v1/admin/shutdown
 // that names the server's health port: the health listener closes last,

@@ -32,7 +32,7 @@ func TestKeysRoundTrip(t *testing.T) {
 	keys := [][]byte{[]byte("plain"), []byte(".."), []byte("."), []byte("a/b?c#d%e"), []byte("key with spaces"), {0, 0xff, '\n'}, bytes.Repeat([]byte("é"), 50)}
 	for i, k := range keys {
 		value := []byte(strings.Repeat("v", i)) // the first is empty
-		if err := c.Put(ctx, "c", k, value); err != nil {
+		if _, err := c.Put(ctx, "c", k, value); err != nil {
 			t.Fatalf("Put %q: %v", k, err)
 		}
 		got, err := c.Get(ctx, "c", k)
@@ -41,18 +41,18 @@ func TestKeysRoundTrip(t *testing.T) {
 		}
 	}
 	for _, k := range keys {
-		if err := c.Delete(ctx, "c", k); err != nil {
+		if _, err := c.Delete(ctx, "c", k); err != nil {
 			t.Fatalf("Delete %q: %v", k, err)
 		}
 		if _, err := c.Get(ctx, "c", k); !errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("Get %q after Delete: %v, want ErrNotFound", k, err)
 		}
 	}
-	if err := c.Delete(ctx, "c", []byte("never there")); err != nil {
+	if _, err := c.Delete(ctx, "c", []byte("never there")); err != nil {
 		t.Fatalf("Delete of an absent key: %v", err)
 	}
 	var ae *client.Error
-	if err := c.Put(ctx, "bad name", []byte("k"), nil); !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "invalid_argument" {
+	if _, err := c.Put(ctx, "bad name", []byte("k"), nil); !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "invalid_argument" {
 		t.Fatalf("Put to a bad collection: %v", err)
 	}
 	if _, err := c.Get(ctx, "c", nil); err == nil {

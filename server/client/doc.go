@@ -1,11 +1,17 @@
-// Package client is the Go client of amaters-server's HTTP API (API.md §3):
-// what a program imports to talk to a server, and what every client
-// command of the amaters-server binary (status, stop, backup) uses.
+// Package client is the Go client of amaters-server's HTTP API (API.md §3
+// and §7): what a program imports to talk to a server, and what every
+// client command of the amaters-server binary (get, put, delete, range,
+// collections, status, stop, backup) uses.
 //
 // [New] makes a [Client] for an address ("HOST:PORT", or an http(s) URL)
 // with [Options]: a bearer token or an API key, TLS and mTLS files, a
-// timeout and a [RetryPolicy]. [Client.Get], [Client.Put], [Client.Delete]
-// and [Client.Status] are the typed calls; [Client.Do] sends any request;
+// timeout and a [RetryPolicy]. The typed calls are [Client.Get] and
+// [Client.GetEntry] (the value with its mod revision and expiry),
+// [Client.Put] and [Client.Delete] with [WriteOption]s ([IfMatch],
+// [IfExists], [IfAbsent], [TTL]), [Client.Range] (an iterator over every
+// page) and [Client.RangePage], [Client.Batch] (atomic, with per-op
+// guards and checks), [Client.Collections] and [Client.Status];
+// [Client.Do] sends any request;
 // [Client.Backup] saves an online backup to a file, verified against its
 // BLAKE3 sums as it arrives (package server/backup); [WaitDown] waits
 // until a server's port closes.
@@ -18,7 +24,20 @@
 // BaseDelay·2ⁿ), with xorshift64 jitter so that clients started together
 // spread out; a server's Retry-After, when longer and within MaxDelay,
 // wins. Every other answer is final: an error status comes back as an
-// [*Error] ([ErrNotFound] matches a missing key).
+// [*Error] ([ErrNotFound] matches a missing key, [ErrPreconditionFailed] a
+// guard that did not hold).
+//
+// Writes are retried only where a repeat cannot do harm. A write with a
+// guard applies at most once, so it is sent again after any transient
+// failure; but if an earlier attempt may have reached the server (the
+// connection was cut after sending, a timeout, a proxy's 502 or 504) and
+// the repeat fails its guard, the error matches both
+// [ErrPreconditionFailed] and [ErrUnknownOutcome]: the lost attempt may be
+// what changed the key. A write without a guard is sent again only when
+// no attempt can have been applied (a refused connection, 429, 503); once
+// one may have been, the error matches [ErrUnknownOutcome] and the client
+// does not repeat it, since a repeat could overwrite another client's
+// later write. Read the key to learn what happened.
 //
 // # Concurrency
 //

@@ -27,7 +27,7 @@ func Example() {
 		return
 	}
 	ctx := context.Background()
-	if err := c.Put(ctx, "demo", []byte("greeting"), []byte("hello world")); err != nil {
+	if _, err := c.Put(ctx, "demo", []byte("greeting"), []byte("hello world")); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -62,7 +62,7 @@ func ExampleClient_Backup() {
 	info, _, err := c.Backup(ctx, filepath.Join(dir, "demo.tar"), nil)
 	fmt.Println(info.Format, info.Engine, info.LastSequence, err)
 	// Output:
-	// 1 memory 1 <nil>
+	// 1 memory 4 <nil>
 }
 
 func ExampleClient_Do() {
@@ -77,7 +77,7 @@ func ExampleClient_Do() {
 	}
 	fmt.Printf("%d %s", resp.Status, resp.Body)
 	// Output:
-	// 200 {"applied":2}
+	// 200 {"applied":2,"revision":1}
 }
 
 // exampleClient is a client of a server started for an example.
