@@ -35,6 +35,7 @@ const usage = `amaters-server: a key-value database server
 Usage:
   amaters-server start [--config FILE] [--data-dir DIR] [--bind HOST:PORT]
                        [--log-level LEVEL] [--engine lsm|memory] [--health-port PORT]
+                       [--wal-dir DIR]
   amaters-server --config FILE                 same as start --config FILE
   amaters-server validate-config --config FILE [--show]
   amaters-server status --addr HOST:PORT [--format human|json] [auth flags]
@@ -44,6 +45,8 @@ Usage:
                        [--value-size 100] [--format human|json] [auth flags]
   amaters-server backup --addr HOST:PORT --out FILE [--timeout 1m] [auth flags]
   amaters-server restore --from FILE --data-dir DIR
+  amaters-server check --data-dir DIR [--wal-dir DIR] [--format human|json]
+                       verifies a stopped database: exit 0 clean, 1 damaged
   amaters-server version
 
 Auth flags (status, stop, bench, backup): --token JWT, --api-key KEY, --api-key-header NAME,
@@ -123,6 +126,8 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		return cmdBackup(ctx, rest, env, stdout, stderr)
 	case "restore":
 		return cmdRestore(ctx, rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

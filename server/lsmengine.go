@@ -17,6 +17,7 @@ import (
 type lsmEngine struct {
 	db  *lsm.DB
 	log *slog.Logger
+	dir string // the table folder
 	// batches pools the lsm.Batch of Apply (it copies keys and values,
 	// so a batch is free again once Apply returns).
 	batches sync.Pool
@@ -36,6 +37,7 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger) (Engine, erro
 		CompactionThreads: int(c.Storage.CompactionThreads),
 		SyncInterval:      c.Storage.SyncInterval,
 		WALDir:            c.WALDir(),
+		ScrubInterval:     c.Storage.ScrubInterval,
 		Logger:            log,
 	}
 	switch c.Storage.Sync {
@@ -52,14 +54,21 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger) (Engine, erro
 	db, err := lsm.Open(tablesDir(&c), opts)
 	if err != nil {
 		if errors.Is(err, lsm.ErrCorruption) {
-			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)
+			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify. "+
+				"List all the damage with `%s`; then restore the last good backup into a new folder "+
+				"(amaters-server restore --from BACKUP --data-dir NEW) and start on it with a wal_dir of its own "+
+				"(`amaters-server start%s --data-dir NEW --wal-dir NEW/wal`), or move %s aside to start empty (README: Storage integrity)",
+				c.Server.DataDir, err, CheckCommand(&c), configFlag(&c), c.Server.DataDir)
+		}
+		if errors.Is(err, lsm.ErrLocked) {
+			return nil, fmt.Errorf("open storage: %w (storage.wal_dir %s)", err, c.WALDir())
 		}
 		if isNoSpace(err) {
 			return nil, fmt.Errorf("open storage: the disk is full (%w). Starting replays the write-ahead log into a table, which needs room: free space where %s and its log live, then start again; nothing acknowledged is lost", err, c.Server.DataDir)
 		}
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return &lsmEngine{db: db, log: log}, nil
+	return &lsmEngine{db: db, log: log, dir: tablesDir(&c)}, nil
 }
 
 func (e *lsmEngine) Get(key []byte) ([]byte, error) { return e.db.Get(key) }
@@ -127,6 +136,19 @@ func (e *lsmEngine) Stats() EngineStats {
 		st.Levels[i] = LevelStats{Files: int64(l.Files), Bytes: l.Bytes}
 	}
 	return st
+}
+
+// Integrity reports damage found while running, for /health and the
+// metrics.
+func (e *lsmEngine) Integrity() Integrity {
+	m := e.db.Metrics()
+	return Integrity{
+		Damage:      e.db.Damage(),
+		Corruptions: m.Corruptions,
+		LostFound:   m.LostFoundFiles,
+		LostFoundIn: filepath.Join(e.dir, "lost+found"),
+		ScrubPasses: m.ScrubPasses,
+	}
 }
 
 // Close flushes the memtable to a table, then closes the database (which

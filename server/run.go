@@ -16,10 +16,10 @@ import (
 	"time"
 )
 
-// Run owns the server's whole life. It opens the log output, binds the
-// listeners (a busy port fails at once), opens the audit log, serves
-// health, opens the storage (recovery), writes the pid file, serves the
-// API and then announces readiness: [Server.Ready] closes, /readyz says
+// Run owns the server's whole life. It opens the log output, locks the
+// data folder and writes the pid file (lock.go), binds the listeners (a
+// busy port fails at once), opens the audit log, serves health, opens the
+// storage (recovery), serves the API and then announces readiness: [Server.Ready] closes, /readyz says
 // ok, systemd hears READY=1. Everything a request or a reload touches is
 // set before that.
 //
@@ -69,6 +69,20 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	if err := os.MkdirAll(s.cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
+	}
+	// The data folder and the pid file are this server's alone (lock.go):
+	// a second server on either is refused before it touches anything.
+	dataLock, err := lockDataDir(s.cfg.Server.DataDir)
+	if err != nil {
+		return err
+	}
+	defer dataLock.Close()
+	if s.cfg.Server.PIDFile != "" {
+		pidLock, err := writePIDFile(s.cfg.Server.PIDFile)
+		if err != nil {
+			return err
+		}
+		defer func() { removePIDFile(s.cfg.Server.PIDFile, s.log); pidLock.Close() }()
 	}
 	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
 
@@ -143,12 +157,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	if s.cfg.Server.PIDFile != "" {
-		if err := writePIDFile(s.cfg.Server.PIDFile); err != nil {
-			return err
-		}
-		defer removePIDFile(s.cfg.Server.PIDFile, s.log)
-	}
 	transfer := s.transferTimeout()
 	apiSrv := &http.Server{
 		Handler:           s.apiHandler(),
