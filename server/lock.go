@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"amaters-server/lsm"
@@ -72,8 +73,11 @@ func lockLogFile(path, key string) (io.Closer, error) {
 	l, err := lockFile(path+".lock", 0o600)
 	var held *heldError
 	if errors.As(err, &held) {
-		return nil, &lockedError{what: fmt.Sprintf("%s %s", key, path), lock: held.lock, pid: held.pid,
-			hint: "another amaters-server writes to it; give each server its own " + key + " (two servers never share a log file)"}
+		hint := "another amaters-server writes to it; give each server its own " + key + " (two servers never share a log file)"
+		if held.pid == os.Getpid() {
+			hint = "this server already writes it as its other log: logging.file and audit.file must be different files"
+		}
+		return nil, &lockedError{what: fmt.Sprintf("%s %s", key, path), lock: held.lock, pid: held.pid, hint: hint}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s %s: %w", key, path, err)
