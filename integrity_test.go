@@ -432,6 +432,21 @@ func TestOneServerPerFolderAndFile(t *testing.T) {
 			t.Fatalf("stale pid file not taken over: %q", b)
 		}
 	})
+	t.Run("stop-then-start", func(t *testing.T) {
+		// Once stop returns, the folder, the pid file and the audit log
+		// are free: a new server takes them at once.
+		data := filepath.Join(t.TempDir(), "data")
+		cfg := writeConfig(t, fmt.Sprintf("[server]\npid_file = %q\n", filepath.Join(t.TempDir(), "amaters.pid")))
+		for range 3 {
+			d := startDaemon(t, "--config", cfg, "--engine", "lsm", "--data-dir", data)
+			if code, out, errOut := cli(t, nil, "stop", "--addr", d.api); code != 0 {
+				t.Fatalf("stop: exit %d %s%s", code, out, errOut)
+			}
+			if code, out, errOut := cli(t, nil, "check", "--data-dir", data); code != 0 {
+				t.Fatalf("check right after stop: exit %d %s%s", code, out, errOut)
+			}
+		}
+	})
 	for _, key := range []string{"logging.file", "audit.file"} {
 		t.Run(key, func(t *testing.T) {
 			section, name, _ := strings.Cut(key, ".")

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -28,8 +29,9 @@ import (
 // or a listener fails, reloading on each SIGHUP meanwhile. Then it shuts
 // down as API.md §6 says: readiness off, the API listener closed,
 // in-flight requests drained within server.shutdown_timeout_ms, the
-// storage closed (for lsm: memtable flushed, log synced), the pid file
-// removed, the audit log, the health listener and the log closed last.
+// storage closed (for lsm: memtable flushed, log synced), the audit log
+// closed, the pid file removed and the data folder's lock released, then
+// the health listener and the log closed last.
 //
 // It returns nil after a clean shutdown, or the error that prevented
 // starting or stopping cleanly. Run is called once.
@@ -76,14 +78,24 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	defer dataLock.Close()
+	var pidLock io.Closer
 	if s.cfg.Server.PIDFile != "" {
-		pidLock, err := writePIDFile(s.cfg.Server.PIDFile)
-		if err != nil {
+		if pidLock, err = writePIDFile(s.cfg.Server.PIDFile); err != nil {
+			dataLock.Close()
 			return err
 		}
-		defer func() { removePIDFile(s.cfg.Server.PIDFile, s.log); pidLock.Close() }()
 	}
+	// Released once the storage is closed, before the health listener
+	// goes: when `stop` sees the ports close, another server (or check)
+	// may take the folder at once.
+	releaseLocks := sync.OnceFunc(func() {
+		if pidLock != nil {
+			removePIDFile(s.cfg.Server.PIDFile, s.log)
+			pidLock.Close()
+		}
+		dataLock.Close()
+	})
+	defer releaseLocks()
 	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
 
 	// Listen first, so a port in use fails at once, before recovery.
@@ -217,6 +229,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// No reload is under way, or starts, once Run (in its deferred calls)
 	// closes what a reload touches.
 	s.stopped()
+	s.audit.Close()
+	releaseLocks()
 	if runErr == nil {
 		s.log.Info("stopped cleanly")
 	}
