@@ -51,9 +51,21 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		return fail(err)
 	}
-	r, err := lsm.Check(dbDir, lsm.CheckOptions{WALDir: *walDir})
+	opts := lsm.CheckOptions{WALDir: *walDir}
+	noWALDir := false
+	if _, err := os.Stat(*walDir); errors.Is(err, os.ErrNotExist) {
+		// A database restored from a backup has no log folder until its
+		// first start creates it.
+		noWALDir = true
+		opts.FS = noWALDirFS{walDir: filepath.Clean(*walDir), like: dbDir}
+	}
+	r, err := lsm.Check(dbDir, opts)
 	if err != nil {
 		return fail(err)
+	}
+	if noWALDir {
+		r.Findings = append(r.Findings, lsm.Finding{File: filepath.Clean(*walDir), Offset: -1,
+			Message: "the log folder does not exist (as after a restore); the next start creates it"})
 	}
 	if *format == "json" {
 		if r.Findings == nil {
@@ -110,4 +122,44 @@ func printCheckReport(w io.Writer, r *lsm.CheckReport) {
 		return
 	}
 	fmt.Fprintln(w, "clean: no damage")
+}
+
+// noWALDirFS is a read-only view of the operating system's files in which
+// the log folder, missing, is an empty folder. Check writes nothing, so
+// the writing methods are never called; they fail.
+type noWALDirFS struct {
+	walDir string
+	like   string // an existing folder, whose description stands for it
+}
+
+var errReadOnly = errors.New("check is read-only")
+
+func (noWALDirFS) Create(string) (lsm.File, error)       { return nil, errReadOnly }
+func (noWALDirFS) Open(name string) (lsm.File, error)    { return os.Open(name) }
+func (noWALDirFS) OpenDir(name string) (lsm.File, error) { return os.Open(name) }
+func (noWALDirFS) Rename(string, string) error           { return errReadOnly }
+func (noWALDirFS) Remove(string) error                   { return errReadOnly }
+func (noWALDirFS) MkdirAll(string, os.FileMode) error    { return errReadOnly }
+func (noWALDirFS) Lock(string) (io.Closer, error)        { return nil, errReadOnly }
+
+func (f noWALDirFS) Stat(name string) (os.FileInfo, error) {
+	if filepath.Clean(name) == f.walDir {
+		return os.Stat(f.like)
+	}
+	return os.Stat(name)
+}
+
+func (f noWALDirFS) List(dir string) ([]string, error) {
+	if filepath.Clean(dir) == f.walDir {
+		return nil, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return names, nil
 }

@@ -553,3 +553,30 @@ func TestLostFound(t *testing.T) {
 		t.Fatalf("health with one file in lost+found: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestCheckGoldenFolders: check finds every golden format folder of
+// package lsm, and a restored golden backup, clean.
+func TestCheckGoldenFolders(t *testing.T) {
+	for _, name := range []string{"format-v1", "format-v1-mapped", "format-v2", "format-v2-mapped"} {
+		t.Run(name, func(t *testing.T) {
+			data := t.TempDir()
+			db := filepath.Join(data, "db")
+			if err := os.CopyFS(db, os.DirFS(filepath.Join("lsm", "testdata", name))); err != nil {
+				t.Fatal(err)
+			}
+			// These folders keep their logs beside the tables.
+			if code, out, errOut := cli(t, nil, "check", "--data-dir", data, "--wal-dir", db); code != 0 || !strings.Contains(out, "clean") {
+				t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+			}
+		})
+	}
+	t.Run("backup", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "restored")
+		if code, out, errOut := cli(t, nil, "restore", "--from", filepath.Join("server", "testdata", "backup-v1.tar"), "--data-dir", data); code != 0 {
+			t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+		}
+		if code, out, errOut := cli(t, nil, "check", "--data-dir", data); code != 0 || !strings.Contains(out, "clean") {
+			t.Fatalf("check of a restored backup: exit %d\n%s%s", code, out, errOut)
+		}
+	})
+}
