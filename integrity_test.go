@@ -411,6 +411,21 @@ func TestOneServerPerFolderAndFile(t *testing.T) {
 		if ok, _ := readKeys(t, d, 100); ok != 100 {
 			t.Fatalf("%d of 100 keys after the restart", ok)
 		}
+		// Stopped, its log folder is still its own: a new database (as
+		// a restore started with the wrong wal_dir) is refused.
+		stopDaemon(t, d, true)
+		b := filepath.Join(t.TempDir(), "b")
+		if d, code, out := tryStart(t, "--engine", "lsm", "--data-dir", b, "--wal-dir", wal); d != nil || code != 1 ||
+			!strings.Contains(out, "storage.wal_dir "+wal+" is not this database's log folder") || !strings.Contains(out, "IDENTITY") {
+			t.Fatalf("a new database on another's log folder: exit %d\n%s", code, out)
+		}
+		d, _, out = tryStart(t, "--engine", "lsm", "--data-dir", a, "--wal-dir", wal)
+		if d == nil {
+			t.Fatalf("restart of the first server refused:\n%s", out)
+		}
+		if ok, _ := readKeys(t, d, 100); ok != 100 {
+			t.Fatalf("%d of 100 keys after the second restart", ok)
+		}
 	})
 	t.Run("pid-file", func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "amaters.pid")

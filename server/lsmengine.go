@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"amaters-server/lsm"
@@ -53,6 +54,11 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger) (Engine, erro
 	}
 	db, err := lsm.Open(tablesDir(&c), opts)
 	if err != nil {
+		if foreignWALDir(err, c.WALDir()) {
+			return nil, fmt.Errorf("storage.wal_dir %s is not this database's log folder: %w. The log folder was not touched. "+
+				"Start %s with a log folder of its own (--wal-dir, or storage.wal_dir), never another database's (README: Storage integrity)",
+				c.WALDir(), err, c.Server.DataDir)
+		}
 		if errors.Is(err, lsm.ErrCorruption) {
 			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify. "+
 				"List all the damage with `%s`; then restore the last good backup into a new folder "+
@@ -166,4 +172,37 @@ func (e *lsmEngine) Close() error {
 		}
 	}
 	return errors.Join(err, e.db.Close())
+}
+
+// foreignWALDir reports whether Open refused only because the log folder
+// belongs to another database (its IDENTITY names another, or it holds a
+// database of its own): a configuration mistake, not damage.
+func foreignWALDir(err error, walDir string) bool {
+	var ces []*lsm.CorruptionError
+	var walk func(error)
+	walk = func(e error) {
+		if ce, ok := e.(*lsm.CorruptionError); ok {
+			ces = append(ces, ce)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if len(ces) == 0 {
+		return false
+	}
+	for _, ce := range ces {
+		name := filepath.Base(ce.File)
+		if filepath.Dir(ce.File) != filepath.Clean(walDir) || (name != "IDENTITY" && name != "CURRENT" && !strings.HasPrefix(name, "MANIFEST-")) {
+			return false
+		}
+	}
+	return true
 }
