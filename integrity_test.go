@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,31 +75,24 @@ func tryStart(t *testing.T, args ...string) (d *daemon, code int, out string) {
 // syncBuffer is a bytes.Buffer safe for the process's output copier and
 // the test at once.
 type syncBuffer struct {
-	mu  chan struct{}
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) lock() {
-	if b.mu == nil {
-		b.mu = make(chan struct{}, 1)
-	}
-	b.mu <- struct{}{}
-}
-
 func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.lock()
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
 func (b *syncBuffer) String() string {
-	b.lock()
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-// putBatch writes keys [from, to) of collection c, 100 per batch; the
-// value of key-i is value(i).
+// putKeys writes keys [from, to) of collection c, 100 per batch; the
+// value of keyName(i) is value(i).
 func putKeys(t *testing.T, d *daemon, from, to int) {
 	t.Helper()
 	for lo := from; lo < to; lo += 100 {
