@@ -68,6 +68,7 @@ func (c *configFlags) register(fs *flag.FlagSet, overrides bool) {
 	fs.StringVar(&c.o.LogLevel, "log-level", "", "log `level`: debug, info, warn, error (server.log_level)")
 	fs.StringVar(&c.o.Engine, "engine", "", "storage `engine`: lsm or memory (storage.engine)")
 	fs.StringVar(&c.o.HealthPort, "health-port", "", "health and metrics `port` (health.http_port)")
+	fs.StringVar(&c.o.WALDir, "wal-dir", "", "write-ahead log `folder` (storage.wal_dir)")
 }
 
 // invalidConfig is the error of a configuration that start refuses: every

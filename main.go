@@ -35,6 +35,7 @@ const usage = `amaters-server: a key-value database server
 Usage:
   amaters-server start [--config FILE] [--data-dir DIR] [--bind HOST:PORT]
                        [--log-level LEVEL] [--engine lsm|memory] [--health-port PORT]
+                       [--wal-dir DIR]
   amaters-server --config FILE                 same as start --config FILE
   amaters-server validate-config --config FILE [--show]
   amaters-server status --addr HOST:PORT [--format human|json] [auth flags]
@@ -49,6 +50,8 @@ Usage:
   amaters-server delete C KEY [--if-match REV]
   amaters-server range C [--prefix P | --start S --end E] [--limit N]
   amaters-server collections
+  amaters-server check --data-dir DIR [--wal-dir DIR] [--format human|json]
+                       verifies a stopped database: exit 0 clean, 1 damaged
   amaters-server version
 
 Data commands (get, put, delete, range, collections) take --addr, the auth flags and
@@ -140,6 +143,8 @@ func command(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 		return cmdRange(ctx, rest, env, stdout, stderr)
 	case "collections":
 		return cmdCollections(ctx, rest, env, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

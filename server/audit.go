@@ -2,7 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -24,7 +26,8 @@ type auditLog struct {
 
 	mu     sync.Mutex // guards w, failed and the write itself, so lines never interleave
 	w      *logrot.Writer
-	failed bool // a write failed; reported once until one succeeds again
+	lock   io.Closer // the file's lock, released by Close
+	failed bool      // a write failed; reported once until one succeeds again
 }
 
 // auditEvent is one line of the audit log. The member names are part of
@@ -49,7 +52,13 @@ func openAuditLog(path string, opts logrot.Options, now func() time.Time, log *s
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return &auditLog{now: now, log: log, w: w}, nil
+	// Two servers never write one audit log (lock.go).
+	lock, err := lockLogFile(path, "audit.file")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &auditLog{now: now, log: log, w: w, lock: lock}, nil
 }
 
 // record writes an event about request r (nil for events without one, such
@@ -130,7 +139,7 @@ func (a *auditLog) Close() error {
 	if a.w == nil {
 		return nil
 	}
-	err := a.w.Close()
+	err := errors.Join(a.w.Close(), a.lock.Close())
 	a.w = nil
 	return err
 }

@@ -46,16 +46,16 @@
 //
 // # Lifecycle
 //
-// [Server.Run] owns the server's life, in order: the log output, the
-// listeners (a busy port fails before recovery), the audit log, the health
-// listener (/livez answers during recovery), the storage, the pid file,
-// the API listener, then readiness. Everything a request or a reload
+// [Server.Run] owns the server's life, in order: the log output, the data
+// folder's lock and the pid file, the listeners (a busy port fails before
+// recovery), the audit log, the health listener (/livez answers during
+// recovery), the storage, the API listener, then readiness. Everything a request or a reload
 // touches is set before readiness publishes it. Run reads the process's
 // signals from [Options.Signals] from its start: SIGHUP reloads once it
 // serves (a SIGHUP sent earlier waits), SIGINT and SIGTERM drain, and a
 // second one exits at once. The shutdown goes backwards: readiness off,
-// the API drained, the storage closed, the pid file, the audit log, the
-// health listener and the log last.
+// the API drained, the storage closed, the audit log, the pid file and
+// the data folder's lock, the health listener and the log last.
 //
 // # Requests
 //
@@ -108,6 +108,18 @@
 // Collections) read the local store. With such an engine the query cache
 // is off, because other members' writes change the state without passing
 // through this server.
+//
+// # Integrity and locks
+//
+// Every folder and file the server writes is locked against a second
+// server, which is refused naming the file and the holder's process: the
+// data folder for every engine, the pid file, the log and audit files
+// (lock.go), and lsm's table and log folders (package lsm). Damage the
+// lsm engine finds at open refuses the start, naming the file, the check
+// command ([CheckCommand]) and the restore; damage found while running (a
+// read, the scrubber of storage.scrub_interval_ms) turns /health to 503
+// and counts in amaters_lsm_corruptions_total, through the optional
+// [IntegrityReporter] of an engine (integrity.go).
 //
 // # Concurrency
 //

@@ -50,6 +50,10 @@ type healthResponse struct {
 	Checks        map[string]string `json:"checks"`
 	Version       string            `json:"version"`
 	UptimeSeconds int64             `json:"uptime_seconds"`
+	// LostFound counts the files recovery moved aside into the table
+	// folder's lost+found instead of deleting them: not needed to serve,
+	// for an operator to inspect and remove.
+	LostFound int `json:"lost_found_files"`
 }
 
 // handleHealth reports each check; the answer is 200 only when all are ok
@@ -66,12 +70,24 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		checks["wal"] = "closed"
 	}
 	status := http.StatusOK
+	integ := s.integrity()
+	if st == stateServing && integ.Damage != nil {
+		// Damage found while running (a read, the scrubber): some data
+		// cannot be served. It stays reported until a restart, which
+		// refuses to start on it.
+		checks["storage"] = "damaged: " + integ.Damage.Error() +
+			"; the server refuses to serve what it cannot verify: stop it, run `" + CheckCommand(&s.cfg) +
+			"`, and restore the last good backup (README: Storage integrity)"
+		status = http.StatusServiceUnavailable
+	}
 	if st == stateServing {
 		if err := s.engineStats().Err; err != nil {
 			// Reads still work, but writes are refused: alert.
-			if errors.Is(err, ErrWritesStopped) {
+			switch {
+			case integ.Damage != nil: // storage says damaged: the graver news
+			case errors.Is(err, ErrWritesStopped):
 				checks["storage"] = "writes stopped: " + err.Error()
-			} else {
+			default:
 				checks["storage"] = "disk full, writes fail until space is freed: " + err.Error()
 			}
 			checks["wal"] = "failing"
@@ -89,6 +105,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	checks["audit"] = s.audit.health()
 	resp := healthResponse{
+		LostFound:     integ.LostFound,
 		Status:        "ok",
 		State:         stateName(st),
 		Checks:        checks,

@@ -39,6 +39,7 @@ type logOutput struct {
 	access *accessWriter
 	buf    *lineBuffer
 	file   *logrot.Writer // nil when logging to stderr
+	lock   io.Closer      // the log file's lock, nil with file
 	level  *slog.LevelVar // both loggers' level, set by a reload
 }
 
@@ -47,11 +48,17 @@ type logOutput struct {
 func openLog(cfg config.Config, stderr io.Writer) (*logOutput, error) {
 	var w io.Writer = stderr
 	var file *logrot.Writer
+	var lock io.Closer
 	if cfg.Logging.File != "" {
 		opts := rotationOptions(&cfg, time.Now)
 		opts.Fallback = stderr // a line the file refused is not lost
 		var err error
 		if file, err = logrot.New(cfg.Logging.File, opts); err != nil {
+			return nil, err
+		}
+		// Two servers never write one log (lock.go).
+		if lock, err = lockLogFile(cfg.Logging.File, "logging.file"); err != nil {
+			file.Close()
 			return nil, err
 		}
 		w = file
@@ -61,7 +68,7 @@ func openLog(cfg config.Config, stderr io.Writer) (*logOutput, error) {
 	return &logOutput{
 		logger: newLogger(w, cfg, level),
 		access: &accessWriter{w: buf, json: cfg.Observability.LogFormat == "json", level: level},
-		buf:    buf, file: file, level: level,
+		buf:    buf, file: file, lock: lock, level: level,
 	}, nil
 }
 
@@ -89,7 +96,7 @@ func (l *logOutput) Close() error {
 	}
 	err := l.buf.Close()
 	if l.file != nil {
-		err = errors.Join(err, l.file.Close())
+		err = errors.Join(err, l.file.Close(), l.lock.Close())
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"amaters-server/lsm"
@@ -21,6 +22,7 @@ type lsmEngine struct {
 	db  *lsm.DB
 	st  *store.Store
 	log *slog.Logger
+	dir string // the table folder
 }
 
 // tablesDir is where the LSM keeps its tables and manifest, inside the data
@@ -38,6 +40,7 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() ti
 		CompactionThreads: int(c.Storage.CompactionThreads),
 		SyncInterval:      c.Storage.SyncInterval,
 		WALDir:            c.WALDir(),
+		ScrubInterval:     c.Storage.ScrubInterval,
 		Logger:            log,
 	}
 	switch c.Storage.Sync {
@@ -53,8 +56,20 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() ti
 	}
 	db, err := lsm.Open(tablesDir(&c), opts)
 	if err != nil {
+		if foreignWALDir(err, c.WALDir()) {
+			return nil, fmt.Errorf("storage.wal_dir %s is not this database's log folder: %w. The log folder was not touched. "+
+				"Start %s with a log folder of its own (--wal-dir, or storage.wal_dir), never another database's (README: Storage integrity)",
+				c.WALDir(), err, c.Server.DataDir)
+		}
 		if errors.Is(err, lsm.ErrCorruption) {
-			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)
+			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify. "+
+				"List all the damage with `%s`; then restore the last good backup into a new folder "+
+				"(amaters-server restore --from BACKUP --data-dir NEW) and start on it with a wal_dir of its own "+
+				"(`amaters-server start%s --data-dir NEW --wal-dir NEW/wal`), or move %s aside to start empty (README: Storage integrity)",
+				c.Server.DataDir, err, CheckCommand(&c), configFlag(&c), c.Server.DataDir)
+		}
+		if errors.Is(err, lsm.ErrLocked) {
+			return nil, fmt.Errorf("open storage: %w (storage.wal_dir %s)", err, c.WALDir())
 		}
 		if isNoSpace(err) {
 			return nil, fmt.Errorf("open storage: the disk is full (%w). Starting replays the write-ahead log into a table, which needs room: free space where %s and its log live, then start again; nothing acknowledged is lost", err, c.Server.DataDir)
@@ -68,11 +83,15 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() ti
 		case errors.Is(err, store.ErrNewerFormat):
 			return nil, fmt.Errorf("the data folder %s was written by a newer amaters-server (%w); run that version, or restore a backup made for this one", c.Server.DataDir, err)
 		case errors.Is(err, store.ErrCorruption):
-			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify: restore the data folder from a backup, or move it aside to start empty", c.Server.DataDir, err)
+			return nil, fmt.Errorf("storage in %s is damaged: %w. The server refuses to serve data it cannot verify. "+
+				"List all the damage with `%s`; then restore the last good backup into a new folder "+
+				"(amaters-server restore --from BACKUP --data-dir NEW) and start on it with a wal_dir of its own "+
+				"(`amaters-server start%s --data-dir NEW --wal-dir NEW/wal`), or move %s aside to start empty (README: Storage integrity)",
+				c.Server.DataDir, err, CheckCommand(&c), configFlag(&c), c.Server.DataDir)
 		}
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return &lsmEngine{db: db, st: st, log: log}, nil
+	return &lsmEngine{db: db, st: st, log: log, dir: tablesDir(&c)}, nil
 }
 
 func (e *lsmEngine) Write(ctx context.Context, req store.Request) (store.Result, error) {
@@ -134,4 +153,50 @@ func (e *lsmEngine) Close() error {
 		}
 	}
 	return errors.Join(err, e.db.Close())
+}
+
+// Integrity reports damage found while running, for /health and the
+// metrics.
+func (e *lsmEngine) Integrity() Integrity {
+	m := e.db.Metrics()
+	return Integrity{
+		Damage:      e.db.Damage(),
+		Corruptions: m.Corruptions,
+		LostFound:   m.LostFoundFiles,
+		LostFoundIn: filepath.Join(e.dir, "lost+found"),
+		ScrubPasses: m.ScrubPasses,
+	}
+}
+
+// foreignWALDir reports whether Open refused only because the log folder
+// belongs to another database (its IDENTITY names another, or it holds a
+// database of its own): a configuration mistake, not damage.
+func foreignWALDir(err error, walDir string) bool {
+	var ces []*lsm.CorruptionError
+	var walk func(error)
+	walk = func(e error) {
+		if ce, ok := e.(*lsm.CorruptionError); ok {
+			ces = append(ces, ce)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if len(ces) == 0 {
+		return false
+	}
+	for _, ce := range ces {
+		name := filepath.Base(ce.File)
+		if filepath.Dir(ce.File) != filepath.Clean(walDir) || (name != "IDENTITY" && name != "CURRENT" && !strings.HasPrefix(name, "MANIFEST-")) {
+			return false
+		}
+	}
+	return true
 }

@@ -81,6 +81,23 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 		func(emit func(float64, ...string)) { emit(1, Version, runtime.Version()) })
 	reg.NewGaugeFunc("amaters_uptime_seconds", "Seconds since the server started.",
 		func() float64 { return s.uptime().Seconds() })
+	// Storage integrity and readiness, for the alerts of deploy/prometheus.
+	reg.NewCounterFunc("amaters_lsm_corruptions_total", "Failed checksum or structure checks found by reads and the scrubber since the start.",
+		func() float64 { return float64(s.integrity().Corruptions) })
+	reg.NewGaugeFunc("amaters_ready", "1 while /readyz answers 200 (storage recovered, not draining), else 0.",
+		func() float64 {
+			if s.state.Load() == stateServing {
+				return 1
+			}
+			return 0
+		})
+	reg.NewGaugeFunc("amaters_storage_writes_stopped", "1 while the storage refuses writes (disk full, or a failed write or fsync), else 0.",
+		func() float64 {
+			if s.engineStats().Err != nil {
+				return 1
+			}
+			return 0
+		})
 	promtext.RegisterProcess(reg)
 	promtext.RegisterGo(reg)
 	return m

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -16,10 +17,10 @@ import (
 	"time"
 )
 
-// Run owns the server's whole life. It opens the log output, binds the
-// listeners (a busy port fails at once), opens the audit log, serves
-// health, opens the storage (recovery), writes the pid file, serves the
-// API and then announces readiness: [Server.Ready] closes, /readyz says
+// Run owns the server's whole life. It opens the log output, locks the
+// data folder and writes the pid file (lock.go), binds the listeners (a
+// busy port fails at once), opens the audit log, serves health, opens the
+// storage (recovery), serves the API and then announces readiness: [Server.Ready] closes, /readyz says
 // ok, systemd hears READY=1. Everything a request or a reload touches is
 // set before that.
 //
@@ -28,8 +29,9 @@ import (
 // or a listener fails, reloading on each SIGHUP meanwhile. Then it shuts
 // down as API.md §6 says: readiness off, the API listener closed,
 // in-flight requests drained within server.shutdown_timeout_ms, the
-// storage closed (for lsm: memtable flushed, log synced), the pid file
-// removed, the audit log, the health listener and the log closed last.
+// storage closed (for lsm: memtable flushed, log synced), the audit log
+// closed, the pid file removed and the data folder's lock released, then
+// the health listener and the log closed last.
 //
 // It returns nil after a clean shutdown, or the error that prevented
 // starting or stopping cleanly. Run is called once.
@@ -70,6 +72,30 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	// The data folder and the pid file are this server's alone (lock.go):
+	// a second server on either is refused before it touches anything.
+	dataLock, err := lockDataDir(s.cfg.Server.DataDir)
+	if err != nil {
+		return err
+	}
+	var pidLock io.Closer
+	if s.cfg.Server.PIDFile != "" {
+		if pidLock, err = writePIDFile(s.cfg.Server.PIDFile); err != nil {
+			dataLock.Close()
+			return err
+		}
+	}
+	// Released once the storage is closed, before the health listener
+	// goes: when `stop` sees the ports close, another server (or check)
+	// may take the folder at once.
+	releaseLocks := sync.OnceFunc(func() {
+		if pidLock != nil {
+			removePIDFile(s.cfg.Server.PIDFile, s.log)
+			pidLock.Close()
+		}
+		dataLock.Close()
+	})
+	defer releaseLocks()
 	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
 
 	// Listen first, so a port in use fails at once, before recovery.
@@ -143,12 +169,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	if s.cfg.Server.PIDFile != "" {
-		if err := writePIDFile(s.cfg.Server.PIDFile); err != nil {
-			return err
-		}
-		defer removePIDFile(s.cfg.Server.PIDFile, s.log)
-	}
 	transfer := s.transferTimeout()
 	apiSrv := &http.Server{
 		Handler:           s.apiHandler(),
@@ -209,6 +229,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// No reload is under way, or starts, once Run (in its deferred calls)
 	// closes what a reload touches.
 	s.stopped()
+	s.audit.Close()
+	releaseLocks()
 	if runErr == nil {
 		s.log.Info("stopped cleanly")
 	}

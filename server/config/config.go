@@ -57,8 +57,11 @@ type Storage struct {
 	MemtableSizeMB    int64
 	Sync              string
 	SyncInterval      time.Duration
-	MaxKeyBytes       int64
-	MaxValueBytes     int64
+	// ScrubInterval, when positive, turns on the background scrubber:
+	// every table is re-read and verified, then it pauses this long.
+	ScrubInterval time.Duration
+	MaxKeyBytes   int64
+	MaxValueBytes int64
 }
 
 // Auth is the [auth] section.
@@ -243,4 +246,5 @@ type Overrides struct {
 	LogLevel   string
 	Engine     string
 	HealthPort string
+	WALDir     string
 }

@@ -35,6 +35,7 @@ func (c *Config) fields() []field {
 		{key: "storage.memtable_size_mb", ptr: &c.Storage.MemtableSizeMB},
 		{key: "storage.sync", ptr: &c.Storage.Sync},
 		{key: "storage.sync_interval_ms", ptr: &c.Storage.SyncInterval},
+		{key: "storage.scrub_interval_ms", ptr: &c.Storage.ScrubInterval},
 		{key: "storage.max_key_bytes", ptr: &c.Storage.MaxKeyBytes},
 		{key: "storage.max_value_bytes", ptr: &c.Storage.MaxValueBytes, size: true},
 		{key: "auth.jwt_secret", ptr: &c.Auth.JWTSecret, secret: true},

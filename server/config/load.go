@@ -181,6 +181,7 @@ func (c *Config) applyOverrides(o Overrides) []error {
 		{"--log-level", "server.log_level", o.LogLevel},
 		{"--engine", "storage.engine", o.Engine},
 		{"--health-port", "health.http_port", o.HealthPort},
+		{"--wal-dir", "storage.wal_dir", o.WALDir},
 	} {
 		if ov.value == "" {
 			continue
