@@ -92,8 +92,10 @@ func (r cachedResult) entry() store.Entry {
 	return e
 }
 
-// entryOverhead is the cost charged per entry besides its data.
-const entryOverhead = 96
+// entryOverhead is the cost charged per entry besides its data: the key,
+// the entry and the LRU's links, and a GET entry's header values
+// (getHeaders and its strings).
+const entryOverhead = 256
 
 func newQueryCache(c *config.Config, m *metrics, reg *promtext.Registry) *queryCache {
 	if c.Cache.MaxEntries <= 0 || c.Cache.MaxBytes <= 0 {

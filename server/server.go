@@ -83,7 +83,10 @@ type Options struct {
 	// (so /livez answers during a long recovery); Run closes it at the
 	// end. It may take a while, and should give up when ctx ends. nil
 	// opens what storage.engine names: lsm in <data_dir>/db, or the same
-	// on an in-memory file system. A replicated engine comes in here.
+	// on an in-memory file system. A replicated engine comes in here (see
+	// "Guards, and where a replicated engine plugs in" in the package
+	// doc); the query cache is off with an engine given here, whose state
+	// other members change.
 	OpenEngine func(ctx context.Context, cfg config.Config, log *slog.Logger) (Engine, error)
 }
 

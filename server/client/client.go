@@ -237,9 +237,12 @@ func (c *Client) once(ctx context.Context, rq request) (*Response, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxAnswer {
+		return nil, fmt.Errorf("the answer is larger than %d bytes, more than this client reads whole", maxAnswer)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
