@@ -22,7 +22,7 @@ func newCORSPolicy(c *config.Config) corsPolicy {
 	return corsPolicy{
 		origins:      c.Middleware.CORSOrigins,
 		any:          slices.Contains(c.Middleware.CORSOrigins, "*"),
-		allowHeaders: strings.Join([]string{"Authorization", "Content-Type", "Content-Encoding", c.Auth.APIKeyHeader, "X-Request-Id"}, ", "),
+		allowHeaders: strings.Join([]string{"Authorization", "Content-Type", "Content-Encoding", c.Auth.APIKeyHeader, "X-Request-Id", "If-Match", "If-None-Match", "Last-Event-ID"}, ", "),
 	}
 }
 
@@ -59,7 +59,7 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate")
+		h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate, ETag, Amaters-Revision, Amaters-Expires-At")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -178,12 +178,17 @@ func TestCORS(t *testing.T) {
 	r := do(t, "OPTIONS", u, nil, "Origin", "https://app.example", "Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "authorization")
 	if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 		!strings.Contains(r.header.Get("Access-Control-Allow-Methods"), "PUT") ||
-		!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "X-API-Key") || r.header.Get("Access-Control-Max-Age") == "" {
+		!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "X-API-Key") || r.header.Get("Access-Control-Max-Age") == "" ||
+		!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "If-Match") || !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "If-None-Match") {
 		t.Fatalf("preflight: %d %v", r.status, r.header)
 	}
 	r = do(t, "GET", u, nil, "Origin", "https://app.example")
 	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(strings.Join(r.header.Values("Vary"), ","), "Origin") {
 		t.Fatalf("simple request: %d %v", r.status, r.header)
+	}
+	// A script may read the revision headers of a guarded update.
+	if exp := r.header.Get("Access-Control-Expose-Headers"); !strings.Contains(exp, "ETag") || !strings.Contains(exp, "Amaters-Revision") {
+		t.Fatalf("Access-Control-Expose-Headers = %q: the revision headers are hidden from scripts", exp)
 	}
 	for _, origin := range []string{"https://evil.example", "https://app.example.evil", "http://app.example"} {
 		r = do(t, "OPTIONS", u, nil, "Origin", origin, "Access-Control-Request-Method", "PUT")
