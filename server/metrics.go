@@ -57,6 +57,20 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 
 	reg.NewGaugeFunc("amaters_storage_size_bytes", "Bytes the storage engine holds: SSTables, write-ahead log and manifest (in memory for the memory engine).",
 		func() float64 { return float64(s.engineStats().SizeBytes) })
+	reg.NewGaugeFunc("amaters_inflight_body_bytes", "Request body bytes held now, under network.max_inflight_body_mb.",
+		func() float64 {
+			if s.bodies == nil {
+				return 0
+			}
+			return float64(s.bodies.inUse())
+		})
+	reg.NewCounterFunc("amaters_inflight_body_rejected_total", "Requests answered 503 because the request body budget (network.max_inflight_body_mb) stayed exhausted.",
+		func() float64 {
+			if s.bodies == nil {
+				return 0
+			}
+			return float64(s.bodies.rejected.Load())
+		})
 	reg.NewGaugeFunc("amaters_network_connections", "Open API connections.",
 		func() float64 { return float64(s.conns.Load()) })
 	reg.NewCounterFunc("amaters_lsm_flushes_total", "Memtable flushes to SSTables.",

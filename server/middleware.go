@@ -17,7 +17,7 @@ import (
 // The API middleware chain, outermost first (see Server.apiHandler):
 //
 //	request id → recover → access log → metrics → CORS → compression
-//	→ body limit/decompression → authentication (or protected mode)
+//	→ body budget → body limit/decompression → authentication (or protected mode)
 //	→ rate limit → draining → router → authorization → handler
 
 type ctxKey int
@@ -49,6 +49,10 @@ type exchange struct {
 	// past it.
 	idHeader     [1]string
 	lengthHeader [1]string
+	// body is the request's share of the body budget, bbody the body
+	// reader that charges it (budget.go).
+	body  bodyAccount
+	bbody budgetBody
 }
 
 // exchangeContext is a request context carrying its exchange: what
@@ -309,6 +313,7 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withRateLimit(h)
 	h = s.withAuthentication(h)
 	h = s.withBodyLimit(h)
+	h = s.withBodyBudget(h)
 	h = s.withCompression(h)
 	h = s.withCORS(h)
 	h = s.withMetrics(h)
