@@ -238,6 +238,10 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 			case errors.Is(err, authn.ErrNoCredentials) && sec.cfg.Auth.AllowAnonymous:
 				p.id = authn.Identity{Subject: anonymousSubject}
 			default:
+				// The connection closes after the answer: a client that
+				// failed to authenticate does not keep a slot idle.
+				w.Header().Set("Connection", "close")
+				s.metrics.connsClosed.With("auth_failure").Inc()
 				// Failed attempts spend the address's tokens: guessing
 				// credentials meets 429 once the burst is gone.
 				if ok, wait := sec.limiters.allow(clientKey(r, principal{}), s.now()); !ok {

@@ -156,3 +156,136 @@ func TestInflightBodyBudget(t *testing.T) {
 		t.Fatalf("held upload's value: %d, %d bytes", r.status, len(r.body))
 	}
 }
+
+// hostile holds connections of the three kinds that used to starve other
+// clients: idle (connected, nothing sent), slowloris (headers never
+// finished) and keep-alive (one request answered, then silence).
+type hostile struct{ conns []net.Conn }
+
+func (h *hostile) open(t *testing.T, local, addr string, kind int) {
+	t.Helper()
+	c := dialFrom(t, local, addr)
+	h.conns = append(h.conns, c)
+	switch kind % 3 {
+	case 1:
+		fmt.Fprint(c, "GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	case 2:
+		fmt.Fprint(c, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+}
+
+func (h *hostile) close() {
+	for _, c := range h.conns {
+		c.Close()
+	}
+}
+
+// legitGET is a new client's GET, bounded by a deadline well under the
+// server's read_header_timeout (10 s) and idle_timeout (60 s): before the
+// connection bounds, it waited for one of those.
+func legitGET(t *testing.T, url string, hdr ...string) int {
+	t.Helper()
+	client := &http.Client{Timeout: 6 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("a legitimate client among hostile connections: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// 1000 hostile connections from one address get network.max_connections_per_ip
+// slots; the rest are closed at once, and another client is served.
+func TestHostileConnectionsFromOneAddress(t *testing.T) {
+	ts, _ := authServer(t, nil) // the defaults: 1000 connections, 256 per address
+	addr := strings.TrimPrefix(ts.api, "http://")
+	var h hostile
+	defer h.close()
+	for i := range 1000 {
+		h.open(t, "127.0.0.2", addr, i)
+	}
+	// Every connection is accepted and either closed at once (past the
+	// cap), or closed after its 401 (the keep-alive kind, which sends a
+	// request without credentials), or held (256 at most).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		perIP := metricValue(t, ts, `amaters_network_connections_closed_total{reason="per_ip_limit"}`)
+		auth := metricValue(t, ts, `amaters_network_connections_closed_total{reason="auth_failure"}`)
+		if perIP >= 500 && perIP+auth >= 1000-256 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("closed: %v past the cap, %v after a 401", perIP, auth)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := legitGET(t, ts.api+"/v1/collections/builds/keys/x", "X-API-Key", "ci-key-1"); code != 404 {
+		t.Fatalf("legitimate GET: %d", code)
+	}
+	if v := metricValue(t, ts, "amaters_network_connections"); v > 256+2 {
+		t.Errorf("%v connections open; at most 256 from the hostile address", v)
+	}
+}
+
+// When the server nears network.max_connections, idle, slowloris and
+// keep-alive connections are closed after a short idle time, so a new
+// client is served although hostile clients from many addresses hold every
+// slot.
+func TestIdleConnectionsShedNearTheLimit(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.Network.MaxConnections = 40 })
+	addr := strings.TrimPrefix(ts.api, "http://")
+	var h hostile
+	defer h.close()
+	for i := range 40 {
+		h.open(t, fmt.Sprintf("127.0.0.%d", 2+i), addr, i)
+	}
+	waitMetric(t, ts, "amaters_network_connections", func(v float64) bool { return v == 40 })
+	if code := legitGET(t, ts.api+"/v1/status"); code != 200 {
+		t.Fatalf("legitimate GET: %d", code)
+	}
+	if v := metricValue(t, ts, `amaters_network_connections_closed_total{reason="idle_under_load"}`); v < 1 {
+		t.Errorf("idle_under_load = %v", v)
+	}
+	// A connection with a request in a handler is never shed: a slow
+	// upload keeps its connection while the hostile ones go.
+	up := dialFrom(t, "127.0.0.1", addr)
+	defer up.Close()
+	fmt.Fprintf(up, "PUT /v1/collections/c/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na")
+	for _, c := range h.conns {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		io.Copy(io.Discard, c) // returns at EOF: the server closed it
+	}
+	up.Write([]byte("b"))
+	up.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(up), nil)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("the slow upload: %v %v", resp, err)
+	}
+}
+
+// A failed authentication closes its connection, so a client that cannot
+// authenticate does not keep a slot.
+func TestAuthenticationFailureClosesTheConnection(t *testing.T) {
+	ts, _ := authServer(t, nil)
+	c := dialFrom(t, "127.0.0.1", strings.TrimPrefix(ts.api, "http://"))
+	defer c.Close()
+	fmt.Fprint(c, "GET /v1/collections/builds/keys/x HTTP/1.1\r\nHost: x\r\nX-API-Key: wrong\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 401 || !resp.Close {
+		t.Fatalf("bad key: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if n, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("the connection stayed open after a 401: %v %v", n, err)
+	}
+	if v := metricValue(t, ts, `amaters_network_connections_closed_total{reason="auth_failure"}`); v != 1 {
+		t.Errorf("auth_failure = %v, want 1", v)
+	}
+}

@@ -14,6 +14,7 @@ type metrics struct {
 	storageLatency *promtext.HistogramVec
 	requests       *promtext.CounterVec
 	networkErrors  *promtext.CounterVec
+	connsClosed    *promtext.CounterVec
 	cacheHits      *promtext.Counter
 	cacheMisses    *promtext.Counter
 	cacheEvictions *promtext.Counter
@@ -36,6 +37,8 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 			"API requests answered, by method and status code.", "method", "code"),
 		networkErrors: reg.NewCounterVec("amaters_network_errors_total",
 			"Network errors by kind.", "kind"),
+		connsClosed: reg.NewCounterVec("amaters_network_connections_closed_total",
+			"API connections the server closed to stay bounded, by reason (per_ip_limit, idle_under_load, auth_failure).", "reason"),
 		cacheHits:      reg.NewCounter("amaters_cache_hits_total", "Query result cache hits (GET and range)."),
 		cacheMisses:    reg.NewCounter("amaters_cache_misses_total", "Query result cache misses, stale entries included."),
 		cacheEvictions: reg.NewCounter("amaters_cache_evictions_total", "Query result cache evictions."),
@@ -48,6 +51,9 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 	}
 	// Pre-create the label sets an operator alerts on, so they read 0
 	// rather than being absent before the first event.
+	for _, reason := range []string{"per_ip_limit", "idle_under_load", "auth_failure"} {
+		m.connsClosed.With(reason)
+	}
 	for _, op := range []string{"get", "set", "delete", "range", "batch"} {
 		m.storageLatency.With(op)
 		for _, result := range []string{"ok", "error"} {

@@ -16,7 +16,7 @@ import (
 
 // The API middleware chain, outermost first (see Server.apiHandler):
 //
-//	request id → recover → access log → metrics → CORS → compression
+//	connection busy → request id → recover → access log → metrics → CORS → compression
 //	→ body budget → body limit/decompression → authentication (or protected mode)
 //	→ rate limit → draining → router → authorization → handler
 
@@ -320,5 +320,6 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withAccessLog(h)
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
+	h = s.withConnBusy(h)
 	return h
 }

@@ -89,7 +89,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	var apiLn net.Listener = newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections))
+	limitLn := newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections), int(s.cfg.Network.MaxConnectionsPerIP),
+		func(reason string) { s.metrics.connsClosed.With(reason).Inc() })
+	var apiLn net.Listener = limitLn
 	defer apiLn.Close()
 
 	// The audit log before any handler runs: /health reports on it.
@@ -161,6 +163,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       log.New(serverErrorLog{s}, "", 0),
 		ConnState:      s.trackConn,
+		ConnContext:    connContext,
 	}
 	if s.live.Load().tls != nil {
 		// Every handshake takes the current configuration, so a reload
@@ -175,6 +178,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		apiLn = tls.NewListener(apiLn, apiSrv.TLSConfig)
 	}
 	serve(apiSrv, apiLn)
+	go limitLn.shedLoop(s.pressureIdle()) // ends when the listener closes
 
 	s.mu.Lock()
 	s.apiAddr, s.healthAddr = rawAPILn.Addr().String(), healthLn.Addr().String()
