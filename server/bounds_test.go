@@ -289,3 +289,73 @@ func TestAuthenticationFailureClosesTheConnection(t *testing.T) {
 		t.Errorf("auth_failure = %v, want 1", v)
 	}
 }
+
+// rawExchange sends stream on a new connection and reads answers until the
+// server closes it.
+func rawExchange(t *testing.T, ts *testServer, stream string) []*http.Response {
+	t.Helper()
+	c := dialFrom(t, "127.0.0.1", strings.TrimPrefix(ts.api, "http://"))
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, stream); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			if err != io.EOF && !strings.Contains(err.Error(), "reset") {
+				t.Fatalf("reading answers: %v", err)
+			}
+			return out
+		}
+		io.Copy(io.Discard, resp.Body)
+		out = append(out, resp)
+		if resp.Close {
+			return out
+		}
+	}
+}
+
+// A request with both Content-Length and Transfer-Encoding, or with
+// Content-Length twice, is refused with 400 and the connection closed, so
+// bytes after it never run as another request (RFC 9112 §6.1, §6.3).
+func TestAmbiguousFramingRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	smuggled := "PUT /v1/collections/c/keys/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+	for name, stream := range map[string]string{
+		"CL+TE": "PUT /v1/collections/c/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"TE+CL": "PUT /v1/collections/c/keys/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled,
+		"CL×2":  "PUT /v1/collections/c/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx" + smuggled,
+	} {
+		got := rawExchange(t, ts, stream)
+		if len(got) != 1 || got[0].StatusCode != 400 || !got[0].Close {
+			t.Errorf("%s: answers %v, want one 400 that closes", name, got)
+		}
+	}
+	for _, key := range []string{"k", "smuggled"} {
+		if r := do(t, "GET", ts.api+"/v1/collections/c/keys/"+key, nil); r.status != 404 {
+			t.Errorf("key %s was written: %d", key, r.status)
+		}
+	}
+	if v := metricValue(t, ts, `amaters_network_errors_total{kind="bad_framing"}`); v != 3 {
+		t.Errorf(`amaters_network_errors_total{kind="bad_framing"} = %v, want 3`, v)
+	}
+	// Well-framed requests on one connection are all served: a body of
+	// Content-Length, a chunked one, OPTIONS * (net/http's own answer),
+	// and a long key.
+	long := strings.Repeat("L", 600)
+	got := rawExchange(t, ts, "PUT /v1/collections/c/keys/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"+
+		"PUT /v1/collections/c/keys/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"+
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"PUT /v1/collections/c/keys/"+long+" HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nf"+
+		"GET /v1/collections/c/keys/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	var codes []int
+	for _, r := range got {
+		codes = append(codes, r.StatusCode)
+	}
+	if fmt.Sprint(codes) != "[204 204 200 204 200]" {
+		t.Fatalf("pipelined well-framed requests: %v", codes)
+	}
+}

@@ -39,6 +39,9 @@ type limitListener struct {
 	closeOnce sync.Once
 	// closed counts the connections this listener closes, by reason.
 	closed func(reason string)
+	// framing makes each connection check its requests' framing
+	// (framing.go); only for plain-text connections.
+	framing bool
 
 	mu     sync.Mutex // guards byAddr and open
 	byAddr map[string]int
@@ -79,6 +82,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		l.byAddr[addr]++
 		lc := &limitConn{Conn: c, l: l, addr: addr}
+		if l.framing {
+			lc.frames = newFramer()
+		}
 		lc.idleSince.Store(l.sinceStart())
 		l.open[lc] = struct{}{}
 		l.mu.Unlock()
@@ -143,6 +149,15 @@ type limitConn struct {
 	// nanoseconds since l.start.
 	busy      atomic.Int32
 	idleSince atomic.Int64
+	frames    *framer // nil: not checked (TLS)
+}
+
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.frames != nil {
+		c.frames.feed(p[:n])
+	}
+	return n, err
 }
 
 func (c *limitConn) Close() error {
@@ -192,6 +207,24 @@ func (s *Server) withConnBusy(next http.Handler) http.Handler {
 		}
 		lc.enter()
 		defer lc.leave()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withFraming refuses, with 400 and a closed connection, an HTTP/1 request
+// whose framing is ambiguous: Content-Length with Transfer-Encoding, or
+// Content-Length repeated (framing.go). Every request passes it in the
+// order the connection carried them.
+func (s *Server) withFraming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc, _ := r.Context().Value(connKey).(*limitConn); lc != nil && lc.frames != nil && r.ProtoMajor == 1 {
+			if why := lc.frames.check(r); why != "" {
+				s.metrics.networkErrors.With("bad_framing").Inc()
+				writeErrorBody(w, &apiError{status: http.StatusBadRequest, code: "invalid_argument", message: why,
+					header: map[string]string{"Connection": "close"}})
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -51,6 +51,9 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 	}
 	// Pre-create the label sets an operator alerts on, so they read 0
 	// rather than being absent before the first event.
+	for _, kind := range []string{"tls_handshake", "timeout", "reset", "too_large", "bad_framing", "other"} {
+		m.networkErrors.With(kind)
+	}
 	for _, reason := range []string{"per_ip_limit", "idle_under_load", "auth_failure"} {
 		m.connsClosed.With(reason)
 	}

@@ -16,7 +16,8 @@ import (
 
 // The API middleware chain, outermost first (see Server.apiHandler):
 //
-//	connection busy → request id → recover → access log → metrics → CORS → compression
+//	connection busy → request id → recover → access log → metrics
+//	→ framing → CORS → compression
 //	→ body budget → body limit/decompression → authentication (or protected mode)
 //	→ rate limit → draining → router → authorization → handler
 
@@ -316,6 +317,7 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withBodyBudget(h)
 	h = s.withCompression(h)
 	h = s.withCORS(h)
+	h = s.withFraming(h)
 	h = s.withMetrics(h)
 	h = s.withAccessLog(h)
 	h = s.withRecover(h)
