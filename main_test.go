@@ -710,7 +710,8 @@ func TestLSMDurableAcrossRestarts(t *testing.T) {
 }
 
 // TestSystemdNotify plays systemd: a unixgram socket as $NOTIFY_SOCKET
-// must receive READY=1 once the server serves, watchdog pings, and
+// must receive READY=1 once the server serves, watchdog pings,
+// RELOADING=1 and READY=1 around each SIGHUP reload (refused or not), and
 // STOPPING=1 on SIGTERM.
 func TestSystemdNotify(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
@@ -720,7 +721,8 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	defer conn.Close()
 	ap, hp := freePort(t), freePort(t)
-	cmd := exec.Command(binary, "start", "--bind", fmt.Sprintf("127.0.0.1:%d", ap), "--health-port", strconv.Itoa(hp),
+	cfgFile := writeConfig(t, "")
+	cmd := exec.Command(binary, "start", "--config", cfgFile, "--bind", fmt.Sprintf("127.0.0.1:%d", ap), "--health-port", strconv.Itoa(hp),
 		"--data-dir", filepath.Join(t.TempDir(), "d"), "--engine", "memory")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}
 	var logs bytes.Buffer
@@ -769,6 +771,42 @@ func TestSystemdNotify(t *testing.T) {
 	resp.Body.Close()
 	if msg := read(); msg != "WATCHDOG=1" {
 		t.Fatalf("then %q, want WATCHDOG=1", msg)
+	}
+	// next skips watchdog pings.
+	next := func() string {
+		t.Helper()
+		for {
+			if msg := read(); msg != "WATCHDOG=1" {
+				return msg
+			}
+		}
+	}
+	// A reload, then a refused one: each is RELOADING=1 with the
+	// CLOCK_MONOTONIC time of the reload, then READY=1 with the outcome.
+	for _, tc := range []struct {
+		config, status string
+	}{
+		{"[server]\nlog_level = \"debug\"\n", "STATUS=serving; reloaded the configuration"},
+		{"[server]\nlog_level = \"loud\"\n", "STATUS=serving; reload refused, the previous configuration stays in force: "},
+	} {
+		if err := os.WriteFile(cfgFile, []byte(tc.config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := monotonicUsec(t)
+		cmd.Process.Signal(syscall.SIGHUP)
+		msg := next()
+		after := monotonicUsec(t)
+		lines := strings.Split(msg, "\n")
+		var usec int64
+		if len(lines) != 3 || lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[2], "STATUS=") {
+			t.Fatalf("on SIGHUP: %q, want RELOADING=1, MONOTONIC_USEC=, STATUS=", msg)
+		}
+		if _, err := fmt.Sscanf(lines[1], "MONOTONIC_USEC=%d", &usec); err != nil || usec < before || usec > after {
+			t.Fatalf("%q: want MONOTONIC_USEC between %d and %d (CLOCK_MONOTONIC µs) (%v)", lines[1], before, after, err)
+		}
+		if msg := next(); !strings.HasPrefix(msg, "READY=1\n"+tc.status) || strings.Count(msg, "\n") != 1 {
+			t.Fatalf("after the reload: %q, want READY=1 and %q", msg, tc.status)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	for {

@@ -240,10 +240,14 @@ func (s *Server) serveUntilShutdown(ctx context.Context, term <-chan os.Signal, 
 			return err
 		case <-hup:
 			// Run has no caller to hand a refused reload to: it is logged
-			// here (Reload audits it), and the server goes on.
-			if err := s.Reload(); err != nil {
+			// here (Reload audits it), told to systemd, and the server
+			// goes on.
+			s.notify.reloading()
+			err := s.Reload()
+			if err != nil {
 				s.log.Error("reload refused; the previous configuration stays in force", slog.String("error", err.Error()))
 			}
+			s.notify.reloaded(err)
 		}
 	}
 }
