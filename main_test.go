@@ -250,10 +250,15 @@ func TestStartRefusesBadConfigAndBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	// A start that fails on a busy port leaves no empty data folder behind.
+	data := filepath.Join(t.TempDir(), "data")
 	code, _, errOut := cli(t, nil, "start", "--bind", ln.Addr().String(), "--health-port", strconv.Itoa(freePort(t)),
-		"--data-dir", t.TempDir(), "--engine", "memory")
+		"--data-dir", data, "--engine", "lsm")
 	if code != 1 || !strings.Contains(errOut, ln.Addr().String()+" is already in use") {
 		t.Fatalf("busy port: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a start refused for a busy port made the data folder %s (%v)", data, err)
 	}
 }
 

@@ -67,12 +67,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		defer func() { close(stop); sw.Wait() }()
 	}
 
-	if err := os.MkdirAll(s.cfg.Server.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data folder: %w", err)
-	}
 	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
 
-	// Listen first, so a port in use fails at once, before recovery.
+	// Listen first, so a port in use fails at once, before recovery and
+	// before anything is created on disk.
 	healthLn, err := listen(net.JoinHostPort(host, strconv.FormatInt(s.cfg.Health.HTTPPort, 10)), "health")
 	if err != nil {
 		return err
@@ -94,6 +92,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	limitLn.framing = s.live.Load().tls == nil
 	var apiLn net.Listener = limitLn
 	defer apiLn.Close()
+
+	// The data folder only once the ports are ours: a start refused for a
+	// busy port leaves nothing behind.
+	if err := os.MkdirAll(s.cfg.Server.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
 
 	// The audit log before any handler runs: /health reports on it.
 	if s.cfg.Audit.Enabled {
