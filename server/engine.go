@@ -102,7 +102,9 @@ type EngineStats struct {
 	Compactions uint64
 	WALSyncs    uint64
 	WriteStalls uint64
-	Levels      []LevelStats // per LSM level, from 0
+	// StallSeconds is the time writes waited in stalls.
+	StallSeconds float64
+	Levels       []LevelStats // per LSM level, from 0
 	// Err is a storage failure that stops writes (disk full, a failed
 	// fsync), or nil.
 	Err error

@@ -3,6 +3,7 @@ package server
 import (
 	"runtime"
 	"strconv"
+	"sync/atomic"
 
 	"amaters-server/promtext"
 )
@@ -15,13 +16,16 @@ type metrics struct {
 	requests       *promtext.CounterVec
 	networkErrors  *promtext.CounterVec
 	connsClosed    *promtext.CounterVec
-	cacheHits      *promtext.Counter
-	cacheMisses    *promtext.Counter
-	cacheEvictions *promtext.Counter
-	authSuccesses  *promtext.CounterVec
-	authFailures   *promtext.CounterVec
-	rateLimited    *promtext.Counter
-	panics         *promtext.Counter
+	// requestDuration is what clients see, by route (requestRoute).
+	requestDuration *promtext.HistogramVec
+	routeLabels     atomic.Pointer[map[routeKey]string]
+	cacheHits       *promtext.Counter
+	cacheMisses     *promtext.Counter
+	cacheEvictions  *promtext.Counter
+	authSuccesses   *promtext.CounterVec
+	authFailures    *promtext.CounterVec
+	rateLimited     *promtext.Counter
+	panics          *promtext.Counter
 }
 
 // newMetrics registers the server's metrics on reg. Families whose
@@ -39,6 +43,9 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 			"Network errors by kind.", "kind"),
 		connsClosed: reg.NewCounterVec("amaters_network_connections_closed_total",
 			"API connections the server closed to stay bounded, by reason (per_ip_limit, idle_under_load, auth_failure).", "reason"),
+		requestDuration: reg.NewHistogramVec("amaters_request_duration_seconds",
+			"API request duration in seconds, from the request's headers read to its handler's return, by route (METHOD PATTERN, or \"unmatched\").",
+			[]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "route"),
 		cacheHits:      reg.NewCounter("amaters_cache_hits_total", "Query result cache hits (GET and range)."),
 		cacheMisses:    reg.NewCounter("amaters_cache_misses_total", "Query result cache misses, stale entries included."),
 		cacheEvictions: reg.NewCounter("amaters_cache_evictions_total", "Query result cache evictions."),
@@ -80,6 +87,31 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 			}
 			return float64(s.bodies.rejected.Load())
 		})
+	reg.NewCounterFunc("amaters_lsm_write_stalls_total", "Times a write waited for a flush or compaction (a write stall).",
+		func() float64 { return float64(s.engineStats().WriteStalls) })
+	reg.NewCounterFunc("amaters_lsm_stall_seconds_total", "Seconds writes spent waiting in write stalls.",
+		func() float64 { return s.engineStats().StallSeconds })
+	reg.NewCounterVecFunc("amaters_log_write_errors_total",
+		"Writes a log file refused, by log: server (logging.file, which the access log shares), audit, access.",
+		[]string{"log"}, func(emit func(float64, ...string)) {
+			emit(float64(s.logWriteErrors("server")), "server")
+			emit(float64(s.logWriteErrors("audit")), "audit")
+			emit(float64(s.logWriteErrors("access")), "access")
+		})
+	reg.NewGaugeVecFunc("amaters_tls_certificate_expiry_timestamp_seconds",
+		"When a certificate the server uses expires (Unix seconds): kind serving (network.tls_cert), client_ca (the first to expire of auth.mtls_ca_cert). Absent without that file; follows reloads.",
+		[]string{"kind"}, func(emit func(float64, ...string)) {
+			l := s.live.Load()
+			if !l.certExpiry.IsZero() {
+				emit(float64(l.certExpiry.Unix()), "serving")
+			}
+			if !l.caExpiry.IsZero() {
+				emit(float64(l.caExpiry.Unix()), "client_ca")
+			}
+		})
+	reg.NewGaugeFunc("amaters_backup_last_success_timestamp_seconds",
+		"When this process last streamed a whole online backup (Unix seconds); 0 before the first.",
+		func() float64 { return float64(s.lastBackup.Load()) })
 	reg.NewGaugeFunc("amaters_network_connections", "Open API connections.",
 		func() float64 { return float64(s.conns.Load()) })
 	reg.NewCounterFunc("amaters_lsm_flushes_total", "Memtable flushes to SSTables.",
@@ -107,4 +139,56 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 	promtext.RegisterProcess(reg)
 	promtext.RegisterGo(reg)
 	return m
+}
+
+// routeKey is a request's method and route pattern.
+type routeKey struct{ method, route string }
+
+// requestRoute returns the route label of a request: "METHOD PATTERN" for a
+// routed request, "unmatched" for one no route took. The labels are kept
+// in a copy-on-write map, so that a request does not build its label.
+func (m *metrics) requestRoute(method, route string) string {
+	if route == "" {
+		return "unmatched"
+	}
+	k := routeKey{methodLabel(method), route}
+	if labels := m.routeLabels.Load(); labels != nil {
+		if l, ok := (*labels)[k]; ok {
+			return l
+		}
+	}
+	for {
+		old := m.routeLabels.Load()
+		next := map[routeKey]string{}
+		if old != nil {
+			for k, v := range *old {
+				next[k] = v
+			}
+		}
+		l := k.method + " " + k.route
+		next[k] = l
+		if m.routeLabels.CompareAndSwap(old, &next) {
+			return l
+		}
+	}
+}
+
+// logWriteErrors counts the writes a log file refused.
+func (s *Server) logWriteErrors(log string) uint64 {
+	switch log {
+	case "server":
+		if s.logOut != nil && s.logOut.file != nil {
+			return s.logOut.file.Stats().WriteErrors
+		}
+	case "audit":
+		if a := s.audit; a != nil {
+			a.mu.Lock()
+			w := a.w
+			a.mu.Unlock()
+			if w != nil {
+				return w.Stats().WriteErrors
+			}
+		}
+	}
+	return 0
 }

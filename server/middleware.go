@@ -233,13 +233,16 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 	})
 }
 
-// withMetrics counts every answered request by method and status code.
+// withMetrics counts every answered request by method and status code, and
+// observes its duration by route.
 func (s *Server) withMetrics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &exchangeFrom(r).statusWriter
+		ex := exchangeFrom(r)
+		sw := &ex.statusWriter
 		defer func() {
 			code := sw.code()
 			s.metrics.requests.With(methodLabel(r.Method), statusLabel(code)).Inc()
+			s.metrics.requestDuration.With(s.metrics.requestRoute(r.Method, ex.route)).Observe(s.now().Sub(ex.start).Seconds())
 			if code == http.StatusRequestEntityTooLarge {
 				s.metrics.networkErrors.With("too_large").Inc()
 			}

@@ -104,7 +104,9 @@ type Server struct {
 	state   atomic.Int32
 	started time.Time
 	conns   atomic.Int64
-	running atomic.Bool // Run was called
+	// lastBackup is when a backup last streamed whole (Unix seconds).
+	lastBackup atomic.Int64
+	running    atomic.Bool // Run was called
 
 	// live is the state a reload replaces: authentication, authorization,
 	// TLS, CORS, rate limits (see Reload).

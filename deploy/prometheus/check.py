@@ -66,12 +66,6 @@ PENDING_METRICS = [
     "amaters_ready",
     "amaters_storage_writes_stopped",
     "amaters_lsm_corruptions_total",
-    "amaters_lsm_write_stalls_total",
-    "amaters_lsm_stall_seconds_total",
-    "amaters_request_duration_seconds",  # _bucket, _count, _sum
-    "amaters_log_write_errors_total",
-    "amaters_tls_certificate_expiry_timestamp_seconds",
-    "amaters_backup_last_success_timestamp_seconds",
 ]
 
 # Metrics of later releases: watch (API.md §8) and the cluster edition,
