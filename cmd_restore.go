@@ -32,6 +32,8 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "restored %d files (%s, last sequence %d) of a backup taken %s by amaters-server %s into %s in %s; every BLAKE3 checksum verified\n",
 		info.Files, backup.FormatBytes(info.Bytes), info.LastSequence, info.Created.Format(time.RFC3339), info.ServerVersion,
 		filepath.Join(*dir, "db"), time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(stdout, "next: start the server with server.data_dir = %q and a write-ahead log folder of its own (amaters-server start [--config FILE] --data-dir %s --wal-dir %s --engine lsm); never the storage.wal_dir of another database\n", *dir, *dir, filepath.Join(*dir, "wal"))
+	// The hint keeps --config: a start without it runs on the built-in
+	// defaults, authentication off.
+	fmt.Fprintf(stdout, "next: start the server with server.data_dir = %q and a write-ahead log folder of its own (amaters-server start --config YOUR-CONFIG.toml --data-dir %s --wal-dir %s --engine lsm; without --config it runs on the defaults, authentication off); never the storage.wal_dir of another database\n", *dir, *dir, filepath.Join(*dir, "wal"))
 	return nil
 }

@@ -8,13 +8,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"syscall"
+	"time"
 
 	"amaters-server/server/client"
 )
@@ -52,7 +57,7 @@ Usage:
   amaters-server collections
   amaters-server check --data-dir DIR [--wal-dir DIR] [--format human|json]
                        verifies a stopped database: exit 0 clean, 1 damaged
-  amaters-server version
+  amaters-server version (or --version)
 
 Data commands (get, put, delete, range, collections) take --addr, the auth flags and
   --format human|json; "-" or no VALUE reads the value from standard input.
@@ -113,6 +118,8 @@ func command(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 		case "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
+		case "-version", "--version":
+			return cmdVersion(rest, stdout, stderr)
 		}
 		cmd, rest = "start", args // the bare "--config F" form
 	}
@@ -153,17 +160,23 @@ func command(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 }
 
 // parseFlags parses a subcommand's flags. done says the command has
-// nothing more to do: help was asked for (printed on stdout), or the
-// command line is bad (err).
+// nothing more to do: help was asked for (printed once, on stdout), or the
+// command line is bad (err; the flag package's message and the usage go
+// to stderr).
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (done bool, err error) {
-	fs.SetOutput(stderr)
+	// The flag package prints the usage itself on -h as on an error; what
+	// it prints is held until it is known which of the two it was.
+	var said bytes.Buffer
+	fs.SetOutput(&said)
 	err = fs.Parse(args)
+	fs.SetOutput(stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return true, nil
 	case err != nil:
+		stderr.Write(said.Bytes())
 		return true, usageError{} // the flag package said what
 	case fs.NArg() > 0:
 		return true, usagef("amaters-server %s: unexpected argument %q", fs.Name(), fs.Arg(0))
@@ -234,4 +247,58 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// formatFlag adds the --format flag of the client commands.
+func formatFlag(fs *flag.FlagSet) *string {
+	return fs.String("format", "human", "output `format`: human or json (json: the result, or a JSON error object, on stdout)")
+}
+
+// checkFormat refuses a --format other than human or json.
+func checkFormat(cmd, format string) error {
+	if format != "human" && format != "json" {
+		return usagef("amaters-server %s: --format must be human or json", cmd)
+	}
+	return nil
+}
+
+// cliError is a failure with a machine-readable code, for --format json.
+type cliError struct {
+	code string // e.g. "not_running", "unreachable", "refused", "failed"
+	err  error
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+
+// asJSON is a client command's failure as --format json reports it: a
+// JSON object {"error":{"code":...,"message":...}} on stdout, exit 1. A
+// bad command line (exit 2) is still said on stderr, and so is everything
+// with --format human.
+func asJSON(err error, format string, stdout io.Writer) error {
+	var ue usageError
+	if err == nil || format != "json" || errors.As(err, &ue) || errors.Is(err, errReported) {
+		return err
+	}
+	code := "failed"
+	var ce *cliError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	out, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": err.Error()}})
+	fmt.Fprintf(stdout, "%s\n", out)
+	return errReported
+}
+
+// refused reports whether nothing listens at hostPort: a refused
+// connection is an immediate, definite answer (no server runs there),
+// unlike a reset or a timeout, which are worth retrying.
+func refused(ctx context.Context, hostPort string) bool {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", hostPort)
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	c.Close()
+	return false
 }

@@ -126,6 +126,7 @@ type DB struct {
 type counters struct {
 	flushes, compactions, walSyncs, writeStalls, tornTails atomic.Uint64
 	movedToLostFound, corruptions, scrubPasses, scrubBytes atomic.Uint64
+	stallNanos                                             atomic.Uint64 // time writes waited in stalls
 }
 
 // Open opens the database in dir, creating it if needed, and recovers

@@ -7,6 +7,8 @@ type Metrics struct {
 	Compactions uint64 // compactions finished, trivial moves included
 	WALSyncs    uint64 // fsyncs of the write-ahead log
 	WriteStalls uint64 // times a write waited for a flush or compaction
+	// StallSeconds is the time writes spent waiting in those stalls.
+	StallSeconds float64
 	// TornWALTails counts torn log tails cut during recovery at Open.
 	TornWALTails uint64
 	// Corruptions counts the corruptions found since Open: by reads (Get,
@@ -57,6 +59,7 @@ func (d *DB) Metrics() Metrics {
 		Compactions:      d.stats.compactions.Load(),
 		WALSyncs:         d.stats.walSyncs.Load(),
 		WriteStalls:      d.stats.writeStalls.Load(),
+		StallSeconds:     float64(d.stats.stallNanos.Load()) / 1e9,
 		TornWALTails:     d.stats.tornTails.Load(),
 		Corruptions:      d.stats.corruptions.Load(),
 		ScrubPasses:      d.stats.scrubPasses.Load(),

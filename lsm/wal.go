@@ -371,6 +371,12 @@ const maxImmutable = 1
 // count entries, switching it or stalling as needed. Leader only.
 func (d *DB) makeRoom(size, count int) error {
 	stalled := false
+	var stallStart time.Time
+	defer func() {
+		if stalled {
+			d.stats.stallNanos.Add(uint64(time.Since(stallStart)))
+		}
+	}()
 	d.mu.Lock()
 	for {
 		if d.bgErr != nil {
@@ -395,7 +401,7 @@ func (d *DB) makeRoom(size, count int) error {
 			d.cond.Wait()
 		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction:
 			if !stalled {
-				stalled = true
+				stalled, stallStart = true, time.Now()
 				d.stats.writeStalls.Add(1)
 				d.log.Warn("lsm: writes stalled: too many level-0 files", "files", l0)
 			}
@@ -421,7 +427,7 @@ func (d *DB) makeRoom(size, count int) error {
 			d.cond.Wait()
 		case len(d.imm) >= maxImmutable:
 			if !stalled {
-				stalled = true
+				stalled, stallStart = true, time.Now()
 				d.stats.writeStalls.Add(1)
 			}
 			d.cond.Wait()

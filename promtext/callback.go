@@ -55,7 +55,16 @@ func (r *Registry) NewGaugeVecFunc(name, help string, labels []string, fn func(e
 	r.register(name, nil, f)
 }
 
-// gaugeVecFunc is the family of NewGaugeVecFunc.
+// NewCounterVecFunc is NewGaugeVecFunc for a labelled counter family whose
+// counts are kept elsewhere: each series must never go down. The name must
+// end in "_total".
+func (r *Registry) NewCounterVecFunc(name, help string, labels []string, fn func(emit func(value float64, labelValues ...string))) {
+	f := &gaugeVecFunc{d: newDesc(name, help, "counter", labels), fn: fn}
+	f.emitFn = f.emit
+	r.register(name, nil, f)
+}
+
+// gaugeVecFunc is the family of NewGaugeVecFunc and NewCounterVecFunc.
 type gaugeVecFunc struct {
 	d      desc
 	fn     func(emit func(value float64, labelValues ...string))

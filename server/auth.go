@@ -2,6 +2,8 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,6 +29,9 @@ type live struct {
 	tls      *tls.Config // nil without network.tls_cert
 	cors     corsPolicy
 	limiters *limiters // nil when rate limiting is off
+	// certExpiry is when the serving certificate expires, caExpiry when
+	// the first client CA does; zero without them.
+	certExpiry, caExpiry time.Time
 }
 
 // Validate checks cfg as [New] does: every value and rule of
@@ -121,6 +126,11 @@ func loadLive(c *config.Config, now func() time.Time) (*live, error) {
 		if err != nil {
 			bad("network.tls_cert", fmt.Errorf("cannot load the certificate and key: %w", err))
 		}
+		if len(cert.Certificate) > 0 {
+			if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+				sec.certExpiry = leaf.NotAfter
+			}
+		}
 		sec.tls = &tls.Config{
 			MinVersion:   tls.VersionTLS12,
 			Certificates: []tls.Certificate{cert},
@@ -140,6 +150,7 @@ func loadLive(c *config.Config, now func() time.Time) (*live, error) {
 				bad("auth.mtls_ca_cert", err)
 			}
 			sec.tls = mc
+			sec.caExpiry = firstExpiry(ca)
 			cfg.MTLS = true
 			// Connections made before a reload are held to the CAs
 			// trusted now, at every request.
@@ -238,6 +249,10 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 			case errors.Is(err, authn.ErrNoCredentials) && sec.cfg.Auth.AllowAnonymous:
 				p.id = authn.Identity{Subject: anonymousSubject}
 			default:
+				// The connection closes after the answer: a client that
+				// failed to authenticate does not keep a slot idle.
+				w.Header().Set("Connection", "close")
+				s.metrics.connsClosed.With("auth_failure").Inc()
 				// Failed attempts spend the address's tokens: guessing
 				// credentials meets 429 once the burst is gone.
 				if ok, wait := sec.limiters.allow(clientKey(r, principal{}), s.now()); !ok {
@@ -301,4 +316,22 @@ func (s *Server) authorize(r *http.Request, a rbac.Action, res rbac.Resource) er
 	}
 	s.audit.record(r, p, a.String(), res.String(), "denied", reason)
 	return errForbidden(fmt.Sprintf("%s may not %s %s (%s)", p.name(), a, res, reason))
+}
+
+// firstExpiry returns when the first of the PEM certificates in data
+// expires, or zero for none.
+func firstExpiry(data []byte) time.Time {
+	var first time.Time
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return first
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && (first.IsZero() || c.NotAfter.Before(first)) {
+			first = c.NotAfter
+		}
+	}
 }

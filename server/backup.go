@@ -92,6 +92,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) error {
 		// releases the checkpoint.)
 		panic(http.ErrAbortHandler)
 	}
+	s.lastBackup.Store(s.now().Unix())
 	s.log.InfoContext(ctx, "backup finished", slog.String("request_id", requestID(ctx)),
 		slog.Int("files", info.Files), slog.Int64("bytes", sw.n), slog.Duration("duration", elapsed))
 	return nil

@@ -47,6 +47,9 @@ func decodeBatch(r io.Reader, lim batchLimits) ([]batchOp, error) {
 		if errors.As(err, &mbe) {
 			return nil, errBodyTooLarge(mbe)
 		}
+		if ae := (*apiError)(nil); errors.As(err, &ae) { // the body budget's 503
+			return nil, ae
+		}
 		return nil, errInvalid("batch body could not be read: %v", err)
 	}
 	if len(data) <= fastBatchBytes {
@@ -104,9 +107,12 @@ func (b *batchDecoder) token() (json.Token, error) {
 func (b *batchDecoder) readError(err error) error {
 	var mbe *http.MaxBytesError
 	var se *json.SyntaxError
+	var ae *apiError
 	switch {
 	case errors.As(err, &mbe):
 		return errBodyTooLarge(mbe)
+	case errors.As(err, &ae): // the body budget's 503
+		return ae
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return errInvalid("batch body is not valid JSON: it ends early, at byte offset %d", b.dec.InputOffset())
 	case errors.As(err, &se):

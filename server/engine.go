@@ -105,7 +105,9 @@ type EngineStats struct {
 	Compactions uint64
 	WALSyncs    uint64
 	WriteStalls uint64
-	Levels      []LevelStats // per LSM level, from 0
+	// StallSeconds is the time writes waited in stalls.
+	StallSeconds float64
+	Levels       []LevelStats // per LSM level, from 0
 	// Revision is the database revision (amaters_storage_revision).
 	Revision uint64
 	// Expired counts keys deleted by expiry

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -105,32 +104,10 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) error {
 }
 
 // readBody reads the whole request body, refusing more than limit bytes
-// with 413 before reading them when Content-Length already says so.
+// with 413 (before reading them when Content-Length already says so), in a
+// buffer that grows as bytes arrive, under the body budget (budget.go).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, errTooLarge("value is %d bytes; the limit (storage.max_value_bytes) is %d", r.ContentLength, limit)
-	}
-	if r.ContentLength >= 0 {
-		// The body ends after ContentLength bytes, within the limit.
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			return nil, bodyError(err, limit)
-		}
-		return buf, nil
-	}
-	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		return nil, bodyError(err, limit)
-	}
-	return buf, nil
-}
-
-func bodyError(err error, limit int64) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return errTooLarge("value is larger than the limit (storage.max_value_bytes) of %d bytes", limit)
-	}
-	return errInvalid("reading the request body: %v", err)
+	return readBounded(r, limit, "storage.max_value_bytes")
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {

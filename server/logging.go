@@ -133,7 +133,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 				s.fastAccess.write(&accessRecord{
 					time: s.now(), level: level, requestID: ex.id, method: r.Method,
 					route: ex.route, collection: ex.collection, status: status, code: ex.errCode,
-					bytesIn: max(r.ContentLength, 0), bytesOut: ex.bytes,
+					bytesIn: ex.body.read, bytesOut: ex.bytes,
 					duration: s.now().Sub(ex.start), identity: ex.who.name(), remote: r.RemoteAddr,
 				})
 			}
@@ -153,7 +153,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("code", ex.errCode))
 		}
 		attrs = append(attrs,
-			slog.Int64("bytes_in", max(r.ContentLength, 0)),
+			slog.Int64("bytes_in", ex.body.read),
 			slog.Int64("bytes_out", ex.bytes),
 			slog.Duration("duration", s.now().Sub(ex.start)),
 			slog.String("identity", ex.who.name()),

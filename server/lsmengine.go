@@ -121,13 +121,14 @@ func (e *lsmEngine) Checkpoint() (Checkpoint, error) {
 func (e *lsmEngine) Stats() EngineStats {
 	m := e.db.Metrics()
 	st := EngineStats{
-		SizeBytes:   m.DiskBytes,
-		Flushes:     m.Flushes,
-		Compactions: m.Compactions,
-		WALSyncs:    m.WALSyncs,
-		WriteStalls: m.WriteStalls,
-		Err:         m.Err,
-		Levels:      make([]LevelStats, len(m.Levels)),
+		SizeBytes:    m.DiskBytes,
+		Flushes:      m.Flushes,
+		Compactions:  m.Compactions,
+		WALSyncs:     m.WALSyncs,
+		WriteStalls:  m.WriteStalls,
+		StallSeconds: m.StallSeconds,
+		Err:          m.Err,
+		Levels:       make([]LevelStats, len(m.Levels)),
 	}
 	for i, l := range m.Levels {
 		st.Levels[i] = LevelStats{Files: int64(l.Files), Bytes: l.Bytes}

@@ -3,6 +3,7 @@ package server
 import (
 	"runtime"
 	"strconv"
+	"sync/atomic"
 
 	"amaters-server/promtext"
 )
@@ -14,13 +15,17 @@ type metrics struct {
 	storageLatency *promtext.HistogramVec
 	requests       *promtext.CounterVec
 	networkErrors  *promtext.CounterVec
-	cacheHits      *promtext.Counter
-	cacheMisses    *promtext.Counter
-	cacheEvictions *promtext.Counter
-	authSuccesses  *promtext.CounterVec
-	authFailures   *promtext.CounterVec
-	rateLimited    *promtext.Counter
-	panics         *promtext.Counter
+	connsClosed    *promtext.CounterVec
+	// requestDuration is what clients see, by route (requestRoute).
+	requestDuration *promtext.HistogramVec
+	routeLabels     atomic.Pointer[map[routeKey]string]
+	cacheHits       *promtext.Counter
+	cacheMisses     *promtext.Counter
+	cacheEvictions  *promtext.Counter
+	authSuccesses   *promtext.CounterVec
+	authFailures    *promtext.CounterVec
+	rateLimited     *promtext.Counter
+	panics          *promtext.Counter
 }
 
 // newMetrics registers the server's metrics on reg. Families whose
@@ -36,6 +41,11 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 			"API requests answered, by method and status code.", "method", "code"),
 		networkErrors: reg.NewCounterVec("amaters_network_errors_total",
 			"Network errors by kind.", "kind"),
+		connsClosed: reg.NewCounterVec("amaters_network_connections_closed_total",
+			"API connections the server closed to stay bounded, by reason (per_ip_limit, idle_under_load, auth_failure).", "reason"),
+		requestDuration: reg.NewHistogramVec("amaters_request_duration_seconds",
+			"API request duration in seconds, from the request's headers read to its handler's return, by route (METHOD PATTERN, or \"unmatched\").",
+			[]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "route"),
 		cacheHits:      reg.NewCounter("amaters_cache_hits_total", "Query result cache hits (GET and range)."),
 		cacheMisses:    reg.NewCounter("amaters_cache_misses_total", "Query result cache misses, stale entries included."),
 		cacheEvictions: reg.NewCounter("amaters_cache_evictions_total", "Query result cache evictions."),
@@ -48,6 +58,12 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 	}
 	// Pre-create the label sets an operator alerts on, so they read 0
 	// rather than being absent before the first event.
+	for _, kind := range []string{"tls_handshake", "timeout", "reset", "too_large", "bad_framing", "other"} {
+		m.networkErrors.With(kind)
+	}
+	for _, reason := range []string{"per_ip_limit", "idle_under_load", "auth_failure"} {
+		m.connsClosed.With(reason)
+	}
 	for _, op := range []string{"get", "set", "delete", "range", "batch"} {
 		m.storageLatency.With(op)
 		for _, result := range []string{"ok", "error"} {
@@ -57,6 +73,45 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 
 	reg.NewGaugeFunc("amaters_storage_size_bytes", "Bytes the storage engine holds: SSTables, write-ahead log and manifest (in memory for the memory engine).",
 		func() float64 { return float64(s.engineStats().SizeBytes) })
+	reg.NewGaugeFunc("amaters_inflight_body_bytes", "Request body bytes held now, under network.max_inflight_body_mb.",
+		func() float64 {
+			if s.bodies == nil {
+				return 0
+			}
+			return float64(s.bodies.inUse())
+		})
+	reg.NewCounterFunc("amaters_inflight_body_rejected_total", "Requests answered 503 because the request body budget (network.max_inflight_body_mb) stayed exhausted.",
+		func() float64 {
+			if s.bodies == nil {
+				return 0
+			}
+			return float64(s.bodies.rejected.Load())
+		})
+	reg.NewCounterFunc("amaters_lsm_write_stalls_total", "Times a write waited for a flush or compaction (a write stall).",
+		func() float64 { return float64(s.engineStats().WriteStalls) })
+	reg.NewCounterFunc("amaters_lsm_stall_seconds_total", "Seconds writes spent waiting in write stalls.",
+		func() float64 { return s.engineStats().StallSeconds })
+	reg.NewCounterVecFunc("amaters_log_write_errors_total",
+		"Writes a log file refused, by log: server (logging.file, which the access log shares), audit, access.",
+		[]string{"log"}, func(emit func(float64, ...string)) {
+			emit(float64(s.logWriteErrors("server")), "server")
+			emit(float64(s.logWriteErrors("audit")), "audit")
+			emit(float64(s.logWriteErrors("access")), "access")
+		})
+	reg.NewGaugeVecFunc("amaters_tls_certificate_expiry_timestamp_seconds",
+		"When a certificate the server uses expires (Unix seconds): kind serving (network.tls_cert), client_ca (the first to expire of auth.mtls_ca_cert). Absent without that file; follows reloads.",
+		[]string{"kind"}, func(emit func(float64, ...string)) {
+			l := s.live.Load()
+			if !l.certExpiry.IsZero() {
+				emit(float64(l.certExpiry.Unix()), "serving")
+			}
+			if !l.caExpiry.IsZero() {
+				emit(float64(l.caExpiry.Unix()), "client_ca")
+			}
+		})
+	reg.NewGaugeFunc("amaters_backup_last_success_timestamp_seconds",
+		"When this process last streamed a whole online backup (Unix seconds); 0 before the first.",
+		func() float64 { return float64(s.lastBackup.Load()) })
 	reg.NewGaugeFunc("amaters_network_connections", "Open API connections.",
 		func() float64 { return float64(s.conns.Load()) })
 	reg.NewCounterFunc("amaters_lsm_flushes_total", "Memtable flushes to SSTables.",
@@ -101,4 +156,56 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 	promtext.RegisterProcess(reg)
 	promtext.RegisterGo(reg)
 	return m
+}
+
+// routeKey is a request's method and route pattern.
+type routeKey struct{ method, route string }
+
+// requestRoute returns the route label of a request: "METHOD PATTERN" for a
+// routed request, "unmatched" for one no route took. The labels are kept
+// in a copy-on-write map, so that a request does not build its label.
+func (m *metrics) requestRoute(method, route string) string {
+	if route == "" {
+		return "unmatched"
+	}
+	k := routeKey{methodLabel(method), route}
+	if labels := m.routeLabels.Load(); labels != nil {
+		if l, ok := (*labels)[k]; ok {
+			return l
+		}
+	}
+	for {
+		old := m.routeLabels.Load()
+		next := map[routeKey]string{}
+		if old != nil {
+			for k, v := range *old {
+				next[k] = v
+			}
+		}
+		l := k.method + " " + k.route
+		next[k] = l
+		if m.routeLabels.CompareAndSwap(old, &next) {
+			return l
+		}
+	}
+}
+
+// logWriteErrors counts the writes a log file refused.
+func (s *Server) logWriteErrors(log string) uint64 {
+	switch log {
+	case "server":
+		if s.logOut != nil && s.logOut.file != nil {
+			return s.logOut.file.Stats().WriteErrors
+		}
+	case "audit":
+		if a := s.audit; a != nil {
+			a.mu.Lock()
+			w := a.w
+			a.mu.Unlock()
+			if w != nil {
+				return w.Stats().WriteErrors
+			}
+		}
+	}
+	return 0
 }

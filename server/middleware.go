@@ -16,8 +16,9 @@ import (
 
 // The API middleware chain, outermost first (see Server.apiHandler):
 //
-//	request id → recover → access log → metrics → CORS → compression
-//	→ body limit/decompression → authentication (or protected mode)
+//	connection busy → request id → recover → access log → metrics
+//	→ framing → CORS → compression
+//	→ body budget → body limit/decompression → authentication (or protected mode)
 //	→ rate limit → draining → router → authorization → handler
 
 type ctxKey int
@@ -49,6 +50,10 @@ type exchange struct {
 	// past it.
 	idHeader     [1]string
 	lengthHeader [1]string
+	// body is the request's share of the body budget, bbody the body
+	// reader that charges it (budget.go).
+	body  bodyAccount
+	bbody budgetBody
 }
 
 // exchangeContext is a request context carrying its exchange: what
@@ -228,13 +233,16 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 	})
 }
 
-// withMetrics counts every answered request by method and status code.
+// withMetrics counts every answered request by method and status code, and
+// observes its duration by route.
 func (s *Server) withMetrics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &exchangeFrom(r).statusWriter
+		ex := exchangeFrom(r)
+		sw := &ex.statusWriter
 		defer func() {
 			code := sw.code()
 			s.metrics.requests.With(methodLabel(r.Method), statusLabel(code)).Inc()
+			s.metrics.requestDuration.With(s.metrics.requestRoute(r.Method, ex.route)).Observe(s.now().Sub(ex.start).Seconds())
 			if code == http.StatusRequestEntityTooLarge {
 				s.metrics.networkErrors.With("too_large").Inc()
 			}
@@ -309,11 +317,14 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withRateLimit(h)
 	h = s.withAuthentication(h)
 	h = s.withBodyLimit(h)
+	h = s.withBodyBudget(h)
 	h = s.withCompression(h)
 	h = s.withCORS(h)
+	h = s.withFraming(h)
 	h = s.withMetrics(h)
 	h = s.withAccessLog(h)
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
+	h = s.withConnBusy(h)
 	return h
 }

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -52,4 +54,30 @@ func (n notifier) runWatchdog(ctx context.Context) {
 			n.send("WATCHDOG=1")
 		}
 	}
+}
+
+// reloading tells systemd that a reload starts: RELOADING=1 with the
+// CLOCK_MONOTONIC time in µs, which systemd (Type=notify-reload, and
+// `systemctl reload` of Type=notify) needs to tell this reload from an
+// older one.
+func (n notifier) reloading() {
+	msg := "RELOADING=1\n"
+	if us := monotonicUsec(); us > 0 {
+		msg += fmt.Sprintf("MONOTONIC_USEC=%d\n", us)
+	}
+	n.send(msg + "STATUS=reloading the configuration")
+}
+
+// reloaded tells systemd the reload is over: READY=1 always, since the
+// server serves either way (a refused reload leaves the previous
+// configuration in force), with the outcome in STATUS, which `systemctl
+// status` shows.
+func (n notifier) reloaded(err error) {
+	if err == nil {
+		n.send("READY=1\nSTATUS=serving; reloaded the configuration")
+		return
+	}
+	// STATUS is one line.
+	why := strings.Join(strings.Fields(err.Error()), " ")
+	n.send("READY=1\nSTATUS=serving; reload refused, the previous configuration stays in force: " + why)
 }

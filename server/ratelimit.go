@@ -2,7 +2,6 @@ package server
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -99,16 +98,13 @@ func (l *limiters) clients() int {
 }
 
 // clientKey is the rate-limit key of a request: its authenticated identity,
-// else its remote IP.
+// else its remote address as clientAddr counts it (an IPv6 address by its
+// /64, so that one host cannot spread guesses over its 2^64 addresses).
 func clientKey(r *http.Request, p principal) clientID {
 	if p.id.Method != "" {
 		return clientID{method: string(p.id.Method), subject: p.id.Subject}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return clientID{subject: host}
+	return clientID{subject: clientAddr(r.RemoteAddr)}
 }
 
 // withRateLimit refuses, with 429 and Retry-After, a request whose client

@@ -184,7 +184,7 @@ func TestExpiry(t *testing.T) {
 	do(t, "PUT", keyURL(ts, "c", []byte("gone"))+"?ttl=1", []byte("v"))
 	// (A GET answered from the query cache reports the revision it was
 	// read at, which may be older: the metric is the database's.)
-	before := metricValue(t, ts, "amaters_storage_revision")
+	before := metricUint(t, ts, "amaters_storage_revision")
 	clock.add(2 * time.Second)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(string(do(t, "GET", ts.health+"/metrics", nil).body), "amaters_storage_expired_total 1\n") {
@@ -193,7 +193,7 @@ func TestExpiry(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // the expirer's own period is a second
 	}
-	if after := metricValue(t, ts, "amaters_storage_revision"); after != before+1 {
+	if after := metricUint(t, ts, "amaters_storage_revision"); after != before+1 {
 		t.Fatalf("revision %d after the expiry, want %d", after, before+1)
 	}
 	// Past the expiry and gone for good: the collection lists only c's
@@ -463,7 +463,7 @@ func TestRevisionModel(t *testing.T) {
 }
 
 // metricValue reads one unlabelled metric from /metrics.
-func metricValue(t *testing.T, ts *testServer, name string) uint64 {
+func metricUint(t *testing.T, ts *testServer, name string) uint64 {
 	t.Helper()
 	for _, line := range strings.Split(string(do(t, "GET", ts.health+"/metrics", nil).body), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {

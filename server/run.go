@@ -69,6 +69,34 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		defer func() { close(stop); sw.Wait() }()
 	}
 
+	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
+
+	// Listen first, so a port in use fails at once, before recovery and
+	// before anything is created on disk.
+	healthLn, err := listen(net.JoinHostPort(host, strconv.FormatInt(s.cfg.Health.HTTPPort, 10)), "health")
+	if err != nil {
+		return err
+	}
+	defer healthLn.Close()
+	var metricsLn net.Listener
+	if mp := s.cfg.MetricsPort(); mp != s.cfg.Health.HTTPPort {
+		if metricsLn, err = listen(net.JoinHostPort(host, strconv.FormatInt(mp, 10)), "metrics"); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	rawAPILn, err := listen(s.cfg.Server.BindAddress, "API")
+	if err != nil {
+		return err
+	}
+	limitLn := newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections), int(s.cfg.Network.MaxConnectionsPerIP),
+		func(reason string) { s.metrics.connsClosed.With(reason).Inc() })
+	limitLn.framing = s.live.Load().tls == nil
+	var apiLn net.Listener = limitLn
+	defer apiLn.Close()
+
+	// The data folder only once the ports are ours: a start refused for a
+	// busy port leaves nothing behind.
 	if err := os.MkdirAll(s.cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -96,27 +124,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		dataLock.Close()
 	})
 	defer releaseLocks()
-	host, _, _ := net.SplitHostPort(s.cfg.Server.BindAddress)
-
-	// Listen first, so a port in use fails at once, before recovery.
-	healthLn, err := listen(net.JoinHostPort(host, strconv.FormatInt(s.cfg.Health.HTTPPort, 10)), "health")
-	if err != nil {
-		return err
-	}
-	defer healthLn.Close()
-	var metricsLn net.Listener
-	if mp := s.cfg.MetricsPort(); mp != s.cfg.Health.HTTPPort {
-		if metricsLn, err = listen(net.JoinHostPort(host, strconv.FormatInt(mp, 10)), "metrics"); err != nil {
-			return err
-		}
-		defer metricsLn.Close()
-	}
-	rawAPILn, err := listen(s.cfg.Server.BindAddress, "API")
-	if err != nil {
-		return err
-	}
-	var apiLn net.Listener = newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections))
-	defer apiLn.Close()
 
 	// The audit log before any handler runs: /health reports on it.
 	if s.cfg.Audit.Enabled {
@@ -181,6 +188,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       log.New(serverErrorLog{s}, "", 0),
 		ConnState:      s.trackConn,
+		ConnContext:    connContext,
 	}
 	if s.live.Load().tls != nil {
 		// Every handshake takes the current configuration, so a reload
@@ -195,6 +203,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		apiLn = tls.NewListener(apiLn, apiSrv.TLSConfig)
 	}
 	serve(apiSrv, apiLn)
+	go limitLn.shedLoop(s.pressureIdle()) // ends when the listener closes
 
 	s.mu.Lock()
 	s.apiAddr, s.healthAddr = rawAPILn.Addr().String(), healthLn.Addr().String()
@@ -257,10 +266,14 @@ func (s *Server) serveUntilShutdown(ctx context.Context, term <-chan os.Signal, 
 			return err
 		case <-hup:
 			// Run has no caller to hand a refused reload to: it is logged
-			// here (Reload audits it), and the server goes on.
-			if err := s.Reload(); err != nil {
+			// here (Reload audits it), told to systemd, and the server
+			// goes on.
+			s.notify.reloading()
+			err := s.Reload()
+			if err != nil {
 				s.log.Error("reload refused; the previous configuration stays in force", slog.String("error", err.Error()))
 			}
+			s.notify.reloaded(err)
 		}
 	}
 }

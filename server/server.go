@@ -102,11 +102,14 @@ type Server struct {
 	ids     *requestIDs
 	cache   *queryCache // nil when the query cache is off
 	gzip    gzipWriters
+	bodies  *bodyBudget // network.max_inflight_body_mb; nil: none
 
 	state   atomic.Int32
 	started time.Time
 	conns   atomic.Int64
-	running atomic.Bool // Run was called
+	// lastBackup is when a backup last streamed whole (Unix seconds).
+	lastBackup atomic.Int64
+	running    atomic.Bool // Run was called
 
 	// live is the state a reload replaces: authentication, authorization,
 	// TLS, CORS, rate limits (see Reload).
@@ -182,6 +185,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		s.log = newLogger(opts.Stderr, cfg, logLevel(cfg))
 	}
 	s.access = s.log
+	if mb := cfg.Network.MaxInflightBodyMB; mb > 0 {
+		s.bodies = newBodyBudget(mb<<20, bodyBudgetWait)
+	}
 	s.metrics = newMetrics(s.reg, s)
 	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
 	registerStoreMetrics(s.reg, s)

@@ -112,7 +112,13 @@ type Health struct {
 
 // Network is the [network] section.
 type Network struct {
-	MaxConnections    int64
+	MaxConnections int64
+	// MaxConnectionsPerIP caps the API connections of one client address
+	// (an IPv6 address by its /64); 0 = no cap of its own.
+	MaxConnectionsPerIP int64
+	// MaxInflightBodyMB bounds the request body bytes held by all requests
+	// at once (MiB).
+	MaxInflightBodyMB int64
 	IdleTimeout       time.Duration
 	ReadHeaderTimeout time.Duration
 	TLSCert           string
@@ -185,9 +191,11 @@ func Default() Config {
 		Cache:      Cache{MaxEntries: 65536, MaxBytes: 64 << 20},
 		Health:     Health{HTTPPort: 9090},
 		Network: Network{
-			MaxConnections:    1000,
-			IdleTimeout:       60 * time.Second,
-			ReadHeaderTimeout: 10 * time.Second,
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 256,
+			MaxInflightBodyMB:   256,
+			IdleTimeout:         60 * time.Second,
+			ReadHeaderTimeout:   10 * time.Second,
 		},
 		Observability: Observability{LogFormat: "text"},
 		Logging:       Logging{Rotation: "size", MaxSizeMB: 100, MaxBackups: 10},

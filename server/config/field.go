@@ -59,6 +59,8 @@ func (c *Config) fields() []field {
 		{key: "cache.max_bytes", ptr: &c.Cache.MaxBytes, size: true},
 		{key: "health.http_port", ptr: &c.Health.HTTPPort},
 		{key: "network.max_connections", ptr: &c.Network.MaxConnections},
+		{key: "network.max_connections_per_ip", ptr: &c.Network.MaxConnectionsPerIP},
+		{key: "network.max_inflight_body_mb", ptr: &c.Network.MaxInflightBodyMB},
 		{key: "network.idle_timeout_ms", ptr: &c.Network.IdleTimeout},
 		{key: "network.read_header_timeout_ms", ptr: &c.Network.ReadHeaderTimeout},
 		{key: "network.tls_cert", ptr: &c.Network.TLSCert, path: true},

@@ -108,6 +108,11 @@ func (c *Config) Validate() error {
 	}
 
 	v.between("network.max_connections", c.Network.MaxConnections, 1, 1<<20)
+	v.between("network.max_connections_per_ip", c.Network.MaxConnectionsPerIP, 0, 1<<20)
+	v.between("network.max_inflight_body_mb", c.Network.MaxInflightBodyMB, 1, 1<<20)
+	if need := (c.MaxBodyBytes() + 1<<20 - 1) >> 20; c.Network.MaxInflightBodyMB >= 1 && c.Network.MaxInflightBodyMB < need {
+		v.add("network.max_inflight_body_mb", fmt.Sprintf("is %d MiB, less than one body of middleware.max_body_bytes (%d MiB); set at least %d", c.Network.MaxInflightBodyMB, need, need))
+	}
 	if c.Network.ReadHeaderTimeout <= 0 {
 		v.add("network.read_header_timeout_ms", "must be at least 1 (it guards against slowloris clients)")
 	}
