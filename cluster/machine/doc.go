@@ -1,0 +1,65 @@
+// Package machine is the cluster edition's state machine: the product's
+// revisioned store (server/store) on its own lsm.DB, implementing
+// cluster.StateMachine. Every member applies the same committed entries
+// through [store.Store.Apply], so every member reaches the same guard
+// verdicts and the same revisions.
+//
+// # Commands
+//
+// A committed entry's command is a list of store requests, encoded by
+// [Encode] (see command.go for the bytes; part of the on-disk format,
+// since commands live in the raft log). Everything the apply depends on
+// is fixed by the proposer and travels in the command: the ops, their
+// guards, their absolute expiry times and the request's Now (the time
+// against which expiry is judged). The apply uses no clock of its own.
+// A write proposes one request; the leader's expirer proposes a list of
+// expire requests ([store.Store.DueExpiries]), applied as one group.
+//
+// # Idempotence
+//
+// The first request of an entry carries the entry's raft index as its
+// AppliedIndex, which the store records in the same atomic lsm batch as
+// the entry's effects (etcd's consistent index). An entry without a
+// command (a leader's empty entry, a membership change) is applied as an
+// empty request that records only the index. After a crash the node
+// replays the log above the raft snapshot and skips every index at or
+// below [Machine.AppliedIndex], so nothing is applied twice. A command
+// that does not decode is deterministic garbage: it is applied as an
+// empty request on every member (its index recorded), and its result is
+// an error wrapping [ErrBadCommand].
+//
+// # Durability
+//
+// The lsm.DB runs with lsm.SyncNone: the raft log (SyncAlways) is the
+// durable copy of every applied entry. [Machine.Sync] flushes the
+// memtable to a table and the manifest before the node compacts the raft
+// log below the applied index.
+//
+// # Snapshots
+//
+// [Machine.Snapshot] takes an lsm checkpoint (from the node's apply
+// goroutine, so it holds exactly the entries up to AppliedIndex) and
+// streams it as a server/backup archive: the same tar, BLAKE3SUMS and
+// FORMAT as `amaters-server backup`, so a snapshot is a backup and every
+// byte is verified when it is installed. [Machine.Restore] saves the
+// stream to <dir>/restore.tar, lets backup.Restore verify and extract
+// it into <dir>/restore/db, then, with readers locked out, closes the
+// store and the DB, renames <dir>/db to <dir>/db.old and <dir>/restore/db
+// to <dir>/db, syncs the folder, removes db.old and reopens. A crash
+// between the two renames leaves db.old and no db: [Open] renames it
+// back (the node then restores again from the snapshot file it kept).
+//
+// # Files
+//
+//	<dir>/db           the store's lsm.DB, its write-ahead log inside
+//	<dir>/db.old       only during a Restore
+//	<dir>/restore.tar  only during a Restore
+//	<dir>/restore/     only during a Restore
+//
+// # Concurrency
+//
+// A Machine is safe for concurrent use. Apply, Sync, Snapshot and
+// Restore are called by the node's one apply goroutine; reads go through
+// [Machine.View] from any goroutine, and are held off only while Restore
+// swaps the database.
+package machine
