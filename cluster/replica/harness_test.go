@@ -287,3 +287,24 @@ func retryable(err error) bool {
 func put(c, k, v string, g store.Guard) store.Op {
 	return store.Op{Kind: store.OpPut, Collection: c, Key: []byte(k), Value: []byte(v), Guard: g}
 }
+
+// mustWrite applies an idempotent request through member id, retrying
+// while the cluster is busy electing (an unknown outcome included: the
+// request must be one that may apply twice).
+func (c *testCluster) mustWrite(id uint64, req store.Request) store.Result {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := c.get(id)
+		if r == nil {
+			c.t.Fatalf("member %d is not running", id)
+		}
+		res, err := r.Write(c.t.Context(), req)
+		if err == nil {
+			return res
+		}
+		if !(retryable(err) || errors.Is(err, cluster.ErrUnknownOutcome)) || time.Now().After(deadline) {
+			c.t.Fatalf("write through member %d: %v", id, err)
+		}
+	}
+}

@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -121,6 +124,9 @@ func Open(dir string, opts Options) (_ *Replica, err error) {
 		return nil, err
 	}
 	closers = append(closers, r.m.Close)
+	if err := checkSeed(dir, r.m, opts); err != nil {
+		return nil, err
+	}
 	r.tr, err = transport.New(transport.Options{ID: opts.ID, TLS: opts.PeerTLS, InsecurePeers: opts.InsecurePeers,
 		RequestTimeout: opts.RequestTimeout, Logger: opts.Logger})
 	if err != nil {
@@ -153,6 +159,35 @@ func Open(dir string, opts Options) (_ *Replica, err error) {
 		r.wg.Go(func() { r.expireLoop(ctx) })
 	}
 	return r, nil
+}
+
+// checkSeed refuses to start a raft log over a state machine that it
+// would not reproduce: the node skips entries at or below the state
+// machine's applied index, and applies the log on top of whatever the
+// state holds.
+func checkSeed(dir string, m *machine.Machine, opts Options) error {
+	if _, err := os.Stat(filepath.Join(dir, "raft")); !errors.Is(err, fs.ErrNotExist) {
+		return err // an existing log (nil), or a folder we cannot look at
+	}
+	var applied, rev uint64
+	m.View(func(st *store.Store) error {
+		applied, rev = st.AppliedIndex(), st.Revision()
+		return nil
+	})
+	db := filepath.Join(dir, "db")
+	switch {
+	case applied > 0:
+		return fmt.Errorf("replica: %s holds a cluster member's state (applied raft index %d) but %s has no raft log; "+
+			"a member's folder must be kept whole (raft/ with db/)", db, applied, dir)
+	case rev > 0:
+		// A joining member would apply the log over it; a new cluster's
+		// other members would get the log without it (the data is in no
+		// entry), unless the log were compacted at once so that they get a
+		// snapshot. Until the node does that, refuse.
+		return fmt.Errorf("replica: %s holds data (revision %d) but %s has no raft log; "+
+			"a member starts from an empty folder (seeding a cluster from a backup is not supported yet)", db, rev, dir)
+	}
+	return nil
 }
 
 // Close stops the expirer, the node, the peer server and the transport,

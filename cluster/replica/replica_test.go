@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"amaters-server/cluster"
+	"amaters-server/cluster/machine"
 	"amaters-server/cluster/replica"
 	"amaters-server/server/store"
 )
@@ -264,9 +268,7 @@ func TestJoinBySnapshot(t *testing.T) {
 	lead := c.leader()
 	ctx := t.Context()
 	for i := range 200 {
-		if _, err := c.get(lead).Write(ctx, store.Request{Ops: []store.Op{put("data", fmt.Sprint("k", i), strings.Repeat("x", i), store.Guard{})}}); err != nil {
-			t.Fatal(err)
-		}
+		c.mustWrite(lead, store.Request{Ops: []store.Op{put("data", fmt.Sprint("k", i), strings.Repeat("x", i), store.Guard{})}})
 	}
 	c.reserve(4)
 	id, err := c.get(lead).Node().AddMember(ctx, c.urls[4])
@@ -278,9 +280,7 @@ func TestJoinBySnapshot(t *testing.T) {
 	}
 	c.start(4, true)
 	for i := range 20 {
-		if _, err := c.get(c.leader()).Write(ctx, store.Request{Ops: []store.Op{put("data", fmt.Sprint("after", i), "y", store.Guard{})}}); err != nil {
-			t.Fatal(err)
-		}
+		c.mustWrite(c.leader(), store.Request{Ops: []store.Op{put("data", fmt.Sprint("after", i), "y", store.Guard{})}})
 	}
 	state := c.converged()
 	if !strings.Contains(state, "data/after19=y") {
@@ -304,15 +304,13 @@ func TestJoinBySnapshot(t *testing.T) {
 // isolated member still answers serializable reads but refuses
 // linearizable ones after the timeout.
 func TestReads(t *testing.T) {
-	c := newCluster(t, 3, func(id uint64, o *replica.Options) { o.RequestTimeout = 500 * time.Millisecond })
+	c := newCluster(t, 3, func(id uint64, o *replica.Options) { o.RequestTimeout = time.Second })
 	c.leader()
 	ctx := t.Context()
 	for i := range 30 {
-		w, rd := c.get(uint64(i%3+1)), c.get(uint64((i+1)%3+1))
+		rd := c.get(uint64((i+1)%3 + 1))
 		v := strconv.Itoa(i)
-		if _, err := w.Write(ctx, store.Request{Ops: []store.Op{put("r", "k", v, store.Guard{})}}); err != nil {
-			t.Fatal(err)
-		}
+		c.mustWrite(uint64(i%3+1), store.Request{Ops: []store.Op{put("r", "k", v, store.Guard{})}})
 		got, _, _, err := readKey(ctx, rd, "r", "k")
 		if err != nil || got != v {
 			t.Fatalf("read after write %d: %q, %v", i, got, err)
@@ -332,9 +330,7 @@ func TestReads(t *testing.T) {
 	iso := lead%3 + 1
 	c.isolate(iso, true)
 	// The others go on without it.
-	if _, err := c.get(lead).Write(ctx, store.Request{Ops: []store.Op{put("r", "k", "new", store.Guard{})}}); err != nil {
-		t.Fatal(err)
-	}
+	c.mustWrite(lead, store.Request{Ops: []store.Op{put("r", "k", "new", store.Guard{})}})
 	var stale string
 	if err := c.get(iso).Read(ctx, replica.Serializable, func(st *store.Store) error {
 		e, _, err := st.Get("r", []byte("k"), time.Time{})
@@ -364,10 +360,7 @@ func TestExpiry(t *testing.T) {
 	ctx := t.Context()
 	op := put("e", "k", "v", store.Guard{})
 	op.ExpiresAt = now().Add(time.Second)
-	res, err := c.get(lead).Write(ctx, store.Request{Ops: []store.Op{op}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := c.mustWrite(lead, store.Request{Ops: []store.Op{op}})
 	clock.Add(2000)
 	if err := c.get(lead).ExpireOnce(ctx); err != nil {
 		t.Fatal(err)
@@ -375,5 +368,36 @@ func TestExpiry(t *testing.T) {
 	state := c.converged()
 	if strings.Contains(state, "e/k") || !strings.HasPrefix(state, fmt.Sprintf("rev %d;", res.Revision+1)) {
 		t.Fatalf("after expiry: %s (write at revision %d)", state, res.Revision)
+	}
+}
+
+// TestRefusesForeignState: a folder with data but no raft log (a
+// single-node server's folder, a restored backup, a member's db/ without
+// its raft/) is refused with an error naming it, and left alone.
+func TestRefusesForeignState(t *testing.T) {
+	dir := t.TempDir()
+	m, err := machine.Open(dir, machine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(5, machine.Encode(nil, []store.Request{{Ops: []store.Op{put("c", "k", "v", store.Guard{})}}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, join := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = replica.Open(dir, replica.Options{ID: 1, PeerListener: ln, Join: join,
+			InitialMembers: map[uint64]string{1: "http://" + ln.Addr().String()}})
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "db")) {
+			t.Fatalf("join %v: opened over foreign state: %v", join, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "raft")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a raft log was created: %v", err)
+		}
 	}
 }
