@@ -23,6 +23,17 @@
 // proposing what the old one had in flight) is harmless: the second
 // apply finds nothing to do.
 //
+// # Seeding
+//
+// A member whose folder holds data but no raft log (a single-node
+// server's data_dir, or `amaters-server restore` of a backup taken from
+// a single-node server or from any cluster member) starts a new
+// one-member cluster over it, if it is configured as one (initial_members
+// naming only itself, initial_state new): the raft log begins with a
+// snapshot at the state's applied index (cluster.Seed), so that members
+// added later receive the whole state by snapshot. Any other start over
+// such a folder is refused with an error naming it.
+//
 // # Errors
 //
 // Write and Read return the node's errors unchanged, so callers test

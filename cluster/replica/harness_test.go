@@ -72,14 +72,20 @@ type testCluster struct {
 
 func newCluster(t *testing.T, n int, tweak func(id uint64, o *replica.Options)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, opts: tweak, running: map[uint64]*replica.Replica{}, dirs: map[uint64]string{},
-		addrs: map[uint64]string{}, urls: map[uint64]string{}}
+	c := emptyCluster(t, tweak)
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.reserve(id)
 	}
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id, false)
 	}
+	return c
+}
+
+// emptyCluster is a cluster with no member yet: reserve and start them.
+func emptyCluster(t *testing.T, tweak func(id uint64, o *replica.Options)) *testCluster {
+	c := &testCluster{t: t, opts: tweak, running: map[uint64]*replica.Replica{}, dirs: map[uint64]string{},
+		addrs: map[uint64]string{}, urls: map[uint64]string{}}
 	t.Cleanup(func() {
 		for _, id := range c.ids() {
 			c.kill(id)

@@ -161,10 +161,13 @@ func Open(dir string, opts Options) (_ *Replica, err error) {
 	return r, nil
 }
 
-// checkSeed refuses to start a raft log over a state machine that it
-// would not reproduce: the node skips entries at or below the state
-// machine's applied index, and applies the log on top of whatever the
-// state holds.
+// checkSeed looks at a state machine that has no raft log yet. Empty,
+// it is a new member. Holding data (a single-node server's folder, a
+// restored backup), it seeds a new one-member cluster (cluster.Seed),
+// which the others then join; any other start over it is refused, since
+// the node would apply the log over data that no entry carries (a
+// joining member) or other members would never get that data (a new
+// cluster of several).
 func checkSeed(dir string, m *machine.Machine, opts Options) error {
 	if _, err := os.Stat(filepath.Join(dir, "raft")); !errors.Is(err, fs.ErrNotExist) {
 		return err // an existing log (nil), or a folder we cannot look at
@@ -174,20 +177,27 @@ func checkSeed(dir string, m *machine.Machine, opts Options) error {
 		applied, rev = st.AppliedIndex(), st.Revision()
 		return nil
 	})
+	if applied == 0 && rev == 0 {
+		return nil
+	}
 	db := filepath.Join(dir, "db")
 	switch {
-	case applied > 0:
-		return fmt.Errorf("replica: %s holds a cluster member's state (applied raft index %d) but %s has no raft log; "+
-			"a member's folder must be kept whole (raft/ with db/)", db, applied, dir)
-	case rev > 0:
-		// A joining member would apply the log over it; a new cluster's
-		// other members would get the log without it (the data is in no
-		// entry), unless the log were compacted at once so that they get a
-		// snapshot. Until the node does that, refuse.
+	case opts.Join:
 		return fmt.Errorf("replica: %s holds data (revision %d) but %s has no raft log; "+
-			"a member starts from an empty folder (seeding a cluster from a backup is not supported yet)", db, rev, dir)
+			"a member joining a cluster (initial_state = existing) starts from an empty folder", db, rev, dir)
+	case len(opts.InitialMembers) != 1 || opts.InitialMembers[opts.ID] == "":
+		return fmt.Errorf("replica: %s holds data (revision %d) but %s has no raft log; "+
+			"to seed a new cluster from it, start it alone (initial_members naming only this member, initial_state = new), then add the others", db, rev, dir)
 	}
-	return nil
+	if applied == 0 {
+		// The seed snapshot needs an index; record 1 in the state.
+		if _, err := m.Apply(1, nil); err != nil {
+			return err
+		}
+		applied = 1
+	}
+	opts.Logger.Info("seeding a new one-member cluster from existing data", "data", db, "revision", rev, "index", applied)
+	return cluster.Seed(dir, opts.ID, opts.InitialMembers[opts.ID], applied, cluster.Options{Logger: opts.Logger})
 }
 
 // Close stops the expirer, the node, the peer server and the transport,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -16,8 +17,9 @@ import (
 	"time"
 
 	"amaters-server/cluster"
-	"amaters-server/cluster/machine"
 	"amaters-server/cluster/replica"
+	"amaters-server/lsm"
+	"amaters-server/server/backup"
 	"amaters-server/server/store"
 )
 
@@ -371,33 +373,109 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-// TestRefusesForeignState: a folder with data but no raft log (a
-// single-node server's folder, a restored backup, a member's db/ without
-// its raft/) is refused with an error naming it, and left alone.
-func TestRefusesForeignState(t *testing.T) {
-	dir := t.TempDir()
-	m, err := machine.Open(dir, machine.Options{})
+// TestSeedFromBackup: a backup (here, the state machine's snapshot
+// archive, which is a backup archive) of a member of one cluster is
+// restored into a new folder. Started as a joining member, or as one of
+// a new cluster of three, it is refused with an error naming it and left
+// alone; started alone, it seeds a new cluster that serves the data at
+// its revision, and a member added later receives it by snapshot.
+func TestSeedFromBackup(t *testing.T) {
+	src := newCluster(t, 3, nil)
+	lead := src.leader()
+	for i := range 50 {
+		src.mustWrite(lead, store.Request{Ops: []store.Op{put("data", fmt.Sprint("k", i), fmt.Sprint("v", i), store.Guard{})}})
+	}
+	want := src.converged()
+	rc, err := src.get(lead).Machine().Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Apply(5, machine.Encode(nil, []store.Request{{Ops: []store.Op{put("c", "k", "v", store.Guard{})}}})); err != nil {
+	archive := filepath.Join(t.TempDir(), "backup.tar")
+	f, err := os.Create(archive)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Close(); err != nil {
+	_, err = io.Copy(f, rc)
+	rc.Close()
+	if err != nil || f.Close() != nil {
 		t.Fatal(err)
 	}
-	for _, join := range []bool{false, true} {
+	restored := func() string {
+		dir := filepath.Join(t.TempDir(), "member")
+		if _, err := backup.Restore(t.Context(), archive, dir, nil); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+
+	bad := restored()
+	for _, tc := range []struct {
+		join    bool
+		members map[uint64]string
+	}{
+		{true, map[uint64]string{1: "http://127.0.0.1:1", 2: "http://127.0.0.1:2"}},
+		{false, map[uint64]string{1: "http://127.0.0.1:1", 2: "http://127.0.0.1:2", 3: "http://127.0.0.1:3"}},
+	} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = replica.Open(dir, replica.Options{ID: 1, PeerListener: ln, Join: join,
-			InitialMembers: map[uint64]string{1: "http://" + ln.Addr().String()}})
-		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "db")) {
-			t.Fatalf("join %v: opened over foreign state: %v", join, err)
+		_, err = replica.Open(bad, replica.Options{ID: 1, PeerListener: ln, Join: tc.join, InitialMembers: tc.members})
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(bad, "db")) {
+			t.Fatalf("join %v: opened over data without a raft log: %v", tc.join, err)
 		}
-		if _, err := os.Stat(filepath.Join(dir, "raft")); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(bad, "raft")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("a raft log was created: %v", err)
 		}
 	}
+
+	c := emptyCluster(t, nil)
+	c.reserve(1)
+	c.dirs[1] = restored()
+	c.start(1, false)
+	if got := c.converged(); got != want {
+		t.Fatalf("seeded cluster serves\n%s\nwant\n%s", got, want)
+	}
+	c.mustWrite(1, store.Request{Ops: []store.Op{put("data", "after", "seed", store.Guard{})}})
+	c.reserve(2)
+	if _, err := c.get(1).Node().AddMember(t.Context(), c.urls[2]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(2, true)
+	got := c.converged()
+	if !strings.Contains(got, "data/k49=v49") || !strings.Contains(got, "data/after=seed") {
+		t.Fatalf("after the join: %s", got)
+	}
+	if c.get(2).Node().Stats().SnapshotsInstalled == 0 {
+		t.Fatal("the new member did not install a snapshot")
+	}
+}
+
+// TestSeedFromSingleNode: a single-node server's folder (data, no raft
+// index ever recorded) seeds a one-member cluster that serves it.
+func TestSeedFromSingleNode(t *testing.T) {
+	dir := t.TempDir()
+	db, err := lsm.Open(filepath.Join(dir, "db"), lsm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(db, store.Options{ExpireInterval: -1, TrimInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Write(t.Context(), store.Request{Ops: []store.Op{put("c", "k", "single", store.Guard{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(st.Close(), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	c := emptyCluster(t, nil)
+	c.reserve(1)
+	c.dirs[1] = dir
+	c.start(1, false)
+	if got, want := c.converged(), fmt.Sprintf("rev %d; c/k=single@%d", res.Revision, res.Revision); got != want {
+		t.Fatalf("seeded from a single node: %q, want %q", got, want)
+	}
+	c.mustWrite(1, store.Request{Ops: []store.Op{put("c", "k2", "x", store.Guard{})}})
 }
