@@ -56,6 +56,9 @@
 //	<dir>/restore.tar  only during a Restore
 //	<dir>/restore/     only during a Restore
 //
+// A <dir>/wal folder (a single-node server's write-ahead log) is refused
+// by Open: the state would be served without the writes in that log.
+//
 // # Concurrency
 //
 // A Machine is safe for concurrent use. Apply, Sync, Snapshot and

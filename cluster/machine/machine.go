@@ -90,6 +90,13 @@ func Open(dir string, opts Options) (*Machine, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	// A single-node server's folder keeps the write-ahead log of db/ in
+	// wal/ (storage.wal_dir's default); opening db/ without it would
+	// serve the database without its newest writes.
+	if _, err := os.Stat(filepath.Join(dir, "wal")); err == nil {
+		return nil, fmt.Errorf("machine: %s holds a single-node server's write-ahead log, which the cluster edition does not read; "+
+			"take a backup of that server and restore it into a new folder instead", filepath.Join(dir, "wal"))
+	}
 	if err := m.recover(); err != nil {
 		return nil, fmt.Errorf("machine: recover interrupted restore in %s: %w", dir, err)
 	}

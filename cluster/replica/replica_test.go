@@ -451,8 +451,10 @@ func TestSeedFromBackup(t *testing.T) {
 	}
 }
 
-// TestSeedFromSingleNode: a single-node server's folder (data, no raft
-// index ever recorded) seeds a one-member cluster that serves it.
+// TestSeedFromSingleNode: data that no raft index was ever recorded
+// with (what restoring a single-node server's backup gives) seeds a
+// one-member cluster that serves it; a live single-node folder, with its
+// write-ahead log in wal/, is refused.
 func TestSeedFromSingleNode(t *testing.T) {
 	dir := t.TempDir()
 	db, err := lsm.Open(filepath.Join(dir, "db"), lsm.Options{})
@@ -478,4 +480,15 @@ func TestSeedFromSingleNode(t *testing.T) {
 		t.Fatalf("seeded from a single node: %q, want %q", got, want)
 	}
 	c.mustWrite(1, store.Request{Ops: []store.Op{put("c", "k2", "x", store.Guard{})}})
+
+	live := t.TempDir()
+	os.Mkdir(filepath.Join(live, "wal"), 0o700)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Open(live, replica.Options{ID: 1, PeerListener: ln,
+		InitialMembers: map[uint64]string{1: "http://" + ln.Addr().String()}}); err == nil || !strings.Contains(err.Error(), filepath.Join(live, "wal")) {
+		t.Fatalf("opened a folder with a single-node write-ahead log: %v", err)
+	}
 }
