@@ -40,21 +40,32 @@
 // [Machine.Snapshot] takes an lsm checkpoint (from the node's apply
 // goroutine, so it holds exactly the entries up to AppliedIndex) and
 // streams it as a server/backup archive: the same tar, BLAKE3SUMS and
-// FORMAT as `amaters-server backup`, so a snapshot is a backup and every
-// byte is verified when it is installed. [Machine.Restore] saves the
-// stream to <dir>/restore.tar, lets backup.Restore verify and extract
-// it into <dir>/restore/db, then, with readers locked out, closes the
-// store and the DB, renames <dir>/db to <dir>/db.old and <dir>/restore/db
-// to <dir>/db, syncs the folder, removes db.old and reopens. A crash
-// between the two renames leaves db.old and no db: [Open] renames it
-// back (the node then restores again from the snapshot file it kept).
+// FORMAT as `amaters-server backup`, so a snapshot is a backup.
+// [Machine.Restore] reads the archive twice (from the node's saved
+// snapshot file, or from <dir>/restore.tar when the stream cannot seek):
+// once through backup.Verify, which checks every byte against the
+// BLAKE3 sums, then to extract the database files into a new folder
+// db-<index, 16 hex digits>, each file synced, then the folder. Only
+// then, with readers locked out, does it close the store and the DB and
+// switch: it writes the new folder's name to STATE (a temporary file,
+// synced, renamed, the folder synced), opens the new database and
+// removes the old one. (backup.Restore is not used: it extracts to the
+// operating system's files only, and the tests run the machine on a
+// crash-simulating file system; its format and verification are.)
+//
+// A crash before the rename of STATE leaves the old state current; a
+// crash after it, the new one. [Open] removes whatever folder and file
+// is not current.
 //
 // # Files
 //
-//	<dir>/db           the store's lsm.DB, its write-ahead log inside
-//	<dir>/db.old       only during a Restore
-//	<dir>/restore.tar  only during a Restore
-//	<dir>/restore/     only during a Restore
+//	<dir>/db                  the database, until the first Restore (a
+//	                          restored backup is there: amaters-server
+//	                          restore writes DIR/db)
+//	<dir>/db-<index>          the database installed by a Restore
+//	<dir>/STATE               names the current database folder; absent
+//	                          means db
+//	<dir>/restore.tar         only during a Restore
 //
 // A <dir>/wal folder (a single-node server's write-ahead log) is refused
 // by Open: the state would be served without the writes in that log.

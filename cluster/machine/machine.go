@@ -1,7 +1,7 @@
 package machine
 
 import (
-	"context"
+	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,9 @@ type Options struct {
 	// must resume from the history (events between the old and the new
 	// state were not seen by OnCommit).
 	OnRestore func(revision uint64)
+	// FS holds the folder; nil means the operating system's. (Tests use
+	// a crash-simulating one.)
+	FS lsm.FS
 	// Logger receives the lsm's and the store's background events; nil
 	// discards them.
 	Logger *slog.Logger
@@ -67,12 +72,14 @@ var errRestoring = errors.New("machine: state replaced or closed while a snapsho
 type Machine struct {
 	dir  string
 	opts Options
+	fs   files
 
 	// mu guards db, st and closed: Restore and Close hold it for writing
 	// while they swap or release them; everything else reads under it.
 	mu     sync.RWMutex
 	db     *lsm.DB
 	st     *store.Store
+	cur    string // the current database folder's name
 	closed bool
 
 	// streamMu guards streams: the pipes of snapshot streams in flight,
@@ -86,14 +93,17 @@ type Machine struct {
 // a Restore that a crash interrupted.
 func Open(dir string, opts Options) (*Machine, error) {
 	opts = opts.withDefaults()
-	m := &Machine{dir: dir, opts: opts, streams: map[*io.PipeWriter]struct{}{}}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	m := &Machine{dir: dir, opts: opts, fs: osFiles{}, streams: map[*io.PipeWriter]struct{}{}}
+	if opts.FS != nil {
+		m.fs = opts.FS
+	}
+	if err := m.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	// A single-node server's folder keeps the write-ahead log of db/ in
 	// wal/ (storage.wal_dir's default); opening db/ without it would
 	// serve the database without its newest writes.
-	if _, err := os.Stat(filepath.Join(dir, "wal")); err == nil {
+	if _, err := m.fs.Stat(filepath.Join(dir, "wal")); err == nil {
 		return nil, fmt.Errorf("machine: %s holds a single-node server's write-ahead log, which the cluster edition does not read; "+
 			"take a backup of that server and restore it into a new folder instead", filepath.Join(dir, "wal"))
 	}
@@ -106,46 +116,115 @@ func Open(dir string, opts Options) (*Machine, error) {
 	return m, nil
 }
 
-func (m *Machine) dbDir() string  { return filepath.Join(m.dir, "db") }
-func (m *Machine) oldDir() string { return filepath.Join(m.dir, "db.old") }
-func (m *Machine) stageDir() string {
-	return filepath.Join(m.dir, "restore")
-}
-func (m *Machine) archivePath() string { return filepath.Join(m.dir, "restore.tar") }
+const (
+	stateFile   = "STATE"
+	initialDB   = "db"
+	archiveFile = "restore.tar"
+)
 
-// recover puts the folder back in order after a crash inside Restore.
-func (m *Machine) recover() error {
-	_, errDB := os.Stat(m.dbDir())
-	_, errOld := os.Stat(m.oldDir())
-	switch {
-	case errors.Is(errDB, fs.ErrNotExist) && errOld == nil:
-		// Between the renames: the old state is whole, the new one is
-		// still in the staging folder; go back to the old one.
-		if err := os.Rename(m.oldDir(), m.dbDir()); err != nil {
-			return err
-		}
-		if err := syncDir(m.dir); err != nil {
-			return err
-		}
-	case errOld == nil:
-		if err := os.RemoveAll(m.oldDir()); err != nil {
-			return err
-		}
+// current names the folder of the current database: STATE's content, or
+// "db" when there is no STATE.
+func (m *Machine) current() (string, error) {
+	f, err := m.fs.Open(filepath.Join(m.dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return initialDB, nil
 	}
-	if err := os.RemoveAll(m.stageDir()); err != nil {
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 64))
+	if err != nil {
+		return "", err
+	}
+	name := strings.TrimSuffix(string(b), "\n")
+	if !isDBName(name) {
+		return "", fmt.Errorf("%s names %q, not a database folder", filepath.Join(m.dir, stateFile), name)
+	}
+	return name, nil
+}
+
+func isDBName(name string) bool {
+	if name == initialDB {
+		return true
+	}
+	hex, ok := strings.CutPrefix(name, "db-")
+	if !ok || len(hex) != 16 {
+		return false
+	}
+	_, err := strconv.ParseUint(hex, 16, 64)
+	return err == nil
+}
+
+// recover removes what a Restore left behind: every database folder but
+// the current one, the STATE being written, the saved archive.
+func (m *Machine) recover() error {
+	cur, err := m.current()
+	if err != nil {
 		return err
 	}
-	if err := os.Remove(m.archivePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	names, err := m.fs.List(m.dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		p := filepath.Join(m.dir, name)
+		switch {
+		case name == cur:
+		case isDBName(name):
+			if err := removeAll(m.fs, p); err != nil {
+				return err
+			}
+		case name == stateFile+".tmp" || name == archiveFile:
+			if err := m.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeAll removes a folder and everything in it.
+func removeAll(fsys files, path string) error {
+	names, err := fsys.List(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		p := filepath.Join(path, name)
+		if fi, err := fsys.Stat(p); err == nil && fi.IsDir() {
+			if err := removeAll(fsys, p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	// (A file system whose folders are not entries, like the tests'
+	// crash FS, keeps the empty folder: harmless.)
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if fi, serr := fsys.Stat(path); serr == nil && fi.IsDir() {
+			return nil
+		}
 		return err
 	}
 	return nil
 }
 
-// open opens the DB and the store; m.mu must be held for writing (or m
-// not yet shared).
+// open opens the current DB and the store; m.mu must be held for
+// writing (or m not yet shared).
 func (m *Machine) open() error {
-	db, err := lsm.Open(m.dbDir(), lsm.Options{Sync: lsm.SyncNone, MemtableSize: m.opts.MemtableSize,
-		BlockCacheSize: m.opts.BlockCacheSize, Logger: m.opts.Logger})
+	cur, err := m.current()
+	if err != nil {
+		return fmt.Errorf("machine: %w", err)
+	}
+	db, err := lsm.Open(filepath.Join(m.dir, cur), lsm.Options{Sync: lsm.SyncNone, MemtableSize: m.opts.MemtableSize,
+		BlockCacheSize: m.opts.BlockCacheSize, Logger: m.opts.Logger, FS: m.opts.FS})
 	if err != nil {
 		return fmt.Errorf("machine: %w", err)
 	}
@@ -153,7 +232,7 @@ func (m *Machine) open() error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("machine: %w", err), db.Close())
 	}
-	m.db, m.st = db, st
+	m.db, m.st, m.cur = db, st, cur
 	return nil
 }
 
@@ -175,6 +254,9 @@ func (m *Machine) Close() error {
 	m.closed = true
 	return m.release()
 }
+
+// Dir returns the folder the machine was opened on.
+func (m *Machine) Dir() string { return m.dir }
 
 // View calls fn with the store, held so that Restore does not replace it
 // during the call. fn must not keep the store, and must not write to it
@@ -293,18 +375,47 @@ func (m *Machine) cutStreams() {
 }
 
 // Restore replaces the whole state by a snapshot archive taken at index
-// (cluster.StateMachine). It verifies every byte of the archive before
-// the current state is touched; on an error before the swap the current
-// state is kept.
+// (cluster.StateMachine). It verifies every byte of the archive (BLAKE3)
+// and extracts it into a new folder before the current state is
+// touched; on an error before the switch the current state is kept.
+// The switch is the atomic replacement of STATE.
 func (m *Machine) Restore(index uint64, r io.Reader) error {
 	if err := m.recover(); err != nil {
 		return err
 	}
-	if err := saveFile(m.archivePath(), r); err != nil {
-		return fmt.Errorf("machine: save snapshot %d: %w", index, err)
+	src, ok := r.(io.ReadSeeker)
+	if !ok {
+		// Read twice: once to verify, once to extract.
+		p := filepath.Join(m.dir, archiveFile)
+		if err := saveFile(m.fs, p, r); err != nil {
+			return fmt.Errorf("machine: save snapshot %d: %w", index, err)
+		}
+		f, err := m.fs.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		src = io.NewSectionReader(f, 0, fi.Size())
 	}
-	if _, err := backup.Restore(context.Background(), m.archivePath(), m.stageDir(), nil); err != nil {
-		return fmt.Errorf("machine: snapshot %d: %w", index, errors.Join(err, m.recover()))
+	if _, err := backup.Verify(src); err != nil {
+		return fmt.Errorf("machine: snapshot %d: %w", index, err)
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("db-%016x", index)
+	dbDir := filepath.Join(m.dir, name)
+
+	// m.cur changes only in Restore, on the caller's goroutine.
+	if name == m.cur {
+		return fmt.Errorf("machine: snapshot %d would replace the current database folder %s", index, name)
+	}
+	if err := extract(m.fs, src, dbDir); err != nil {
+		return fmt.Errorf("machine: extract snapshot %d: %w", index, errors.Join(err, removeAll(m.fs, dbDir)))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -312,23 +423,26 @@ func (m *Machine) Restore(index uint64, r io.Reader) error {
 		return store.ErrClosed
 	}
 	if err := m.release(); err != nil {
+		m.closed = true
 		return fmt.Errorf("machine: close for restore: %w", err)
 	}
-	if err := os.Rename(m.dbDir(), m.oldDir()); err != nil {
-		return err
+	tmp := filepath.Join(m.dir, stateFile+".tmp")
+	err := saveFile(m.fs, tmp, strings.NewReader(name+"\n"))
+	if err == nil {
+		err = m.fs.Rename(tmp, filepath.Join(m.dir, stateFile))
 	}
-	if err := os.Rename(filepath.Join(m.stageDir(), "db"), m.dbDir()); err != nil {
-		return err
+	if err == nil {
+		err = syncDir(m.fs, m.dir)
 	}
-	if err := syncDir(m.dir); err != nil {
-		return err
+	if err == nil {
+		err = m.open()
+	}
+	if err != nil {
+		m.closed = true
+		return fmt.Errorf("machine: switch to snapshot %d: %w", index, err)
 	}
 	if err := m.recover(); err != nil {
-		return err
-	}
-	if err := m.open(); err != nil {
-		m.closed = true
-		return err
+		m.opts.Logger.Warn("remove the replaced state", "err", err)
 	}
 	if got := m.st.AppliedIndex(); got != index {
 		return fmt.Errorf("machine: snapshot for index %d holds applied index %d", index, got)
@@ -339,8 +453,40 @@ func (m *Machine) Restore(index uint64, r io.Reader) error {
 	return nil
 }
 
-func saveFile(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// extract writes the db/ files of a verified archive into dir, each
+// synced, then the folder.
+func extract(fsys files, r io.Reader, dir string) error {
+	if err := removeAll(fsys, dir); err != nil {
+		return err
+	}
+	if err := fsys.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name, ok := strings.CutPrefix(hdr.Name, "amaters-backup/db/")
+		if !ok {
+			continue // FORMAT, BLAKE3SUMS
+		}
+		if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+			return fmt.Errorf("archive entry %q", hdr.Name)
+		}
+		if err := saveFile(fsys, filepath.Join(dir, name), tr); err != nil {
+			return err
+		}
+	}
+	return syncDir(fsys, dir)
+}
+
+func saveFile(fsys files, path string, r io.Reader) error {
+	f, err := fsys.Create(path)
 	if err != nil {
 		return err
 	}
@@ -351,11 +497,47 @@ func saveFile(path string, r io.Reader) error {
 	return errors.Join(err, f.Close())
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(fsys files, dir string) error {
+	d, err := fsys.OpenDir(dir)
 	if err != nil {
 		return err
 	}
 	err = d.Sync()
 	return errors.Join(err, d.Close())
+}
+
+// files is the part of lsm.FS the machine uses for its own folders.
+type files interface {
+	Create(name string) (lsm.File, error)
+	Open(name string) (lsm.File, error)
+	OpenDir(name string) (lsm.File, error)
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	MkdirAll(dir string, perm os.FileMode) error
+	Stat(name string) (os.FileInfo, error)
+	List(dir string) ([]string, error)
+}
+
+// osFiles is files on the operating system.
+type osFiles struct{}
+
+func (osFiles) Create(name string) (lsm.File, error) {
+	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+func (osFiles) Open(name string) (lsm.File, error)          { return os.Open(name) }
+func (osFiles) OpenDir(name string) (lsm.File, error)       { return os.Open(name) }
+func (osFiles) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
+func (osFiles) Remove(name string) error                    { return os.Remove(name) }
+func (osFiles) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
+func (osFiles) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) }
+func (osFiles) List(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return names, nil
 }

@@ -207,9 +207,13 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	// Survives a reopen; the restore left no temporary files.
 	b.Close()
+	var left []string
 	names, _ := os.ReadDir(bdir)
-	if len(names) != 1 || names[0].Name() != "db" {
-		t.Fatalf("left in the folder: %v", names)
+	for _, n := range names {
+		left = append(left, n.Name())
+	}
+	if fmt.Sprint(left) != "[STATE db-0000000000000096]" {
+		t.Fatalf("left in the folder: %v", left)
 	}
 	b = open(t, bdir)
 	if da, db := dump(t, a), dump(t, b); da != db {
@@ -232,8 +236,10 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
-// TestOpenAfterCrashMidRestore: a crash between the two renames of a
-// restore leaves db.old and no db; Open goes back to the old state.
+// TestOpenAfterCrashMidRestore: a crash in a restore before STATE names
+// the new folder leaves the old state current, and Open removes the
+// half-written folder, STATE.tmp and the saved archive; a crash after
+// STATE names it leaves the new state, and Open removes the old folder.
 func TestOpenAfterCrashMidRestore(t *testing.T) {
 	dir := t.TempDir()
 	m := open(t, dir)
@@ -242,13 +248,48 @@ func TestOpenAfterCrashMidRestore(t *testing.T) {
 	}
 	want := dump(t, m)
 	m.Close()
-	if err := os.Rename(filepath.Join(dir, "db"), filepath.Join(dir, "db.old")); err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(dir, "restore", "db"), 0o700)
+	os.MkdirAll(filepath.Join(dir, "db-0000000000000007"), 0o700)
+	os.WriteFile(filepath.Join(dir, "db-0000000000000007", "000001.sst"), []byte("half"), 0o600)
+	os.WriteFile(filepath.Join(dir, "STATE.tmp"), []byte("db-0000000000000007\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "restore.tar"), []byte("x"), 0o600)
 	m = open(t, dir)
 	if got := dump(t, m); got != want {
 		t.Fatalf("after recovery %s, want %s", got, want)
+	}
+	names, _ := os.ReadDir(dir)
+	if len(names) != 1 || names[0].Name() != "db" {
+		t.Fatalf("left in the folder: %v", names)
+	}
+
+	// After STATE: the new state (here a copy of the old) is current.
+	other := open(t, t.TempDir())
+	rc, err := m.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Restore(1, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	// Pretend the crash came after STATE was renamed, before db was removed.
+	os.WriteFile(filepath.Join(dir, "STATE"), []byte("db-0000000000000001\n"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "db-0000000000000001"), 0o700)
+	ents, _ := os.ReadDir(filepath.Join(other.Dir(), "db-0000000000000001"))
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(other.Dir(), "db-0000000000000001", e.Name()))
+		os.WriteFile(filepath.Join(dir, "db-0000000000000001", e.Name()), b, 0o600)
+	}
+	other.Close()
+	m = open(t, dir)
+	if got := dump(t, m); got != want {
+		t.Fatalf("after recovery past STATE %s, want %s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the replaced folder is still there: %v", err)
 	}
 }
 
