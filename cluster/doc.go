@@ -129,8 +129,12 @@
 // in-memory network with seeded drops, duplicates, delays (reordering)
 // and symmetric and one-way partitions, power cuts through an in-memory
 // crash file system (internal/crashfs), and Porcupine checking the
-// clients' history for linearizability. One test runs three members over
-// the real HTTP/2 transport on loopback. Package replica's tests run
+// clients' history for linearizability, with that KV state machine and
+// with the real one (package machine: server/store without fsync, so a
+// power cut takes applied entries back and the log replays them, and
+// snapshots are backup archives), the latter with guarded writes
+// (create if absent, delete if present). One test runs three members
+// over the real HTTP/2 transport on loopback. Package replica's tests run
 // three members of the real edition (server/store state machine, HTTP/2
 // on loopback) through leader kills, follower kills, leader isolation,
 // joins by snapshot and seeding from a backup, and check a guarded
