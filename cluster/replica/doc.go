@@ -12,7 +12,10 @@
 //     (ReadIndex, batched by the node: every read waiting when a round
 //     starts shares that round), or serializable (the local state, maybe
 //     stale, no round at all).
-//   - [Replica.Node]: the raft node, for status and membership.
+//   - [Replica.Status] and [Replica.Metrics]: GET /v1/cluster's answer
+//     (with API.md's JSON names) and the amaters_cluster_* values.
+//   - [Replica.Node]: the raft node, for membership (AddMember,
+//     RemoveMember) and its counters.
 //
 // # Expiry
 //

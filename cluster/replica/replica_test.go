@@ -492,3 +492,54 @@ func TestSeedFromSingleNode(t *testing.T) {
 		t.Fatalf("opened a folder with a single-node write-ahead log: %v", err)
 	}
 }
+
+// TestStatusAndMetrics: GET /v1/cluster's view and the metrics agree
+// with what the cluster did: one leader, every member listed, an
+// isolated member unreachable from the leader.
+func TestStatusAndMetrics(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	c.mustWrite(lead, store.Request{Ops: []store.Op{put("c", "k", "v", store.Guard{})}})
+	c.converged()
+	leaders := 0
+	for _, id := range c.ids() {
+		m := c.get(id).Metrics()
+		if m.IsLeader {
+			leaders++
+		}
+		if m.AppliedIndex == 0 || m.CommitIndex < m.AppliedIndex || m.Term == 0 {
+			t.Fatalf("member %d metrics %+v", id, m)
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d members say they lead", leaders)
+	}
+	other := lead%3 + 1
+	c.isolate(other, true)
+	eventually(t, "the isolated member unreachable", func() bool {
+		st := c.get(lead).Status()
+		for _, m := range st.Members {
+			if m.ID == other {
+				return !m.Reachable
+			}
+		}
+		return false
+	})
+	st := c.get(lead).Status()
+	if st.ID != lead || st.Leader != lead || len(st.Members) != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, m := range st.Members {
+		wantRole := "follower"
+		if m.ID == lead {
+			wantRole = "leader"
+		}
+		if m.Role != wantRole || m.Reachable == (m.ID == other) {
+			t.Fatalf("member %+v", m)
+		}
+	}
+	if c.get(lead).Metrics().PeerSendFailures[other] == 0 {
+		t.Fatal("no send failure counted to the isolated member")
+	}
+	c.isolate(other, false)
+}
