@@ -60,6 +60,14 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// MaxCommandBytes bounds one write's encoded command. A raft entry
+// travels whole in one peer message, which the transport bounds (64 MiB
+// by default, transport.Options.MaxMessageBytes): an entry above that
+// would be refused by every follower forever and stop replication. The
+// API's own bounds (max_body_bytes, max_value_bytes) keep requests well
+// below it.
+const MaxCommandBytes = 32 << 20
+
 // Consistency is the guarantee of a read.
 type Consistency int
 
@@ -235,7 +243,11 @@ func (r *Replica) Write(ctx context.Context, req store.Request) (store.Result, e
 	req.AppliedIndex = 0
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	out, err := r.node.Propose(ctx, machine.Encode(nil, []store.Request{req}))
+	cmd := machine.Encode(nil, []store.Request{req})
+	if len(cmd) > MaxCommandBytes {
+		return store.Result{}, fmt.Errorf("%w: a write of %d bytes encoded, above the cluster's limit of %d per write", store.ErrInvalid, len(cmd), MaxCommandBytes)
+	}
+	out, err := r.node.Propose(ctx, cmd)
 	if err != nil {
 		return store.Result{}, err
 	}

@@ -543,3 +543,15 @@ func TestStatusAndMetrics(t *testing.T) {
 	}
 	c.isolate(other, false)
 }
+
+// TestWriteTooLarge: a write above MaxCommandBytes is refused before it
+// reaches raft, and the cluster goes on.
+func TestWriteTooLarge(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	big := put("c", "k", strings.Repeat("x", replica.MaxCommandBytes), store.Guard{})
+	if _, err := c.get(lead).Write(t.Context(), store.Request{Ops: []store.Op{big}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("oversized write: %v", err)
+	}
+	c.mustWrite(lead, store.Request{Ops: []store.Op{put("c", "k", "small", store.Guard{})}})
+}
