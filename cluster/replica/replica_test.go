@@ -1,12 +1,14 @@
 package replica_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,9 +20,12 @@ import (
 
 	"amaters-server/cluster"
 	"amaters-server/cluster/replica"
+	"amaters-server/cluster/transport"
 	"amaters-server/lsm"
 	"amaters-server/server/backup"
 	"amaters-server/server/store"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // readKey reads c/k linearizably on r: its value and mod revision, ok
@@ -542,6 +547,31 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Fatal("no send failure counted to the isolated member")
 	}
 	c.isolate(other, false)
+
+	// A process that is not a member sends a well-formed vote request
+	// for a huge term: refused, counted, no effect.
+	before := c.get(lead).Metrics()
+	msg := &pb.Message{Type: pb.MsgVote.Enum(), From: new(uint64(9)), To: new(lead), Term: new(uint64(1000)),
+		Index: new(uint64(1 << 40)), LogTerm: new(uint64(1000))}
+	body, err := transport.AppendFrame(nil, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &http.Transport{Protocols: new(http.Protocols)}
+	rt.Protocols.SetUnencryptedHTTP2(true)
+	req, _ := http.NewRequest(http.MethodPost, c.urls[lead]+"/raft/v1/messages", bytes.NewReader(body))
+	req.Header.Set("Amaters-Peer-From", "9")
+	req.Header.Set("Amaters-Peer-To", fmt.Sprint(lead))
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	rt.CloseIdleConnections()
+	after := c.get(lead).Metrics()
+	if resp.StatusCode != http.StatusForbidden || after.PeersRefused != before.PeersRefused+1 || after.Term != before.Term || !after.IsLeader {
+		t.Fatalf("hostile vote: %s, metrics before %+v after %+v", resp.Status, before, after)
+	}
 }
 
 // TestWriteTooLarge: a write above MaxCommandBytes is refused before it
