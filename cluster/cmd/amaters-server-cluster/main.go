@@ -96,6 +96,11 @@ func load(path string, env []string, f flags) (srvconfig.Config, clusterconfig.C
 	if len(errs) == 0 {
 		errs = append(errs, srvconfig.Problems(sc.Validate())...)
 	}
+	if len(errs) == 0 && sc.Storage.Engine != "lsm" {
+		// Never quietly serve another kind of database than configured.
+		errs = append(errs, &srvconfig.Error{Where: sc.Origin("storage.engine"), Key: "storage.engine",
+			Message: fmt.Sprintf("%q: the cluster edition keeps its state on disk (lsm); the raft log is its durable copy", sc.Storage.Engine)})
+	}
 	cc, err := clusterconfig.Load(path, env)
 	errs = append(errs, srvconfig.Problems(err)...)
 	for key, v := range map[string]string{"node_id": f.nodeID, "peer_address": f.peerAddress,
@@ -145,6 +150,8 @@ func start(ctx context.Context, args, env []string, stderr io.Writer) int {
 		SnapshotEntries: uint64(cc.SnapshotEntries), RequestTimeout: cc.RequestTimeout(), Logger: logger,
 	}
 	o.Machine.ServerVersion = version
+	o.Machine.MemtableSize = sc.Storage.MemtableSizeMB << 20
+	o.Machine.BlockCacheSize = sc.Storage.CacheSizeMB << 20
 	o.Machine.Store.HistoryRevisions = 100000
 	if cc.TLS() {
 		if o.PeerTLS, err = transport.LoadTLS(cc.PeerTLSCert, cc.PeerTLSKey, cc.PeerTLSCA); err != nil {

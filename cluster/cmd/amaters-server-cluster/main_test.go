@@ -56,7 +56,19 @@ log_level = "loud"
 [cluster]
 initial_members = ["1=http://127.0.0.1:7880"]
 `), 0o600)
+	memory := filepath.Join(dir, "memory.toml")
+	os.WriteFile(memory, []byte(`[storage]
+engine = "memory"
+[cluster]
+node_id = 1
+initial_members = ["1=http://127.0.0.1:7880"]
+`), 0o600)
 	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"validate-config", "--config", memory}, nil, &out, &errb); code != 1 ||
+		!strings.Contains(out.String(), "memory.toml:2: storage.engine") {
+		t.Fatalf("memory engine: %d %q", code, out.String())
+	}
+	out.Reset()
 	if code := run(t.Context(), []string{"validate-config", "--config", good}, nil, &out, &errb); code != 0 || out.String() != "configuration OK\n" {
 		t.Fatalf("good: %d %q %q", code, out.String(), errb.String())
 	}
