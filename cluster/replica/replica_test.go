@@ -293,9 +293,8 @@ func TestJoinBySnapshot(t *testing.T) {
 	if !strings.Contains(state, "data/after19=y") {
 		t.Fatalf("state lacks the last write: %s", state)
 	}
-	if n := c.get(4).Node().Stats().SnapshotsInstalled; n == 0 {
-		t.Fatal("the new member caught up without a snapshot")
-	}
+	// (The counter is raised just after the state is installed.)
+	eventually(t, "the new member's snapshot install counted", func() bool { return c.get(4).Node().Stats().SnapshotsInstalled > 0 })
 	eventually(t, "promotion of the learner", func() bool {
 		for _, m := range c.get(c.leader()).Node().Status().Members {
 			if m.ID == 4 {
@@ -451,9 +450,7 @@ func TestSeedFromBackup(t *testing.T) {
 	if !strings.Contains(got, "data/k49=v49") || !strings.Contains(got, "data/after=seed") {
 		t.Fatalf("after the join: %s", got)
 	}
-	if c.get(2).Node().Stats().SnapshotsInstalled == 0 {
-		t.Fatal("the new member did not install a snapshot")
-	}
+	eventually(t, "the new member's snapshot install counted", func() bool { return c.get(2).Node().Stats().SnapshotsInstalled > 0 })
 }
 
 // TestSeedFromSingleNode: data that no raft index was ever recorded
