@@ -582,3 +582,96 @@ func TestWriteTooLarge(t *testing.T) {
 	}
 	c.mustWrite(lead, store.Request{Ops: []store.Op{put("c", "k", "small", store.Guard{})}})
 }
+
+// TestEventsIdentical: every member's store emits the same change
+// events at the same revisions (what watch serves, on any member), also
+// across a member's restart, whose replay emits nothing twice.
+func TestEventsIdentical(t *testing.T) {
+	var mu sync.Mutex // guards events
+	events := map[uint64][]string{}
+	c := newCluster(t, 3, func(id uint64, o *replica.Options) {
+		o.Machine.Store.OnCommit = func(evs []store.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range evs {
+				events[id] = append(events[id], fmt.Sprintf("%d %v %s/%s=%s", e.Revision, e.Kind, e.Collection, e.Key, e.Value))
+			}
+		}
+	})
+	lead := c.leader()
+	for i := range 30 {
+		c.mustWrite(uint64(i%3+1), store.Request{Ops: []store.Op{put("c", fmt.Sprint("k", i%7), fmt.Sprint(i), store.Guard{}),
+			put("d", "x", fmt.Sprint(i), store.Guard{})}})
+		if i == 10 {
+			c.kill(lead)
+			c.leader()
+			c.start(lead, false)
+		}
+	}
+	c.converged()
+	mu.Lock()
+	defer mu.Unlock()
+	for id := uint64(2); id <= 3; id++ {
+		if fmt.Sprint(events[id]) != fmt.Sprint(events[1]) {
+			t.Fatalf("member %d events differ:\n%v\nmember 1:\n%v", id, events[id], events[1])
+		}
+	}
+	if len(events[1]) != 60 {
+		t.Fatalf("%d events, want 60", len(events[1]))
+	}
+}
+
+// TestRemoveUnderLoad: the leader is removed while writers run; the
+// others go on, and its id is never given again.
+func TestRemoveUnderLoad(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := uint64(w+i)%3 + 1
+				if r := c.get(id); r != nil && id != lead {
+					if _, err := r.Write(t.Context(), store.Request{Ops: []store.Op{put("c", fmt.Sprint("w", w, "-", i), "v", store.Guard{})}}); err == nil {
+						acked.Add(1)
+					}
+				}
+			}
+		})
+	}
+	eventually(t, "writes", func() bool { return acked.Load() > 20 })
+	var err error
+	for range 20 {
+		if err = c.get(lead).Node().RemoveMember(t.Context(), lead); err == nil || !retryable(err) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, cluster.ErrUnknownOutcome) {
+		t.Fatalf("remove the leader: %v", err)
+	}
+	c.kill(lead)
+	at := acked.Load() + 20
+	eventually(t, "writes without the removed member", func() bool { return acked.Load() >= at })
+	close(stop)
+	wg.Wait()
+	c.converged()
+	st := c.get(c.leader()).Status()
+	if len(st.Members) != 2 {
+		t.Fatalf("members after the removal: %+v", st.Members)
+	}
+	c.reserve(9)
+	id, err := c.get(st.Leader).Node().AddMember(t.Context(), c.urls[9])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != 4 {
+		t.Fatalf("new id %d, want 4 (ids are never reused)", id)
+	}
+}
