@@ -59,7 +59,7 @@ func (f *faults) wrap(to uint64) func(http.Handler) http.Handler {
 // testCluster runs members in this process on loopback HTTP/2, each
 // with its own data folder, which survives a kill and a restart.
 type testCluster struct {
-	t    *testing.T
+	t    testing.TB
 	net  faults
 	opts func(id uint64, o *replica.Options) // tweaks, may be nil
 
@@ -70,7 +70,7 @@ type testCluster struct {
 	urls    map[uint64]string
 }
 
-func newCluster(t *testing.T, n int, tweak func(id uint64, o *replica.Options)) *testCluster {
+func newCluster(t testing.TB, n int, tweak func(id uint64, o *replica.Options)) *testCluster {
 	t.Helper()
 	c := emptyCluster(t, tweak)
 	for id := uint64(1); id <= uint64(n); id++ {
@@ -83,7 +83,7 @@ func newCluster(t *testing.T, n int, tweak func(id uint64, o *replica.Options)) 
 }
 
 // emptyCluster is a cluster with no member yet: reserve and start them.
-func emptyCluster(t *testing.T, tweak func(id uint64, o *replica.Options)) *testCluster {
+func emptyCluster(t testing.TB, tweak func(id uint64, o *replica.Options)) *testCluster {
 	c := &testCluster{t: t, opts: tweak, running: map[uint64]*replica.Replica{}, dirs: map[uint64]string{},
 		addrs: map[uint64]string{}, urls: map[uint64]string{}}
 	t.Cleanup(func() {
@@ -213,7 +213,7 @@ func (c *testCluster) isolate(id uint64, cut bool) {
 
 // dump is a member's whole state, read locally: its revision, then every
 // key of every collection with its mod revision.
-func dump(t *testing.T, r *replica.Replica) string {
+func dump(t testing.TB, r *replica.Replica) string {
 	t.Helper()
 	var s string
 	err := r.Read(t.Context(), replica.Serializable, func(st *store.Store) error {
@@ -268,7 +268,7 @@ func (c *testCluster) converged() string {
 	return want
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	tk := time.NewTicker(10 * time.Millisecond)
 	defer tk.Stop()
