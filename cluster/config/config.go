@@ -428,3 +428,37 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// MarshalTOML writes the effective [cluster] section as TOML, every key
+// included (advertise_peer_url as it is derived), in the order of
+// API.md §9; `validate-config --show` prints it after the other
+// sections. It holds no secret: the peer TLS keys are file names.
+func (c *Cluster) MarshalTOML() []byte {
+	q := func(s string) string {
+		out, err := toml.Marshal(map[string]string{"v": s})
+		if err != nil {
+			return strconv.Quote(s)
+		}
+		return strings.TrimSpace(strings.TrimPrefix(string(out), "v = "))
+	}
+	var b strings.Builder
+	b.WriteString("[cluster]\n")
+	fmt.Fprintf(&b, "node_id = %d\n", c.NodeID)
+	fmt.Fprintf(&b, "peer_address = %s\n", q(c.PeerAddress))
+	fmt.Fprintf(&b, "advertise_peer_url = %s\n", q(c.AdvertiseURL()))
+	members := make([]string, len(c.InitialMembers))
+	for i, m := range c.InitialMembers {
+		members[i] = q(m)
+	}
+	fmt.Fprintf(&b, "initial_members = [%s]\n", strings.Join(members, ", "))
+	fmt.Fprintf(&b, "initial_state = %s\n", q(c.InitialState))
+	fmt.Fprintf(&b, "peer_tls_cert = %s\n", q(c.PeerTLSCert))
+	fmt.Fprintf(&b, "peer_tls_key = %s\n", q(c.PeerTLSKey))
+	fmt.Fprintf(&b, "peer_tls_ca = %s\n", q(c.PeerTLSCA))
+	fmt.Fprintf(&b, "election_ms = %d\n", c.ElectionMs)
+	fmt.Fprintf(&b, "heartbeat_ms = %d\n", c.HeartbeatMs)
+	fmt.Fprintf(&b, "snapshot_entries = %d\n", c.SnapshotEntries)
+	fmt.Fprintf(&b, "request_timeout_ms = %d\n", c.RequestTimeoutMs)
+	fmt.Fprintf(&b, "insecure_peers = %t\n", c.InsecurePeers)
+	return []byte(b.String())
+}

@@ -135,3 +135,29 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestShowRoundTrip: the shown section loads back to the same values,
+// and the precedence is file < environment < flags.
+func TestShowRoundTrip(t *testing.T) {
+	c, err := config.Load(write(t, good), []string{"AMATERS_CLUSTER_SNAPSHOT_ENTRIES=7", "AMATERS_CLUSTER_HEARTBEAT_MS=50"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("heartbeat_ms", "25", "flag --heartbeat-ms"); err != nil {
+		t.Fatal(err)
+	}
+	if c.SnapshotEntries != 7 || c.HeartbeatMs != 25 {
+		t.Fatalf("precedence: %+v", c)
+	}
+	shown := c.MarshalTOML()
+	again, err := config.Load(write(t, string(shown)), nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, shown)
+	}
+	if string(again.MarshalTOML()) != string(shown) {
+		t.Fatalf("round trip:\n%s\n%s", shown, again.MarshalTOML())
+	}
+	if err := again.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

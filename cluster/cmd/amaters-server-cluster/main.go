@@ -40,7 +40,7 @@ func main() {
 const usage = `usage:
   amaters-server-cluster start [flags]         run this member until SIGTERM/SIGINT
   amaters-server-cluster --config F            same as start --config F
-  amaters-server-cluster validate-config --config F
+  amaters-server-cluster validate-config --config F [--show]
   amaters-server-cluster version
 `
 
@@ -55,15 +55,22 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		fs := flag.NewFlagSet("validate-config", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		path := fs.String("config", "", "configuration file")
+		show := fs.Bool("show", false, "print the effective configuration, secrets redacted")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
-		_, _, err := load(*path, env, flags{})
+		sc, cc, err := load(*path, env, flags{})
 		if err != nil {
 			for _, p := range srvconfig.Problems(err) {
 				fmt.Fprintln(stdout, p)
 			}
 			return 1
+		}
+		if *show {
+			stdout.Write(sc.MarshalTOML())
+			fmt.Fprintln(stdout)
+			stdout.Write(cc.MarshalTOML())
+			return 0
 		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return 0

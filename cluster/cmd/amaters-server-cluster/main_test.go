@@ -73,6 +73,11 @@ initial_members = ["1=http://127.0.0.1:7880"]
 		t.Fatalf("good: %d %q %q", code, out.String(), errb.String())
 	}
 	out.Reset()
+	if code := run(t.Context(), []string{"validate-config", "--config", good, "--show"}, nil, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "[server]\n") || !strings.Contains(out.String(), "\n[cluster]\nnode_id = 1\n") {
+		t.Fatalf("--show: %d %q", code, out.String())
+	}
+	out.Reset()
 	if code := run(t.Context(), []string{"validate-config", "--config", bad}, nil, &out, &errb); code != 1 ||
 		!strings.Contains(out.String(), "server.log_level") || !strings.Contains(out.String(), "cluster.node_id: is required") {
 		t.Fatalf("bad: %d %q", code, out.String())
