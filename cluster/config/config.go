@@ -311,7 +311,7 @@ func (c *Cluster) Members() (map[uint64]string, error) {
 		if err := checkURL(u, c.TLS()); err != nil {
 			return nil, fmt.Errorf("initial_members[%d] %q: %v", i, m, err)
 		}
-		out[id] = u
+		out[id] = strings.TrimSuffix(u, "/")
 	}
 	return out, nil
 }
