@@ -68,6 +68,7 @@ type testCluster struct {
 	dirs    map[uint64]string
 	addrs   map[uint64]string
 	urls    map[uint64]string
+	lns     map[uint64]net.Listener // reserved, not yet started
 }
 
 func newCluster(t testing.TB, n int, tweak func(id uint64, o *replica.Options)) *testCluster {
@@ -85,7 +86,7 @@ func newCluster(t testing.TB, n int, tweak func(id uint64, o *replica.Options)) 
 // emptyCluster is a cluster with no member yet: reserve and start them.
 func emptyCluster(t testing.TB, tweak func(id uint64, o *replica.Options)) *testCluster {
 	c := &testCluster{t: t, opts: tweak, running: map[uint64]*replica.Replica{}, dirs: map[uint64]string{},
-		addrs: map[uint64]string{}, urls: map[uint64]string{}}
+		addrs: map[uint64]string{}, urls: map[uint64]string{}, lns: map[uint64]net.Listener{}}
 	t.Cleanup(func() {
 		for _, id := range c.ids() {
 			c.kill(id)
@@ -104,8 +105,11 @@ func (c *testCluster) reserve(id uint64) {
 	c.addrs[id] = ln.Addr().String()
 	c.urls[id] = "http://" + c.addrs[id]
 	c.dirs[id] = c.t.TempDir()
+	// Kept for the first start: closed and listened again, the port
+	// could be taken in between (by an outgoing connection, say).
+	c.lns[id] = ln
 	c.mu.Unlock()
-	ln.Close()
+	c.t.Cleanup(func() { ln.Close() })
 }
 
 func (c *testCluster) start(id uint64, join bool) {
@@ -116,10 +120,11 @@ func (c *testCluster) start(id uint64, join bool) {
 	for k, v := range c.urls {
 		urls[k] = v
 	}
+	ln := c.lns[id]
+	delete(c.lns, id)
 	c.mu.Unlock()
-	var ln net.Listener
 	var err error
-	for range 100 { // the port of a member just stopped may take a moment
+	for i := 0; ln == nil && i < 100; i++ { // the port of a member just stopped may take a moment
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
