@@ -2,7 +2,6 @@ package machine
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -38,10 +37,6 @@ const (
 	maxRequests = 1 << 16
 	maxOps      = 1 << 20
 )
-
-// ErrBadCommand is the result error of an entry whose command does not
-// decode (see the package doc, # Idempotence).
-var ErrBadCommand = errors.New("machine: malformed command")
 
 // Encode appends the command carrying reqs to b. Only the ops and Now
 // travel: AppliedIndex is the entry's index, set by the apply.
