@@ -16,11 +16,26 @@
 //     every decoded message, and never blocks the raft loop.
 //   - this package: [Node], the Ready loop between raft, the log, the
 //     transport and a [StateMachine]; proposals, linearizable reads,
-//     snapshots and membership.
+//     snapshots and membership; [Seed], a raft log that starts a
+//     one-member cluster over existing data.
+//   - [amaters-server/cluster/machine]: the real StateMachine, the
+//     product's server/store on its own lsm.DB (without fsync): commands
+//     carrying store requests with their guards, expiry times and Now
+//     fixed by the proposer; the applied index in the apply's batch;
+//     snapshots that are server/backup archives.
+//   - [amaters-server/cluster/replica]: one member assembled (machine,
+//     node, transport, peer listener, the leader's expirer), with the
+//     write and read paths the HTTP API needs: Write through raft,
+//     Read linearizable (batched ReadIndex) or serializable.
+//   - [amaters-server/cluster/config]: the [cluster] section of API.md §9.
+//   - cmd/amaters-server-cluster: the binary (a skeleton until the
+//     server has its seam for a replicated engine: it runs the member
+//     but does not serve the HTTP API yet).
 //
 // The product module never imports this module; this module imports the
-// product's packages (lsm today, server/store and the server.Engine seam
-// when the integration lands).
+// product's packages (lsm, rbac, server/store, server/backup,
+// server/config), and will import package server once it has a seam for
+// a replicated engine.
 //
 // # The Ready loop
 //
@@ -109,13 +124,21 @@
 //
 // # Tests
 //
-// The tests run members in one process: a KV state machine on lsm
-// (without fsync, so restarts replay the log), an in-memory network
-// with seeded drops, duplicates, delays (reordering) and symmetric and
-// one-way partitions, power cuts through an in-memory crash file system
-// (internal/crashfs), and Porcupine checking the clients' history for
-// linearizability. One test runs three members over the real HTTP/2
-// transport on loopback.
+// The tests of this package run members in one process: a KV state
+// machine on lsm (without fsync, so restarts replay the log), an
+// in-memory network with seeded drops, duplicates, delays (reordering)
+// and symmetric and one-way partitions, power cuts through an in-memory
+// crash file system (internal/crashfs), and Porcupine checking the
+// clients' history for linearizability, with that KV state machine and
+// with the real one (package machine: server/store without fsync, so a
+// power cut takes applied entries back and the log replays them, and
+// snapshots are backup archives), the latter with guarded writes
+// (create if absent, delete if present). One test runs three members
+// over the real HTTP/2 transport on loopback. Package replica's tests run
+// three members of the real edition (server/store state machine, HTTP/2
+// on loopback) through leader kills, follower kills, leader isolation,
+// joins by snapshot and seeding from a backup, and check a guarded
+// counter and a model of acknowledged writes.
 //
 // # Concurrency
 //

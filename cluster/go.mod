@@ -10,4 +10,7 @@ require (
 	go.etcd.io/raft/v3 v3.7.0
 )
 
-require google.golang.org/protobuf v1.36.11
+require (
+	github.com/BurntSushi/toml v1.6.0
+	google.golang.org/protobuf v1.36.11
+)

@@ -208,10 +208,10 @@ type Node struct {
 // the state machine up to the raft snapshot if a crash left it behind,
 // and starts the node.
 func Open(dir string, opts Options) (*Node, error) {
+	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("cluster options: %w", err)
 	}
-	opts = opts.withDefaults()
 	n := &Node{
 		id: opts.ID, opts: opts, dir: dir, sm: opts.StateMachine, tr: opts.Transport,
 		logger:       opts.Logger.With("member", opts.ID),

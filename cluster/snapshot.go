@@ -89,10 +89,12 @@ func (n *Node) installSnapshot(snap *pb.Snapshot, hs *pb.HardState, ents []*pb.E
 	n.members = members
 	n.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
 	n.snapIndex = idx
+	// Counted before the applied index moves, so that whoever sees the
+	// new index also sees the count.
+	n.snapshotsInstalled.Add(1)
 	n.applied.Store(idx)
 	n.waitIdx.advance(idx)
 	n.removeSnapFiles(idx)
-	n.snapshotsInstalled.Add(1)
 	n.noteMembers()
 	return nil
 }
