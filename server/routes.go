@@ -38,7 +38,7 @@ const (
 func (s *Server) routes() []route {
 	return []route{
 		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection, true}, // ?ttl=
-		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, false},
+		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, true},  // ?consistency=
 		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection, false},
 		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection, true},
 		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false},           // every op is authorized in the handler
