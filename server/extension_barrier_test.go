@@ -26,6 +26,9 @@ type barrierEngine struct {
 	release chan error    // each receive ends one waiting barrier
 	// writeErr, when set, is what Write returns (nothing applied).
 	writeErr atomic.Pointer[error]
+	// timeout, when set, bounds each barrier as the engine's request
+	// timeout does: past it, no quorum (ErrUnavailable).
+	timeout atomic.Int64
 }
 
 func newBarrierEngine(t *testing.T) *barrierEngine {
@@ -35,9 +38,17 @@ func newBarrierEngine(t *testing.T) *barrierEngine {
 func (e *barrierEngine) ReadBarrier(ctx context.Context) error {
 	e.calls.Add(1)
 	e.entered <- struct{}{}
+	var expired <-chan time.Time
+	if d := time.Duration(e.timeout.Load()); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case err := <-e.release:
 		return err
+	case <-expired:
+		return fmt.Errorf("%w: no read index within %v", server.ErrUnavailable, time.Duration(e.timeout.Load()))
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -165,6 +176,25 @@ func TestReadBarrierUnavailable(t *testing.T) {
 		if msg := errorMessage(t, r); !strings.Contains(msg, "no quorum") || !strings.Contains(msg, "no leader known after 5s") {
 			t.Errorf("%s: message %q", u, msg)
 		}
+	}
+}
+
+// TestReadBarrierTimeout: a barrier that gives up at the engine's
+// request timeout answers 503 unavailable; the read never reaches the
+// state.
+func TestReadBarrierTimeout(t *testing.T) {
+	ts, eng := startBarrierServer(t)
+	eng.applyElsewhere(t, "c", "k", "v")
+	eng.timeout.Store(int64(time.Millisecond))
+	r := do(t, "GET", keyURL(ts, "c", []byte("k")), nil)
+	<-eng.entered
+	wantError(t, r, 503, "unavailable")
+	if msg := errorMessage(t, r); !strings.Contains(msg, "no read index within 1ms") || r.header.Get("ETag") != "" {
+		t.Fatalf("%s %v", r.body, r.header)
+	}
+	// A serializable read still answers from the local state.
+	if r := do(t, "GET", keyURL(ts, "c", []byte("k"))+"?consistency=serializable", nil); r.status != 200 || string(r.body) != "v" {
+		t.Fatalf("serializable without quorum: %d %s", r.status, r.body)
 	}
 }
 
