@@ -32,8 +32,8 @@ func (s *Server) handleCollections(w http.ResponseWriter, r *http.Request) error
 	}
 	limit := defaultRangeLimit
 	for name, v := range vals {
-		if name != "limit" && name != "next" {
-			return errInvalid("unknown query parameter %q (limit, next)", truncate(name, 64))
+		if name != "limit" && name != "next" && name != "consistency" {
+			return errInvalid("unknown query parameter %q (limit, next, consistency)", truncate(name, 64))
 		}
 		if len(v) > 1 {
 			return errInvalid("query parameter %q is given %d times", name, len(v))
@@ -51,6 +51,15 @@ func (s *Server) handleCollections(w http.ResponseWriter, r *http.Request) error
 		if err := checkCollection(after); err != nil {
 			return errInvalid("next must be the \"next\" value of a previous page")
 		}
+	}
+	serializable := false
+	if v, ok := vals["consistency"]; ok {
+		if serializable, err = parseConsistency(v[0]); err != nil {
+			return err
+		}
+	}
+	if err := s.store.barrier(r.Context(), serializable); err != nil {
+		return err
 	}
 	p := principalFrom(r)
 	allow := func(c string) bool {

@@ -39,6 +39,8 @@
 //     connection limit).
 //   - errors.go: errors to status and JSON code, the only place a failed
 //     request is logged; health.go, metrics.go, audit.go.
+//   - extension.go: what an embedding program adds (routes, headers,
+//     metrics, health checks; see "Extending the server").
 //   - engine.go: the [Engine] seam; lsmengine.go: server/store on lsm
 //     behind it; store.go: the metrics and the query cache around the
 //     engine; cache.go: the query cache; collections.go: GET
@@ -108,6 +110,64 @@
 // Collections) read the local store. With such an engine the query cache
 // is off, because other members' writes change the state without passing
 // through this server.
+//
+// # Extending the server: the cluster edition's seam
+//
+// The cluster edition (API.md §9) is a separate Go module that builds
+// amaters-server-cluster on [New] and [Server.Run] without changing this
+// package. What it relies on, and what this package promises:
+//
+//   - Storage: [Options.OpenEngine] returns its replicated [Engine]
+//     (above).
+//   - Linearizable reads: an engine that also implements [ReadBarrier]
+//     has it called before every GET, HEAD, range and collections
+//     listing, unless the request says ?consistency=serializable; the
+//     read then goes to the engine's Get, Range or Collections, which
+//     read the local state. ?consistency= takes linearizable (the
+//     default) or serializable on exactly those routes; anything else is
+//     400 before any barrier. Engines without ReadBarrier (lsm, memory)
+//     are linearizable already and answer both alike.
+//   - Errors: a barrier or write that found no quorum within the
+//     engine's request timeout wraps [ErrUnavailable] (503 unavailable,
+//     Retry-After: 1; for a write: certainly not applied); a write that
+//     may or may not be applied wraps [ErrUnknownOutcome] (503
+//     unavailable whose message says the outcome is unknown, with
+//     Amaters-Outcome: unknown, which server/client reads as "maybe
+//     applied"). The engine's text follows the server's explanation in
+//     the message, so it must hold no key, value or secret. Both are
+//     checked before context.Canceled, so an engine may join them with
+//     ctx's error.
+//   - Routes: [Options.Routes] adds GET /v1/cluster and the membership
+//     admin (POST /v1/admin/cluster/members, DELETE
+//     /v1/admin/cluster/members/{id}) to the route table: the whole chain
+//     runs for them (request id, recover, access log, metrics, CORS,
+//     compression, body limit, authentication or protected mode, rate
+//     limit, draining), then authorization by [Permission] (none, read or
+//     admin on the server; admin requests are audited), then the
+//     handler, whose returned errors are answered like the server's own
+//     ([HTTPError] for a chosen status and code; [WriteJSON] and
+//     [ReadJSON] for bodies). New refuses a route outside /v1/, under
+//     /v1/collections, or clashing with another.
+//   - Headers: [Options.ResponseHeaders] adds headers (Amaters-Leader) to
+//     every API answer, errors of the chain's own steps included; it is
+//     the outermost step.
+//   - Metrics and health: [Options.RegisterMetrics] registers more
+//     families (amaters_cluster_*) on the /metrics registry, a clash
+//     being an error of New; [Options.HealthChecks] adds checks ("a
+//     leader is known") that, failing while the server serves, turn
+//     /readyz to 503 with "NAME: reason", /health to 503 with the reason
+//     under checks[NAME], and amaters_ready to 0, while the API keeps
+//     serving.
+//   - Configuration: server/config's LoadWith with a declared [cluster]
+//     section gives the edition its table, key positions and
+//     AMATERS_CLUSTER_* variables, with the same strictness and
+//     "FILE:LINE" problems for everything else; [Options.LoadConfig]
+//     reloads with it. amaters-server (config.Load) refuses [cluster]
+//     and AMATERS_CLUSTER_* naming amaters-server-cluster.
+//
+// The tests of this seam (extension_test.go, extension_barrier_test.go,
+// engine_test.go) use only exported names, with a fake replicated engine
+// whose barrier blocks until the test releases it.
 //
 // # Integrity and locks
 //

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -39,8 +40,10 @@ import (
 // (404), [ErrPreconditionFailed] (412, from Result.Err, a
 // *store.GuardError), store.ErrInvalid (400), [ErrClosed] or lsm.ErrClosed
 // (503, shutting down), [ErrWritesStopped] (503, and the error is logged),
-// syscall.ENOSPC or syscall.EDQUOT (507, disk full); anything else is a
-// 500, logged with its request id. An engine wraps its errors rather than
+// syscall.ENOSPC or syscall.EDQUOT (507, disk full), and for a
+// replicated engine [ErrUnavailable] (503, no quorum) and
+// [ErrUnknownOutcome] (503, the write may or may not be applied); anything
+// else is a 500, logged with its request id. An engine wraps its errors rather than
 // hiding these. Stats.Err reports a lasting storage failure to /health.
 type Engine interface {
 	// Write applies one request atomically, guards evaluated in the
@@ -138,4 +141,48 @@ var (
 	// the engine cannot recover from while running (a failed fsync);
 	// reads go on.
 	ErrWritesStopped = lsm.ErrWritesStopped
+)
+
+// ReadBarrier is implemented by an [Engine] whose local reads may lag
+// writes committed elsewhere: a replicated engine, whose member applies
+// what the cluster committed a little later than the cluster committed it.
+// Before a linearizable read (GET, HEAD, range, the collections listing;
+// API.md §9: every read unless ?consistency=serializable) the server calls
+// ReadBarrier, then reads through Get, Range or Collections; a
+// serializable read skips it and reads the local state as it is.
+//
+// ReadBarrier returns once the engine's local state reflects every write
+// committed (anywhere) before the call: the ReadIndex pattern, where the
+// leader confirms it still leads and names its commit index, and the
+// member waits until it has applied up to that index. Many concurrent
+// barriers may share one round. It must give up by the engine's own
+// request timeout (for the cluster edition, request_timeout_ms) with an
+// error wrapping [ErrUnavailable], and when ctx ends with ctx's error.
+//
+// Engines without it (lsm, memory) are linearizable already: a read sees
+// every write acknowledged before it began.
+type ReadBarrier interface {
+	ReadBarrier(ctx context.Context) error
+}
+
+// The errors of a replicated engine, which it wraps (fmt.Errorf("%w: …"))
+// so that the server answers them as API.md §9 says. The wrapping error's
+// text is shown to the client after the server's own explanation, so it
+// must name no key, value or secret.
+var (
+	// ErrUnavailable is a request the engine could not serve within its
+	// request timeout for lack of quorum (no leader known or reachable,
+	// this member removed): 503 unavailable, with Retry-After. For a
+	// write it means the write was certainly not applied (raft refused
+	// the proposal before it reached any log); a write that may still be
+	// applied is ErrUnknownOutcome instead.
+	ErrUnavailable = errors.New("unavailable: no quorum within the request timeout")
+	// ErrUnknownOutcome is a write whose outcome is unknown: it was
+	// proposed, and then the leader was lost or the request timed out
+	// before it was applied here, so it may or may not be applied. The
+	// answer is 503 unavailable whose message says so, with the header
+	// Amaters-Outcome: unknown; clients must not repeat an unguarded
+	// write after it (server/client does not), and a guard (If-Match)
+	// makes a retry safe.
+	ErrUnknownOutcome = errors.New("outcome unknown")
 )

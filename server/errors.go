@@ -64,6 +64,16 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return &apiError{status: http.StatusNotFound, code: "not_found", message: "key not found"}, false
 	case errors.As(err, &mbe):
 		return errTooLarge("request body is larger than %d bytes", mbe.Limit), false
+	case errors.Is(err, ErrUnknownOutcome):
+		// Before context.Canceled: a replicated write whose client went
+		// away after the proposal may still be applied.
+		e := errUnavailable("the outcome of this write is unknown: it was proposed, then the cluster lost its leader or the request timed out before it was applied, so it may or may not be applied; read the key to learn, or retry with a guard (If-Match), which makes a repeat safe" + engineDetail(err, ErrUnknownOutcome))
+		e.header = map[string]string{outcomeHeader: "unknown"}
+		return e, false
+	case errors.Is(err, ErrUnavailable):
+		e := errUnavailable("no quorum: the cluster could not serve this request within its request timeout (no leader known or reachable); a write was not applied; retry later" + engineDetail(err, ErrUnavailable))
+		e.header = map[string]string{"Retry-After": "1"}
+		return e, false
 	case errors.Is(err, context.Canceled):
 		// The client went away while its write waited for the group
 		// commit; the store withdrew it (not applied). Nobody reads this.
@@ -80,6 +90,21 @@ func toAPIError(err error) (e *apiError, internal bool) {
 		return &apiError{status: http.StatusInsufficientStorage, code: "insufficient_storage", message: "the server's disk is full; the write was not applied; writes succeed again once space is freed"}, false
 	}
 	return &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error; see the server log for request id"}, true
+}
+
+// outcomeHeader marks a 503 whose write may or may not be applied
+// (ErrUnknownOutcome), so that a client tells it from a 503 that applied
+// nothing (server/client's retries depend on it).
+const outcomeHeader = "Amaters-Outcome"
+
+// engineDetail is the engine's own words about a failure wrapping
+// sentinel, "" when it added none: " (detail)".
+func engineDetail(err, sentinel error) string {
+	msg := err.Error()
+	if msg == sentinel.Error() {
+		return ""
+	}
+	return " (" + truncate(msg, 200) + ")"
 }
 
 // writeError answers a request with err as a JSON error. It is the only

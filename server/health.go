@@ -20,6 +20,10 @@ func (s *Server) healthHandler() http.Handler {
 			writeText(w, http.StatusServiceUnavailable, stateName(st)+"\n")
 			return
 		}
+		if why := s.notReady(); why != "" {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+why+"\n")
+			return
+		}
 		writeText(w, http.StatusOK, "ok\n")
 	})
 	mux.HandleFunc("GET /health", s.handleHealth)
@@ -104,6 +108,19 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		checks["log"] = writerHealth(s.logOut.file)
 	}
 	checks["audit"] = s.audit.health()
+	// The checks of Options.HealthChecks (extension.go), asked only while
+	// serving: before, what they check may not be open yet.
+	for _, c := range s.opts.HealthChecks {
+		if st != stateServing {
+			checks[c.Name] = stateName(st)
+			continue
+		}
+		checks[c.Name] = "ok"
+		if err := c.Check(); err != nil {
+			checks[c.Name] = err.Error()
+			status = http.StatusServiceUnavailable
+		}
+	}
 	resp := healthResponse{
 		LostFound:     integ.LostFound,
 		Status:        "ok",

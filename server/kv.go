@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -115,6 +116,13 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	serializable, err := parseGetQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	if err := s.store.barrier(r.Context(), serializable); err != nil {
+		return err
+	}
 	inm, hasINM := r.Header["If-None-Match"]
 	g, err := s.store.Get(c, key)
 	h := w.Header()
@@ -166,6 +174,10 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
 type rangeQuery struct {
 	Start, End []byte // nil = unbounded
 	Limit      int
+	// Serializable: ?consistency=serializable, no read barrier. Not part
+	// of the query cache's key (the cache is off with an engine that has
+	// a barrier, and the answer is the same either way without one).
+	Serializable bool
 }
 
 // parseRangeQuery reads start, end, prefix, next and limit from a raw query
@@ -189,9 +201,9 @@ func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
 			continue // ParseQuery accepted the whole string; empty parts are skipped
 		}
 		switch name {
-		case "start", "end", "prefix", "next", "limit":
+		case "start", "end", "prefix", "next", "limit", "consistency":
 		default:
-			return q, errInvalid("unknown query parameter %q (start, end, prefix, next, limit)", truncate(name, 64))
+			return q, errInvalid("unknown query parameter %q (start, end, prefix, next, limit, consistency)", truncate(name, 64))
 		}
 		if n := len(vals[name]); n > 1 {
 			return q, errInvalid("query parameter %q is given %d times", name, n)
@@ -236,6 +248,11 @@ func parseRangeQuery(rawQuery string, maxKey int64) (rangeQuery, error) {
 		}
 		q.Limit = n
 	}
+	if v, ok := vals["consistency"]; ok {
+		if q.Serializable, err = parseConsistency(v[0]); err != nil {
+			return q, err
+		}
+	}
 	return q, nil
 }
 
@@ -260,6 +277,9 @@ func (s *Server) handleRange(w http.ResponseWriter, r *http.Request) error {
 	}
 	q, err := parseRangeQuery(r.URL.RawQuery, s.cfg.Storage.MaxKeyBytes)
 	if err != nil {
+		return err
+	}
+	if err := s.store.barrier(r.Context(), q.Serializable); err != nil {
 		return err
 	}
 	body, rev, err := s.store.RangePage(c, q)
@@ -424,4 +444,61 @@ func writeFailure(res store.Result, err error, batch bool) error {
 		e.message = "precondition failed: " + what
 	}
 	return e
+}
+
+// parseGetQuery reads a GET's (or HEAD's) query: consistency=, or none.
+// It reports whether the read is serializable.
+func parseGetQuery(raw string) (bool, error) {
+	if raw == "" {
+		return false, nil
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return false, errInvalid("query string is not valid: %v", err)
+	}
+	for rest := raw; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		name, _, _ := strings.Cut(part, "=")
+		if name, err = url.QueryUnescape(name); err != nil || part == "" {
+			continue
+		}
+		if name != "consistency" {
+			return false, errInvalid("unknown query parameter %q (GET takes consistency)", truncate(name, 64))
+		}
+	}
+	v, ok := vals["consistency"]
+	if !ok {
+		return false, nil
+	}
+	if len(v) > 1 {
+		return false, errInvalid("query parameter \"consistency\" is given %d times", len(v))
+	}
+	return parseConsistency(v[0])
+}
+
+// parseConsistency reads the value of ?consistency= (API.md §9) and
+// reports whether it asks for a serializable read.
+func parseConsistency(v string) (bool, error) {
+	switch v {
+	case "linearizable":
+		return false, nil
+	case "serializable":
+		return true, nil
+	}
+	return false, errInvalid("consistency must be linearizable or serializable, not %q", truncate(v, 64))
+}
+
+// barrier makes a linearizable read see every write committed before it,
+// through the engine's ReadBarrier when it has one (a replicated engine);
+// a serializable read, and every read of an engine without one (lsm,
+// memory: linearizable already), goes straight to the local state.
+func (s *kvStore) barrier(ctx context.Context, serializable bool) error {
+	if serializable {
+		return nil
+	}
+	if b, ok := s.eng.(ReadBarrier); ok {
+		return b.ReadBarrier(ctx)
+	}
+	return nil
 }

@@ -141,7 +141,7 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 		func() float64 { return float64(s.integrity().Corruptions) })
 	reg.NewGaugeFunc("amaters_ready", "1 while /readyz answers 200 (storage recovered, not draining), else 0.",
 		func() float64 {
-			if s.state.Load() == stateServing {
+			if s.state.Load() == stateServing && s.notReady() == "" {
 				return 1
 			}
 			return 0

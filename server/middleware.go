@@ -325,6 +325,7 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withAccessLog(h)
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
+	h = s.withResponseHeaders(h) // Options.ResponseHeaders (extension.go)
 	h = s.withConnBusy(h)
 	return h
 }

@@ -36,9 +36,9 @@ const (
 // for a trailing slash), and it lets clients send slashes in keys either
 // raw or as %2F.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"PUT", "/v1/collections/{c}/keys/{key...}", s.handlePut, rbac.Write, onCollection, true}, // ?ttl=
-		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, false},
+		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, true},  // ?consistency=
 		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection, false},
 		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection, true},
 		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false},           // every op is authorized in the handler
@@ -46,7 +46,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/status", s.handleStatus, 0, onNothing, false},
 		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer, false},
 		{"GET", "/v1/admin/backup", s.handleBackup, rbac.Admin, onServer, false},
-	}
+	}, s.extraRoutes()...) // Options.Routes (extension.go)
 }
 
 // keyRoutePath is the pattern path of the three key routes, which the

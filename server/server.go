@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,28 @@ type Options struct {
 	// doc); the query cache is off with an engine given here, whose state
 	// other members change.
 	OpenEngine func(ctx context.Context, cfg config.Config, log *slog.Logger) (Engine, error)
+
+	// What an embedding program adds to the server (the cluster edition;
+	// see "Extending the server" in the package doc and extension.go).
+
+	// Routes are extra API routes, served through the whole middleware
+	// chain and authorized by their Permission (GET /v1/cluster, the
+	// cluster's membership admin). New refuses a route that is malformed
+	// or clashes with another.
+	Routes []Route
+	// ResponseHeaders, when set, is called with the headers of every API
+	// answer before anything else writes them (the cluster edition's
+	// Amaters-Leader). It runs for every request, from many goroutines at
+	// once: it must be cheap, set only its own headers, and keep nothing.
+	ResponseHeaders func(h http.Header)
+	// RegisterMetrics, when set, is called once by New with the registry
+	// of /metrics, after the server's own families, to register more
+	// (callbacks read at scrape time, such as amaters_cluster_*). A name
+	// that clashes is an error of New.
+	RegisterMetrics func(reg *promtext.Registry)
+	// HealthChecks are extra checks of /health and /readyz (see
+	// [HealthCheck]).
+	HealthChecks []HealthCheck
 }
 
 // Server is one amaters-server: the API listener, the health and metrics
@@ -191,6 +214,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.metrics = newMetrics(s.reg, s)
 	s.cache = newQueryCache(&s.cfg, s.metrics, s.reg)
 	registerStoreMetrics(s.reg, s)
+	if err := errors.Join(s.checkExtensions(), s.registerExtraMetrics()); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

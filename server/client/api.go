@@ -29,6 +29,15 @@ var (
 	// matches both this and ErrPreconditionFailed, since the earlier
 	// attempt may be what changed the key. Read the key to know.
 	ErrUnknownOutcome = errors.New("client: the write may or may not have been applied")
+	// ErrUnavailable matches the *Error of a 503 unavailable: the server
+	// is shutting down, or (the cluster edition) has no quorum, after
+	// the client's retries. Unless the error also matches
+	// ErrUnknownOutcome, nothing was applied.
+	ErrUnavailable = errors.New("client: unavailable")
+	// ErrNotCluster matches the *Error of a cluster call ([Client.Cluster],
+	// [Client.AddMember], [Client.RemoveMember]) answered by a
+	// single-node amaters-server, which has no such endpoint.
+	ErrNotCluster = errors.New("client: not a cluster member (a single-node amaters-server)")
 )
 
 // Error is an answer with an error status: the server's JSON error
@@ -65,18 +74,30 @@ func (e *Error) Error() string {
 }
 
 // Is makes a 404 not_found answer match [ErrNotFound], a 412 match
-// [ErrPreconditionFailed], and an answer after an attempt that may have
-// been applied match [ErrUnknownOutcome].
+// [ErrPreconditionFailed], a 503 match [ErrUnavailable], a 404 for an
+// endpoint a single-node server lacks match [ErrNotCluster], and an
+// answer after an attempt that may have been applied (or a 503 saying
+// its outcome is unknown) match [ErrUnknownOutcome].
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
-		return e.Status == http.StatusNotFound && e.Code == "not_found"
+		return e.Status == http.StatusNotFound && e.Code == "not_found" && !e.noEndpoint()
 	case ErrPreconditionFailed:
 		return e.Status == http.StatusPreconditionFailed
 	case ErrUnknownOutcome:
 		return e.unknown
+	case ErrUnavailable:
+		return e.Status == http.StatusServiceUnavailable
+	case ErrNotCluster:
+		return e.noEndpoint()
 	}
 	return false
+}
+
+// noEndpoint: the server has no such endpoint (its 404 for a path it
+// does not serve).
+func (e *Error) noEndpoint() bool {
+	return e.Status == http.StatusNotFound && e.Code == "not_found" && e.Message == "no such endpoint"
 }
 
 // errorFrom is the *Error of an answer.
@@ -94,6 +115,7 @@ func errorFrom(r *Response) *Error {
 	if e.Status == http.StatusPreconditionFailed {
 		e.CurrentRevision, _ = parseETag(r.Header.Get("ETag"))
 	}
+	e.unknown = outcomeUnknown(r)
 	return e
 }
 
@@ -145,17 +167,22 @@ type Entry struct {
 
 // Get returns the value of key in collection, or an error matching
 // [ErrNotFound] when it has none.
-func (c *Client) Get(ctx context.Context, collection string, key []byte) ([]byte, error) {
-	e, err := c.GetEntry(ctx, collection, key)
+func (c *Client) Get(ctx context.Context, collection string, key []byte, opts ...ReadOption) ([]byte, error) {
+	e, err := c.GetEntry(ctx, collection, key, opts...)
 	return e.Value, err
 }
 
 // GetEntry returns the value of key in collection with its revisions and
 // expiry, or an error matching [ErrNotFound] when it has none.
-func (c *Client) GetEntry(ctx context.Context, collection string, key []byte) (Entry, error) {
+func (c *Client) GetEntry(ctx context.Context, collection string, key []byte, opts ...ReadOption) (Entry, error) {
 	path, err := keyPath(collection, key)
 	if err != nil {
 		return Entry{}, err
+	}
+	v := url.Values{}
+	readOpts(opts).set(v)
+	if len(v) > 0 {
+		path += "?" + v.Encode()
 	}
 	r, err := c.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {

@@ -158,7 +158,7 @@ func (c *Client) send(ctx context.Context, rq request) (*Response, error) {
 		if resp != nil {
 			status = resp.Status
 		}
-		ambiguous := maybeApplied(status, err)
+		ambiguous := maybeApplied(status, err) || (err == nil && outcomeUnknown(resp))
 		if rq.retry == retryGuarded && mayHaveApplied && status == http.StatusPreconditionFailed {
 			e := errorFrom(resp)
 			e.unknown = true
@@ -202,7 +202,8 @@ func (c *Client) send(ctx context.Context, rq request) (*Response, error) {
 // the server: the request may have been sent and no answer says it was
 // not (a connection reset or timeout after sending, a proxy's 502 or 504).
 // A refused connection was never sent; 429 and 503 are the server
-// refusing before it applies anything.
+// refusing before it applies anything, except a 503 marked
+// Amaters-Outcome: unknown (see outcomeUnknown), which send checks.
 func maybeApplied(status int, err error) bool {
 	if err != nil {
 		var oe *net.OpError
@@ -213,6 +214,16 @@ func maybeApplied(status int, err error) bool {
 		return !errors.As(err, &dnsErr)
 	}
 	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
+}
+
+// outcomeHeader marks a 503 whose write may or may not have been applied
+// (the cluster edition lost its leader after proposing it).
+const outcomeHeader = "Amaters-Outcome"
+
+// outcomeUnknown reports whether the answer says its write's outcome is
+// unknown.
+func outcomeUnknown(r *Response) bool {
+	return r != nil && r.Status == http.StatusServiceUnavailable && r.Header.Get(outcomeHeader) == "unknown"
 }
 
 // once sends one request with no retry.

@@ -41,8 +41,9 @@ type Page struct {
 
 // RangePage reads one page of the range q of collection, starting at after
 // (the Next of the previous page; nil for the first).
-func (c *Client) RangePage(ctx context.Context, collection string, q RangeQuery, after []byte) (Page, error) {
+func (c *Client) RangePage(ctx context.Context, collection string, q RangeQuery, after []byte, opts ...ReadOption) (Page, error) {
 	v := url.Values{}
+	readOpts(opts).set(v)
 	for _, b := range []struct {
 		name string
 		val  []byte
@@ -101,11 +102,11 @@ func (c *Client) RangePage(ctx context.Context, collection string, q RangeQuery,
 // Range iterates over every item of the range q of collection, page after
 // page (each page is one snapshot; a range of several pages is not). It
 // stops at the first error, which it yields with a zero Item.
-func (c *Client) Range(ctx context.Context, collection string, q RangeQuery) iter.Seq2[Item, error] {
+func (c *Client) Range(ctx context.Context, collection string, q RangeQuery, opts ...ReadOption) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		var after []byte
 		for {
-			p, err := c.RangePage(ctx, collection, q, after)
+			p, err := c.RangePage(ctx, collection, q, after, opts...)
 			if err != nil {
 				yield(Item{}, err)
 				return
@@ -200,14 +201,16 @@ func (c *Client) Batch(ctx context.Context, ops []Op) (uint64, error) {
 
 // Collections returns the names of the collections that hold at least one
 // live key the caller may read, in name order, following every page.
-func (c *Client) Collections(ctx context.Context) ([]string, error) {
+func (c *Client) Collections(ctx context.Context, opts ...ReadOption) ([]string, error) {
 	var names []string
 	next := ""
 	for {
-		path := "/v1/collections?limit=1000"
+		v := url.Values{"limit": {"1000"}}
+		readOpts(opts).set(v)
 		if next != "" {
-			path += "&next=" + url.QueryEscape(next)
+			v.Set("next", next)
 		}
+		path := "/v1/collections?" + v.Encode()
 		r, err := c.Do(ctx, http.MethodGet, path, nil)
 		if err != nil {
 			return nil, err

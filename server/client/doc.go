@@ -11,6 +11,10 @@
 // [IfExists], [IfAbsent], [TTL]), [Client.Range] (an iterator over every
 // page) and [Client.RangePage], [Client.Batch] (atomic, with per-op
 // guards and checks), [Client.Collections] and [Client.Status];
+// reads take [ReadOption]s ([WithConsistency]: linearizable, the
+// default, or serializable, API.md §9); the cluster edition's
+// [Client.Cluster], [Client.AddMember] and [Client.RemoveMember] (on a
+// single-node server their errors match [ErrNotCluster]);
 // [Client.Do] sends any request;
 // [Client.Backup] saves an online backup to a file, verified against its
 // BLAKE3 sums as it arrives (package server/backup); [WaitDown] waits
@@ -37,7 +41,11 @@
 // no attempt can have been applied (a refused connection, 429, 503); once
 // one may have been, the error matches [ErrUnknownOutcome] and the client
 // does not repeat it, since a repeat could overwrite another client's
-// later write. Read the key to learn what happened.
+// later write. Read the key to learn what happened. The cluster edition
+// answers a write whose outcome it does not know (its leader was lost
+// after the proposal) with 503 and Amaters-Outcome: unknown: the client
+// treats it as an attempt that may have been applied. Any 503 left
+// after the retries matches [ErrUnavailable].
 //
 // # Concurrency
 //

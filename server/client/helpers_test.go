@@ -24,6 +24,12 @@ import (
 // with cfg adjusted by mutate, until stop is called; it returns the API's
 // HOST:PORT.
 func startLoopbackServer(mutate func(*config.Config)) (addr string, stop func() error, err error) {
+	return startLoopbackServerWith(mutate, server.Options{})
+}
+
+// startLoopbackServerWith is startLoopbackServer with opts (its Logger
+// discards when nil).
+func startLoopbackServerWith(mutate func(*config.Config), opts server.Options) (addr string, stop func() error, err error) {
 	dir, err := os.MkdirTemp("", "amaters-client-")
 	if err != nil {
 		return "", nil, err
@@ -36,7 +42,10 @@ func startLoopbackServer(mutate func(*config.Config)) (addr string, stop func() 
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err

@@ -14,6 +14,19 @@
 // ([Config.MarshalTOML]) and the reload's list of changed keys
 // ([Changed]) can never disagree about a key.
 //
+// # Sections of an embedding program
+//
+// A program that embeds the server with configuration of its own (the
+// cluster edition's [cluster] section, API.md §9) loads with [LoadWith],
+// declaring its sections in [Options]. Each [Section.Load] receives its
+// table as decoded, the "FILE:LINE" of each of its keys, the file's folder
+// and its AMATERS_<NAME>_* variables, and returns its problems as *Error
+// values, which are joined with the rest; everything else is read exactly
+// as by [Load]. Without the declaration, [cluster] and AMATERS_CLUSTER_*
+// are refused with a message naming amaters-server-cluster: a
+// configuration written for a cluster member never quietly starts a
+// single node.
+//
 // # Problems
 //
 // [Load] and [Config.Validate] report every problem at once, joined, each an

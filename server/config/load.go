@@ -20,19 +20,46 @@ import (
 // validate values beyond their type; call [Config.Validate] for that. The
 // error, if any, joins every problem found (each a *Error).
 func Load(path string, env []string, o Overrides) (Config, error) {
+	return LoadWith(path, env, o, Options{})
+}
+
+// LoadWith is [Load] for a program that embeds the server and declares
+// sections of its own in opts (the cluster edition's [cluster]): the file
+// may hold them, and each is handed, with its AMATERS_<NAME>_* variables,
+// to its [Section.Load]. Everything else is as strict as Load. An
+// undeclared [cluster] section, or AMATERS_CLUSTER_* variable, is refused
+// with a message naming amaters-server-cluster.
+func LoadWith(path string, env []string, o Overrides, opts Options) (Config, error) {
 	c := Default()
 	c.origin = map[string]string{}
+	if err := checkSections(opts.Sections, sectionNames(c.fields())); err != nil {
+		return c, err
+	}
 	var errs []error
+	in := make(map[string]*SectionInput, len(opts.Sections))
+	for _, sec := range opts.Sections {
+		in[sec.Name] = &SectionInput{Where: func(string) string { return path }, Env: map[string]string{}}
+	}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return c, &Error{Where: path, Message: readErrorMessage(err)}
 		}
 		c.File = path
-		errs = append(errs, c.applyFile(path, data)...)
+		errs = append(errs, c.applyFile(path, data, in)...)
 	}
-	errs = append(errs, c.applyEnv(env)...)
+	errs = append(errs, c.applyEnv(env, in)...)
 	errs = append(errs, c.applyOverrides(o)...)
+	for _, sec := range opts.Sections {
+		if sec.Load != nil {
+			si := in[sec.Name]
+			si.File = path
+			if path != "" {
+				si.Dir = filepath.Dir(path)
+			}
+			errs = append(errs, sec.Load(*si)...)
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -49,7 +76,11 @@ func readErrorMessage(err error) string {
 // applyFile decodes a TOML document and sets every key it names. Every
 // problem is collected: unknown sections and keys (with a hint), values of
 // the wrong type. Relative paths are resolved against the file's folder.
-func (c *Config) applyFile(path string, data []byte) []error {
+//
+// The tables of the sections in ext (declared by an embedding program)
+// are not read here: they go into ext, with the function giving a key's
+// position, for their Section.Load.
+func (c *Config) applyFile(path string, data []byte, ext map[string]*SectionInput) []error {
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError
@@ -77,9 +108,14 @@ func (c *Config) applyFile(path string, data []byte) []error {
 	var errs []error
 	for _, section := range sortedKeys(doc) {
 		table, ok := doc[section].(map[string]any)
+		if si := ext[section]; si != nil && ok {
+			si.Table = table
+			si.Where = func(key string) string { return where(section + "." + key) }
+			continue
+		}
 		if !ok {
 			msg := unknownMessage("top-level key", section, sectionNames(fields))
-			if slices.Contains(sectionNames(fields), section) {
+			if slices.Contains(sectionNames(fields), section) || ext[section] != nil {
 				// [[health]] or health = 1: the right name, the wrong shape.
 				msg = fmt.Sprintf("%q must be a table: [%s], not %s", section, section, rbac.TOMLTypeName(doc[section]))
 			}
@@ -87,7 +123,11 @@ func (c *Config) applyFile(path string, data []byte) []error {
 			continue
 		}
 		if !slices.Contains(sectionNames(fields), section) {
-			errs = append(errs, &Error{Where: where(section), Key: section, Message: unknownMessage("section", section, sectionNames(fields))})
+			msg := unknownMessage("section", section, sectionNames(fields))
+			if m, ok := editionSections[section]; ok {
+				msg = m
+			}
+			errs = append(errs, &Error{Where: where(section), Key: section, Message: msg})
 			continue
 		}
 		for _, name := range sortedKeys(table) {
@@ -117,7 +157,11 @@ func (c *Config) applyFile(path string, data []byte) []error {
 // A variable that names a known section but an unknown key is an error (a
 // typo would otherwise be silently ignored); other AMATERS_* variables, such
 // as the clients' AMATERS_TOKEN, are left alone.
-func (c *Config) applyEnv(env []string) []error {
+//
+// The variables of the sections in ext (AMATERS_<NAME>_*) go into ext,
+// for their Section.Load; those of an edition's section that is not
+// declared (AMATERS_CLUSTER_* in amaters-server) are refused.
+func (c *Config) applyEnv(env []string, ext map[string]*SectionInput) []error {
 	fields := c.fields()
 	aliases := map[string]string{
 		"AMATERS_BIND_ADDRESS": "server.bind_address",
@@ -151,6 +195,18 @@ func (c *Config) applyEnv(env []string) []error {
 			continue
 		}
 		rest := strings.ToLower(strings.TrimPrefix(name, "AMATERS_"))
+		if section, _, ok := strings.Cut(rest, "_"); ok {
+			if si := ext[section]; si != nil {
+				si.Env[name] = vars[name]
+				continue
+			}
+			if msg, ok := editionSections[section]; ok {
+				// Key is the section, as for [cluster] in the file: the
+				// whole section is refused, whichever key is named.
+				errs = append(errs, &Error{Where: "$" + name, Key: section, Message: msg})
+				continue
+			}
+		}
 		for _, section := range sectionNames(fields) {
 			keyPart, ok := strings.CutPrefix(rest, section+"_")
 			if !ok {
