@@ -92,6 +92,12 @@ type Options struct {
 
 	// What an embedding program adds to the server (the cluster edition;
 	// see "Extending the server" in the package doc and extension.go).
+	// The API listener serves only once OpenEngine has returned, so
+	// Routes, ResponseHeaders and HealthChecks (asked only while serving)
+	// may use what it opened; the metric callbacks of RegisterMetrics
+	// are read at every scrape, from the start of Run (the health
+	// listener serves during recovery), and must cope with nothing open
+	// yet.
 
 	// Routes are extra API routes, served through the whole middleware
 	// chain and authorized by their Permission (GET /v1/cluster, the
