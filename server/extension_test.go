@@ -265,3 +265,18 @@ func TestExtraRoutesRateLimitAndAccessLog(t *testing.T) {
 		t.Errorf("no access log line for the route:\n%s", logs.String())
 	}
 }
+
+// TestEditionNameAndVersion: an embedding program names itself in
+// /v1/status, /health and amaters_build_info.
+func TestEditionNameAndVersion(t *testing.T) {
+	ts := startServerWith(t, server.Options{Logger: discardLogger(), Name: "amaters-server-cluster", Version: "0.4.0"}, nil)
+	if r := do(t, "GET", ts.api+"/v1/status", nil); !strings.Contains(string(r.body), `"name":"amaters-server-cluster","version":"0.4.0"`) {
+		t.Errorf("status: %s", r.body)
+	}
+	if r := do(t, "GET", ts.health+"/health", nil); !strings.Contains(string(r.body), `"version":"0.4.0"`) {
+		t.Errorf("health: %s", r.body)
+	}
+	if r := do(t, "GET", ts.health+"/metrics", nil); !strings.Contains(string(r.body), `amaters_build_info{version="0.4.0"`) {
+		t.Errorf("metrics: %s", grepLines(string(r.body), "build_info"))
+	}
+}

@@ -99,6 +99,12 @@ type Options struct {
 	// listener serves during recovery), and must cope with nothing open
 	// yet.
 
+	// Name and Version name the program in GET /v1/status, /health,
+	// amaters_build_info and the "serving" log line (Version also in a
+	// backup's header);
+	// "" means "amaters-server" and [Version] (the cluster edition:
+	// "amaters-server-cluster" and its own version).
+	Name, Version string
 	// Routes are extra API routes, served through the whole middleware
 	// chain and authorized by their Permission (GET /v1/cluster, the
 	// cluster's membership admin). New refuses a route that is malformed
@@ -185,6 +191,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if opts.Exit == nil {
 		opts.Exit = os.Exit
+	}
+	if opts.Name == "" {
+		opts.Name = "amaters-server"
+	}
+	if opts.Version == "" {
+		opts.Version = Version
 	}
 	s := &Server{
 		cfg:      cfg,
