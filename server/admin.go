@@ -35,8 +35,8 @@ type rateLimitState struct {
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, statusResponse{
-		Name:           "amaters-server",
-		Version:        Version,
+		Name:           s.opts.Name,
+		Version:        s.opts.Version,
 		State:          stateName(s.state.Load()),
 		Engine:         s.cfg.Storage.Engine,
 		UptimeSeconds:  int64(s.uptime() / time.Second),

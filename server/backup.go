@@ -52,7 +52,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) error {
 	start := s.now()
 	created := start.UTC().Truncate(time.Second)
 	files := cp.Files()
-	info := backup.Info{ServerVersion: Version, Created: created,
+	info := backup.Info{ServerVersion: s.opts.Version, Created: created,
 		Engine: s.cfg.Storage.Engine, LastSequence: cp.Seq(), Files: len(files)}
 	for _, f := range files {
 		info.Bytes += f.Size

@@ -59,7 +59,7 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate, ETag, Amaters-Revision, Amaters-Expires-At")
+		h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate, ETag, Amaters-Revision, Amaters-Expires-At, Amaters-Outcome, Amaters-Leader")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -118,7 +118,8 @@
 // package. What it relies on, and what this package promises:
 //
 //   - Storage: [Options.OpenEngine] returns its replicated [Engine]
-//     (above).
+//     (above). Identity: [Options] Name and Version name the edition in
+//     /v1/status, /health and amaters_build_info.
 //   - Linearizable reads: an engine that also implements [ReadBarrier]
 //     has it called before every GET, HEAD, range and collections
 //     listing, unless the request says ?consistency=serializable; the

@@ -50,7 +50,10 @@ type Engine interface {
 	// apply, and returns its result (Result.Err: a failed guard, an
 	// invalid request, or the storage error that failed it). The error
 	// is for a request whose outcome is unknown: ctx ended or the engine
-	// closed while it waited (a replicated engine: it may still apply).
+	// closed while it waited (a replicated engine: it may still apply,
+	// and the error wraps [ErrUnknownOutcome]), or, for a replicated
+	// engine, one refused for lack of quorum, certainly not applied
+	// ([ErrUnavailable]).
 	// It returns once the request is as durable as the engine promises
 	// (for lsm, storage.sync) and visible to reads.
 	Write(ctx context.Context, req store.Request) (store.Result, error)

@@ -54,7 +54,8 @@ func (p Permission) String() string {
 // authorization by Permission, then Handler. A route path with other
 // methods answers 405 with Allow, as the built-in ones do.
 type Route struct {
-	// Method is GET, POST, PUT, DELETE or PATCH; GET answers HEAD too.
+	// Method is GET, POST, PUT or DELETE (the methods CORS allows); GET
+	// answers HEAD too.
 	Method string
 	// Path is a net/http ServeMux path under /v1/ (wildcards allowed,
 	// read with r.PathValue), outside /v1/collections, and not a path
@@ -155,9 +156,9 @@ func (s *Server) checkExtensions() error {
 			errs = append(errs, fmt.Errorf("server: Options.Routes[%d] (%s %s): %s", i, x.Method, x.Path, fmt.Sprintf(format, args...)))
 		}
 		switch x.Method {
-		case "GET", "POST", "PUT", "DELETE", "PATCH":
+		case "GET", "POST", "PUT", "DELETE":
 		default:
-			bad("method must be GET, POST, PUT, DELETE or PATCH")
+			bad("method must be GET, POST, PUT or DELETE")
 		}
 		switch {
 		case !strings.HasPrefix(x.Path, "/v1/") || x.Path == "/v1/":

@@ -239,3 +239,44 @@ func TestHealthCheckAndMetricsHooks(t *testing.T) {
 		t.Fatalf("status: %d", r.status)
 	}
 }
+
+// TestExtraRoutesRateLimitAndAccessLog: extra routes share the rate
+// limit with the rest of the API, and are access-logged with their route.
+func TestExtraRoutesRateLimitAndAccessLog(t *testing.T) {
+	var logs syncBuffer
+	opts := server.Options{
+		Logger:          newTextLogger(&logs),
+		Routes:          clusterRoutes(),
+		ResponseHeaders: func(h http.Header) { h["Amaters-Leader"] = []string{"1"} },
+	}
+	ts := startServerWith(t, opts, func(c *config.Config) {
+		c.Middleware.RateLimitRPS = 1
+		c.Middleware.RateLimitBurst = 1
+	})
+	if r := do(t, "GET", ts.api+"/v1/cluster", nil); r.status != 200 {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	r := do(t, "GET", ts.api+"/v1/cluster", nil)
+	wantError(t, r, 429, "rate_limited")
+	if r.header.Get("Amaters-Leader") != "1" {
+		t.Errorf("429 without Amaters-Leader: %v", r.header)
+	}
+	if !strings.Contains(logs.String(), "route=/v1/cluster") {
+		t.Errorf("no access log line for the route:\n%s", logs.String())
+	}
+}
+
+// TestEditionNameAndVersion: an embedding program names itself in
+// /v1/status, /health and amaters_build_info.
+func TestEditionNameAndVersion(t *testing.T) {
+	ts := startServerWith(t, server.Options{Logger: discardLogger(), Name: "amaters-server-cluster", Version: "0.4.0"}, nil)
+	if r := do(t, "GET", ts.api+"/v1/status", nil); !strings.Contains(string(r.body), `"name":"amaters-server-cluster","version":"0.4.0"`) {
+		t.Errorf("status: %s", r.body)
+	}
+	if r := do(t, "GET", ts.health+"/health", nil); !strings.Contains(string(r.body), `"version":"0.4.0"`) {
+		t.Errorf("health: %s", r.body)
+	}
+	if r := do(t, "GET", ts.health+"/metrics", nil); !strings.Contains(string(r.body), `amaters_build_info{version="0.4.0"`) {
+		t.Errorf("metrics: %s", grepLines(string(r.body), "build_info"))
+	}
+}

@@ -126,7 +126,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Status:        "ok",
 		State:         stateName(st),
 		Checks:        checks,
-		Version:       Version,
+		Version:       s.opts.Version,
 		UptimeSeconds: int64(s.uptime() / time.Second),
 	}
 	if st != stateServing {

@@ -133,7 +133,7 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 			}
 		})
 	reg.NewGaugeVecFunc("amaters_build_info", "Build information; always 1.", []string{"version", "goversion"},
-		func(emit func(float64, ...string)) { emit(1, Version, runtime.Version()) })
+		func(emit func(float64, ...string)) { emit(1, s.opts.Version, runtime.Version()) })
 	reg.NewGaugeFunc("amaters_uptime_seconds", "Seconds since the server started.",
 		func() float64 { return s.uptime().Seconds() })
 	// Storage integrity and readiness, for the alerts of deploy/prometheus.

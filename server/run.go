@@ -339,7 +339,8 @@ func (s *Server) stopped() {
 // logServing logs that the server serves, and warns about an open door.
 func (s *Server) logServing() {
 	s.log.Info("serving",
-		slog.String("version", Version),
+		slog.String("name", s.opts.Name),
+		slog.String("version", s.opts.Version),
 		slog.String("api", s.Addr()),
 		slog.String("health", s.HealthAddr()),
 		slog.String("engine", s.cfg.Storage.Engine),

@@ -92,7 +92,19 @@ type Options struct {
 
 	// What an embedding program adds to the server (the cluster edition;
 	// see "Extending the server" in the package doc and extension.go).
+	// The API listener serves only once OpenEngine has returned, so
+	// Routes, ResponseHeaders and HealthChecks (asked only while serving)
+	// may use what it opened; the metric callbacks of RegisterMetrics
+	// are read at every scrape, from the start of Run (the health
+	// listener serves during recovery), and must cope with nothing open
+	// yet.
 
+	// Name and Version name the program in GET /v1/status, /health,
+	// amaters_build_info and the "serving" log line (Version also in a
+	// backup's header);
+	// "" means "amaters-server" and [Version] (the cluster edition:
+	// "amaters-server-cluster" and its own version).
+	Name, Version string
 	// Routes are extra API routes, served through the whole middleware
 	// chain and authorized by their Permission (GET /v1/cluster, the
 	// cluster's membership admin). New refuses a route that is malformed
@@ -182,6 +194,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if opts.Exit == nil {
 		opts.Exit = os.Exit
+	}
+	if opts.Name == "" {
+		opts.Name = "amaters-server"
+	}
+	if opts.Version == "" {
+		opts.Version = Version
 	}
 	s := &Server{
 		cfg:      cfg,
