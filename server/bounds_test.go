@@ -2,15 +2,19 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"amaters-server/server"
 	"amaters-server/server/config"
 )
 
@@ -357,5 +361,27 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 	}
 	if fmt.Sprint(codes) != "[204 204 200 204 200]" {
 		t.Fatalf("pipelined well-framed requests: %v", codes)
+	}
+}
+
+// A start that fails because its port is taken leaves no data folder.
+func TestBusyPortCreatesNoDataFolder(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := loopbackConfig(t)
+	cfg.Server.BindAddress = busy.Addr().String()
+	cfg.Server.DataDir = filepath.Join(t.TempDir(), "data")
+	srv, err := server.New(cfg, server.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("Run on a busy port: %v", err)
+	}
+	if _, err := os.Stat(cfg.Server.DataDir); !os.IsNotExist(err) {
+		t.Errorf("the data folder exists after a failed start: %v", err)
 	}
 }
