@@ -14,7 +14,9 @@ func TestBackupAndRestoreFormatJSON(t *testing.T) {
 	dir := t.TempDir()
 	down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	code, out, _ := cli(t, nil, "backup", "--addr", down, "--out", filepath.Join(dir, "x.tar"), "--format", "json")
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if code != 1 || json.Unmarshal([]byte(out), &e) != nil || e.Error.Code != "not_running" {
 		t.Fatalf("backup of a stopped server: %d %q", code, out)
 	}
