@@ -385,3 +385,33 @@ func TestBusyPortCreatesNoDataFolder(t *testing.T) {
 		t.Errorf("the data folder exists after a failed start: %v", err)
 	}
 }
+
+// observability.access_log turns the access log off; access_log_file puts
+// it in a file of its own, away from the server log.
+func TestAccessLogSwitchAndFile(t *testing.T) {
+	var logs syncBuffer
+	ts := startServerWith(t, server.Options{Logger: newTextLogger(&logs)}, func(c *config.Config) { c.Observability.AccessLog = false })
+	do(t, "GET", ts.api+"/v1/status", nil, "X-Request-Id", "off-1")
+	if strings.Contains(logs.String(), "off-1") {
+		t.Errorf("access log off, yet:\n%s", logs.String())
+	}
+
+	file := filepath.Join(t.TempDir(), "access.log")
+	var logs2 syncBuffer
+	ts = startServerWith(t, server.Options{Logger: newTextLogger(&logs2)}, func(c *config.Config) { c.Observability.AccessLogFile = file })
+	do(t, "GET", ts.api+"/v1/status", nil, "X-Request-Id", "file-1")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(file)
+		if strings.Contains(string(data), "request_id=file-1 method=GET route=/v1/status") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log file holds %q", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(logs2.String(), "file-1") {
+		t.Errorf("the access line went to the server log too:\n%s", logs2.String())
+	}
+}

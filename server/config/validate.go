@@ -53,6 +53,9 @@ func (c *Config) Validate() error {
 	if c.Server.PIDFile != "" {
 		v.writable("server.pid_file", filepath.Dir(c.Server.PIDFile))
 	}
+	if c.Observability.AccessLogFile != "" {
+		v.writable("observability.access_log_file", filepath.Dir(c.Observability.AccessLogFile))
+	}
 
 	v.oneOf("storage.engine", c.Storage.Engine, "lsm", "memory")
 	v.between("storage.cache_size_mb", c.Storage.CacheSizeMB, 0, 1<<20)
