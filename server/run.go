@@ -98,6 +98,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	limitLn := newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections), int(s.cfg.Network.MaxConnectionsPerIP),
 		func(reason string) { s.metrics.connsClosed.With(reason).Inc() })
 	limitLn.framing = s.live.Load().tls == nil
+	limitLn.netErr = s.countNetErr
 	var apiLn net.Listener = limitLn
 	defer apiLn.Close()
 
