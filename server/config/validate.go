@@ -53,8 +53,18 @@ func (c *Config) Validate() error {
 	if c.Server.PIDFile != "" {
 		v.writable("server.pid_file", filepath.Dir(c.Server.PIDFile))
 	}
-	if c.Observability.AccessLogFile != "" {
-		v.writable("observability.access_log_file", filepath.Dir(c.Observability.AccessLogFile))
+	if f := c.Observability.AccessLogFile; f != "" {
+		v.writable("observability.access_log_file", filepath.Dir(f))
+		// Two writers rotating one file lose lines and backups.
+		others := []struct{ key, path string }{{"logging.file", c.Logging.File}}
+		if c.Audit.Enabled {
+			others = append(others, struct{ key, path string }{"audit.file", c.AuditFile()})
+		}
+		for _, other := range others {
+			if other.path != "" && filepath.Clean(other.path) == filepath.Clean(f) {
+				v.clash("observability.access_log_file", other.key, fmt.Sprintf("%s is also %s; give the access log its own file (or leave it unset to share the server log's output)", f, other.key))
+			}
+		}
 	}
 
 	v.oneOf("storage.engine", c.Storage.Engine, "lsm", "memory")

@@ -49,3 +49,27 @@ func TestFoldersMustBeWritable(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// The access log's own file is nobody else's: two writers rotating one
+// file lose lines and backups.
+func TestAccessLogFileIsItsOwn(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ conf, clash string }{
+		{"[logging]\nfile = \"x.log\"\n[observability]\naccess_log_file = \"x.log\"\n", "logging.file"},
+		{"[audit]\nfile = \"./a/../x.log\"\n[observability]\naccess_log_file = \"x.log\"\n", "audit.file"},
+	} {
+		path := writeFile(t, dir, "c.toml", "[server]\ndata_dir = \"data\"\n"+tc.conf)
+		_, probs := loadAndValidate(t, path, nil, config.Overrides{})
+		wantProblem(t, probs, "observability.access_log_file: "+filepath.Join(dir, "x.log")+" is also "+tc.clash)
+	}
+	// Its own file, or the audit log off: fine.
+	for _, conf := range []string{
+		"[logging]\nfile = \"server.log\"\n[observability]\naccess_log_file = \"access.log\"\n",
+		"[audit]\nenabled = false\nfile = \"x.log\"\n[observability]\naccess_log_file = \"x.log\"\n",
+	} {
+		path := writeFile(t, dir, "c.toml", "[server]\ndata_dir = \"data\"\n"+conf)
+		if _, probs := loadAndValidate(t, path, nil, config.Overrides{}); len(probs) != 0 {
+			t.Errorf("%q: %v", conf, probs)
+		}
+	}
+}
