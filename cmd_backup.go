@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,33 +15,59 @@ import (
 )
 
 func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("backup", "--addr HOST:PORT --out FILE [--timeout 1m] [auth flags]")
+	fs := newFlagSet("backup", "--addr HOST:PORT --out FILE [--timeout 1m] [--format human|json] [auth flags]")
 	var cf clientFlags
 	cf.register(fs, env)
 	out := fs.String("out", "", "backup `file` to write; must not exist (FILE.partial is written first)")
 	timeout := fs.Duration("timeout", time.Minute, "give up when the server sends nothing for this long")
+	format := formatFlag(fs)
 	if done, err := parseFlags(fs, args, stdout, stderr); done {
 		return err
 	}
 	if *out == "" || *timeout <= 0 {
 		return usagef("amaters-server backup: --out FILE is required, and --timeout must be positive")
 	}
-	cf.o.Timeout = *timeout
+	if err := checkFormat("backup", *format); err != nil {
+		return err
+	}
+	return asJSON(backupTo(ctx, &cf, *out, *timeout, *format, stdout, stderr), *format, stdout)
+}
+
+// backupResult is what backup --format json prints.
+type backupResult struct {
+	Addr         string  `json:"addr"`
+	Out          string  `json:"out"`
+	Files        int     `json:"files"`
+	Bytes        int64   `json:"bytes"`
+	LastSequence uint64  `json:"last_sequence"`
+	Seconds      float64 `json:"seconds"`
+}
+
+func backupTo(ctx context.Context, cf *clientFlags, out string, timeout time.Duration, format string, stdout, stderr io.Writer) error {
+	cf.o.Timeout = timeout
 	c, err := client.New(cf.addr, cf.options())
 	if err != nil {
 		return usagef("amaters-server backup: %v", err)
 	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	if refused(ctx, c.HostPort()) {
+		return &cliError{"not_running", fmt.Errorf("amaters-server backup: no backup saved: %s is not reachable: connection refused (no server runs there)", cf.addr)}
+	}
 	start := time.Now()
 	pl := newProgressLine(stderr, "saving", start)
-	info, n, err := c.Backup(ctx, *out, pl.update)
+	info, n, err := c.Backup(ctx, out, pl.update)
 	pl.clear()
 	if err != nil {
 		return fmt.Errorf("amaters-server backup: no backup saved: %w", err)
 	}
+	if format == "json" {
+		b, _ := json.Marshal(backupResult{Addr: cf.addr, Out: out, Files: info.Files, Bytes: n, LastSequence: info.LastSequence, Seconds: time.Since(start).Seconds()})
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
 	fmt.Fprintf(stdout, "backup of %s saved to %s: %d files, %s, last sequence %d, in %s; every BLAKE3 checksum verified\n",
-		cf.addr, *out, info.Files, backup.FormatBytes(n), info.LastSequence, time.Since(start).Round(time.Millisecond))
+		cf.addr, out, info.Files, backup.FormatBytes(n), info.LastSequence, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

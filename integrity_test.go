@@ -34,7 +34,7 @@ func tryStart(t *testing.T, args ...string) (d *daemon, code int, out string) {
 	p := &daemon{
 		api:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		health: fmt.Sprintf("http://127.0.0.1:%d", hp),
-		logs:   &bytes.Buffer{},
+		logs:   &lockedBuffer{},
 		exited: make(chan struct{}),
 	}
 	args = append([]string{"start", "--bind", p.api, "--health-port", strconv.Itoa(hp)}, args...)

@@ -84,9 +84,9 @@ func freePort(t *testing.T) int {
 // daemon is a server process started by a test.
 type daemon struct {
 	cmd    *exec.Cmd
-	api    string // HOST:PORT
-	health string // http://HOST:PORT
-	logs   *bytes.Buffer
+	api    string        // HOST:PORT
+	health string        // http://HOST:PORT
+	logs   *lockedBuffer // the process writes it while the test reads it
 	exited chan struct{}
 	err    error
 }
@@ -97,7 +97,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	d := &daemon{
 		api:    fmt.Sprintf("127.0.0.1:%d", ap),
 		health: fmt.Sprintf("http://127.0.0.1:%d", hp),
-		logs:   &bytes.Buffer{},
+		logs:   &lockedBuffer{},
 		exited: make(chan struct{}),
 	}
 	args := append([]string{"start", "--bind", d.api, "--health-port", strconv.Itoa(hp),
@@ -134,6 +134,25 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process's output and a test can
+// use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // wait returns the process's exit code once it exits, failing after limit.
@@ -1168,7 +1187,10 @@ func TestAbuseDoesNotStarveClients(t *testing.T) {
 	sum := sha256.Sum256([]byte("good-key"))
 	keys := filepath.Join(dir, "keys.json")
 	os.WriteFile(keys, []byte(fmt.Sprintf(`[{"id":"k","key_hash":%q,"user_id":"app","roles":["admin"]}]`, base64.StdEncoding.EncodeToString(sum[:]))), 0o600)
-	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[auth]\napi_keys_file = %q\n[network]\nmax_connections = 1500\nread_header_timeout_ms = 3000\n", keys)))
+	// A rate limit the flood below spends at any speed it can run at
+	// (with the default 1000/s, a flood slowed down by -race on 2 cores
+	// earned its tokens back as fast as it spent them).
+	d := startDaemon(t, "--config", writeConfig(t, fmt.Sprintf("[auth]\napi_keys_file = %q\n[network]\nmax_connections = 1500\nread_header_timeout_ms = 3000\n[middleware]\nrate_limit_rps = 10\nrate_limit_burst = 100\n", keys)))
 	client := &http.Client{Timeout: 5 * time.Second}
 	legit := func() {
 		t.Helper()

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"amaters-server/logrot"
+	"amaters-server/server/config"
 )
 
 // accessWriter writes access-log lines straight into a buffer, in the same
@@ -60,7 +64,9 @@ func (a *accessWriter) write(r *accessRecord) {
 		}
 		b = jsonInt(b, "bytes_in", r.bytesIn)
 		b = jsonInt(b, "bytes_out", r.bytesOut)
-		b = jsonInt(b, "duration", int64(r.duration))
+		// JSON durations name their unit (see durationMillis).
+		b = append(b, `,"duration_ms":`...)
+		b = strconv.AppendFloat(b, float64(r.duration)/1e6, 'g', -1, 64)
 		b = jsonField(b, "identity", r.identity)
 		b = jsonField(b, "remote", r.remote)
 		b = append(b, "}\n"...)
@@ -159,4 +165,34 @@ func jsonField(b []byte, key, v string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// durationMillis is the ReplaceAttr of the JSON log: a duration, which
+// slog writes as a bare count of nanoseconds, becomes KEY_ms, a number of
+// milliseconds, so that the line names its unit. (The text log writes
+// durations as "1.5ms", unit included.)
+func durationMillis(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration())/1e6)
+	}
+	return a
+}
+
+// openAccessLog opens observability.access_log_file: a rotating file (the
+// [logging] rotation settings) of its own, written in batches like the
+// access log in the server log. Its Flush, Reopen and Close are those of
+// the server log's output.
+func openAccessLog(cfg config.Config, stderr io.Writer) (*logOutput, error) {
+	opts := rotationOptions(&cfg, time.Now)
+	opts.Fallback = stderr // a line the file refused is not lost
+	file, err := logrot.New(cfg.Observability.AccessLogFile, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open the access log file %s: %w", cfg.Observability.AccessLogFile, err)
+	}
+	buf := newLineBuffer(file)
+	level := logLevel(cfg)
+	return &logOutput{
+		access: &accessWriter{w: buf, json: cfg.Observability.LogFormat == "json", level: level},
+		buf:    buf, file: file, level: level,
+	}, nil
 }

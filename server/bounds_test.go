@@ -2,15 +2,19 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"amaters-server/server"
 	"amaters-server/server/config"
 )
 
@@ -357,5 +361,101 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 	}
 	if fmt.Sprint(codes) != "[204 204 200 204 200]" {
 		t.Fatalf("pipelined well-framed requests: %v", codes)
+	}
+}
+
+// A start that fails because its port is taken leaves no data folder.
+func TestBusyPortCreatesNoDataFolder(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := loopbackConfig(t)
+	cfg.Server.BindAddress = busy.Addr().String()
+	cfg.Server.DataDir = filepath.Join(t.TempDir(), "data")
+	srv, err := server.New(cfg, server.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("Run on a busy port: %v", err)
+	}
+	if _, err := os.Stat(cfg.Server.DataDir); !os.IsNotExist(err) {
+		t.Errorf("the data folder exists after a failed start: %v", err)
+	}
+}
+
+// observability.access_log turns the access log off; access_log_file puts
+// it in a file of its own, away from the server log.
+func TestAccessLogSwitchAndFile(t *testing.T) {
+	var logs syncBuffer
+	ts := startServerWith(t, server.Options{Logger: newTextLogger(&logs)}, func(c *config.Config) { c.Observability.AccessLog = false })
+	do(t, "GET", ts.api+"/v1/status", nil, "X-Request-Id", "off-1")
+	if strings.Contains(logs.String(), "off-1") {
+		t.Errorf("access log off, yet:\n%s", logs.String())
+	}
+
+	file := filepath.Join(t.TempDir(), "access.log")
+	var logs2 syncBuffer
+	ts = startServerWith(t, server.Options{Logger: newTextLogger(&logs2)}, func(c *config.Config) { c.Observability.AccessLogFile = file })
+	do(t, "GET", ts.api+"/v1/status", nil, "X-Request-Id", "file-1")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(file)
+		if strings.Contains(string(data), "request_id=file-1 method=GET route=/v1/status") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log file holds %q", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(logs2.String(), "file-1") {
+		t.Errorf("the access line went to the server log too:\n%s", logs2.String())
+	}
+}
+
+// A client that goes away while sending its body is a network error
+// (reset), logged as 499 rather than blamed with a 400; a 431 (headers too
+// large, answered by net/http itself) counts as too_large.
+func TestNetworkErrorsCounted(t *testing.T) {
+	var logs syncBuffer
+	ts := startServerWith(t, server.Options{Logger: newTextLogger(&logs)}, nil)
+	c := dialFrom(t, "127.0.0.1", strings.TrimPrefix(ts.api, "http://"))
+	fmt.Fprint(c, "PUT /v1/collections/c/keys/k HTTP/1.1\r\nHost: x\r\nX-Request-Id: gone-1\r\nContent-Length: 10\r\n\r\nabc")
+	waitMetric(t, ts, "amaters_inflight_body_bytes", func(v float64) bool { return v > 0 })
+	c.Close()
+	waitMetric(t, ts, `amaters_network_errors_total{kind="reset"}`, func(v float64) bool { return v == 1 })
+	waitFor(t, "the access line", func() bool { return strings.Contains(logs.String(), "request_id=gone-1") })
+	if !strings.Contains(logs.String(), "status=499 code=client_closed bytes_in=3") {
+		t.Errorf("access log:\n%s", logs.String())
+	}
+	if r := do(t, "GET", ts.api+"/v1/collections/c/keys/k", nil); r.status != 404 {
+		t.Errorf("a half-sent value was stored: %d", r.status)
+	}
+
+	before := metricValue(t, ts, `amaters_network_errors_total{kind="too_large"}`)
+	req, _ := http.NewRequest("GET", ts.api+"/v1/status", nil)
+	req.Header.Set("X-Big", strings.Repeat("x", 1<<20))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 431 {
+		t.Fatalf("oversized headers: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if v := metricValue(t, ts, `amaters_network_errors_total{kind="too_large"}`); v != before+1 {
+		t.Errorf("too_large went from %v to %v after a 431", before, v)
+	}
+}
+
+// waitFor polls cond until it holds, failing after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -118,6 +120,8 @@ type bodyAccount struct {
 	held   int64
 	// read counts the body bytes that arrived (the access log's bytes_in).
 	read int64
+	// netErr counts a network error by kind; nil outside the chain.
+	netErr func(kind string)
 }
 
 // reserve makes the account hold at least total bytes.
@@ -153,6 +157,12 @@ func (b *budgetBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.acc.read += int64(n)
+	if err != nil && err != io.EOF {
+		if cerr := clientGone(err, b.acc.netErr); cerr != nil {
+			b.err = cerr
+			return n, cerr
+		}
+	}
 	if rerr := b.acc.reserve(b.acc.read); rerr != nil {
 		b.err = rerr
 		return 0, rerr
@@ -171,7 +181,7 @@ func (s *Server) withBodyBudget(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ex.body = bodyAccount{budget: s.bodies, ctx: r.Context()}
+		ex.body = bodyAccount{budget: s.bodies, ctx: r.Context(), netErr: s.countNetErr}
 		ex.bbody = budgetBody{rc: r.Body, acc: &ex.body}
 		r.Body = &ex.bbody
 		defer ex.body.close()
@@ -234,3 +244,31 @@ func readBounded(r *http.Request, limit int64, what string) ([]byte, error) {
 		}
 	}
 }
+
+// errClientGone answers a request whose client went away while sending its
+// body (a reset, a close before the declared length, a read timeout):
+// nobody reads the answer, and the access log shows 499 (as nginx does)
+// rather than blaming the request with a 400.
+func errClientGone(why string) *apiError {
+	return &apiError{status: 499, code: "client_closed", message: "the client " + why + " before sending the whole body"}
+}
+
+// clientGone returns errClientGone, and counts the network error, when err
+// from a request body means the client went away; else nil.
+func clientGone(err error, count func(string)) *apiError {
+	if count == nil {
+		count = func(string) {}
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		count("reset")
+		return errClientGone("closed the connection")
+	case errors.As(err, &ne) && ne.Timeout():
+		count("timeout")
+		return errClientGone("was too slow")
+	}
+	return nil
+}
+
+func (s *Server) countNetErr(kind string) { s.metrics.networkErrors.With(kind).Inc() }

@@ -36,7 +36,10 @@
 //     share; cors.go, compress.go, ratelimit.go, auth.go (authentication,
 //     protected mode, authorization), logging.go, linebuf.go and
 //     accesslog.go (the log output and the access log), listener.go (the
-//     connection limit).
+//     connection limits, per client address too, and the shedding of idle
+//     connections near the limit), framing.go (ambiguous HTTP/1 framing
+//     refused from the raw bytes), budget.go (request bodies grow as bytes
+//     arrive, under one server-wide budget).
 //   - errors.go: errors to status and JSON code, the only place a failed
 //     request is logged; health.go, metrics.go, audit.go.
 //   - extension.go: what an embedding program adds (routes, headers,
@@ -61,8 +64,9 @@
 //
 // # Requests
 //
-// Every API request passes one middleware chain (apiHandler): request id,
-// recover, access log, metrics, CORS, compression, body limit,
+// Every API request passes one middleware chain (apiHandler): connection
+// busy, request id, recover, access log, metrics, framing, CORS,
+// compression, body budget, body limit,
 // authentication (or protected mode), rate limit, draining, then the router
 // of routes.go, which authorizes each route. The steps share one exchange
 // per request (middleware.go). Handlers return errors; [Server.writeError]

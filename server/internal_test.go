@@ -368,6 +368,7 @@ func TestAccessWriterMatchesSlog(t *testing.T) {
 			ho := &slog.HandlerOptions{}
 			var h slog.Handler = slog.NewTextHandler(&ref, ho)
 			if asJSON {
+				ho.ReplaceAttr = durationMillis
 				h = slog.NewJSONHandler(&ref, ho)
 			}
 			r := slog.NewRecord(when, slog.LevelInfo, "request", 0)
@@ -385,6 +386,9 @@ func TestAccessWriterMatchesSlog(t *testing.T) {
 					t.Fatalf("fast JSON line %q: %v", fast.String(), err)
 				}
 				json.Unmarshal(ref.Bytes(), &b)
+				if _, ok := a["duration_ms"]; !ok {
+					t.Errorf("JSON line without duration_ms: %s", fast.String())
+				}
 				if fmt.Sprint(a) != fmt.Sprint(b) {
 					t.Errorf("JSON differs:\n fast %s\n slog %s", fast.String(), ref.String())
 				}

@@ -39,6 +39,8 @@ type limitListener struct {
 	closeOnce sync.Once
 	// closed counts the connections this listener closes, by reason.
 	closed func(reason string)
+	// netErr counts a network error by kind (the 431s of net/http).
+	netErr func(kind string)
 	// framing makes each connection check its requests' framing
 	// (framing.go); only for plain-text connections.
 	framing bool
@@ -150,6 +152,18 @@ type limitConn struct {
 	busy      atomic.Int32
 	idleSince atomic.Int64
 	frames    *framer // nil: not checked (TLS)
+}
+
+// Write counts the 431 answers net/http writes itself, past maxHeaderBytes,
+// which no handler sees (on plain-text connections: under TLS this
+// connection carries ciphertext).
+func (c *limitConn) Write(p []byte) (int, error) {
+	if c.frames != nil && bytes.HasPrefix(p, []byte("HTTP/1.1 431 ")) {
+		if c.l.netErr != nil {
+			c.l.netErr("too_large")
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitConn) Read(p []byte) (int, error) {

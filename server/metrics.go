@@ -92,7 +92,7 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 	reg.NewCounterFunc("amaters_lsm_stall_seconds_total", "Seconds writes spent waiting in write stalls.",
 		func() float64 { return s.engineStats().StallSeconds })
 	reg.NewCounterVecFunc("amaters_log_write_errors_total",
-		"Writes a log file refused, by log: server (logging.file, which the access log shares), audit, access.",
+		"Writes a log file refused, by log: server (logging.file, which the access log shares unless observability.access_log_file is set), audit, access (observability.access_log_file).",
 		[]string{"log"}, func(emit func(float64, ...string)) {
 			emit(float64(s.logWriteErrors("server")), "server")
 			emit(float64(s.logWriteErrors("audit")), "audit")
@@ -196,6 +196,10 @@ func (s *Server) logWriteErrors(log string) uint64 {
 	case "server":
 		if s.logOut != nil && s.logOut.file != nil {
 			return s.logOut.file.Stats().WriteErrors
+		}
+	case "access":
+		if s.accessOut != nil && s.accessOut.file != nil {
+			return s.accessOut.file.Stats().WriteErrors
 		}
 	case "audit":
 		if a := s.audit; a != nil {

@@ -322,7 +322,9 @@ func (s *Server) apiHandler() http.Handler {
 	h = s.withCORS(h)
 	h = s.withFraming(h)
 	h = s.withMetrics(h)
-	h = s.withAccessLog(h)
+	if s.cfg.Observability.AccessLog {
+		h = s.withAccessLog(h)
+	}
 	h = s.withRecover(h)
 	h = s.withRequestID(h)
 	h = s.withResponseHeaders(h) // Options.ResponseHeaders (extension.go)

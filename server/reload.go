@@ -32,6 +32,9 @@ func (s *Server) Reload() error {
 	if err := s.logOut.Reopen(); err != nil {
 		s.log.Error("reopen log file", slog.String("error", err.Error()))
 	}
+	if err := s.accessOut.Reopen(); err != nil {
+		s.log.Error("reopen access log file", slog.String("error", err.Error()))
+	}
 	if err := s.audit.Reopen(); err != nil {
 		s.log.Error("reopen audit log", slog.String("error", err.Error()))
 	}

@@ -55,6 +55,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			out.Close()
 		}()
 	}
+	if s.cfg.Observability.AccessLog && s.cfg.Observability.AccessLogFile != "" {
+		out, oerr := openAccessLog(s.cfg, s.opts.Stderr)
+		if oerr != nil {
+			return oerr
+		}
+		s.accessOut, s.fastAccess = out, out.access
+		defer out.Close()
+	}
 	s.notify = notifier{socket: s.opts.NotifySocket, watchdog: s.opts.Watchdog, log: s.log}
 
 	// The signal watcher runs from the start, so that a second signal
@@ -92,6 +100,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	limitLn := newLimitListener(rawAPILn, int(s.cfg.Network.MaxConnections), int(s.cfg.Network.MaxConnectionsPerIP),
 		func(reason string) { s.metrics.connsClosed.With(reason).Inc() })
 	limitLn.framing = s.live.Load().tls == nil
+	limitLn.netErr = s.countNetErr
 	var apiLn net.Listener = limitLn
 	defer apiLn.Close()
 
@@ -321,6 +330,7 @@ func (s *Server) abandon(sig os.Signal) {
 		removePIDFile(s.cfg.Server.PIDFile, s.log)
 	}
 	s.logOut.Flush()
+	s.accessOut.Flush()
 	code := 128 + int(syscall.SIGTERM)
 	if n, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(n)

@@ -159,6 +159,7 @@ type Server struct {
 	// fastAccess writes the access log into logOut's line buffer.
 	fastAccess *accessWriter
 	logOut     *logOutput     // nil with Options.Logger
+	accessOut  *logOutput     // observability.access_log_file; nil without
 	level      *slog.LevelVar // the log level; nil with Options.Logger
 	notify     notifier
 	audit      *auditLog // nil when audit.enabled = false
@@ -251,6 +252,7 @@ func logLevel(cfg config.Config) *slog.LevelVar {
 func newLogger(w io.Writer, cfg config.Config, level slog.Leveler) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: level}
 	if cfg.Observability.LogFormat == "json" {
+		ho.ReplaceAttr = durationMillis
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))

@@ -144,8 +144,10 @@ func newGetHeaders(found bool, e store.Entry, rev uint64) *getHeaders {
 }
 
 // Get returns the live entry of c/key and the revision it was read at.
+//
+// The storage metrics measure the engine: a cache hit is not a storage
+// operation (amaters_cache_hits_total counts it).
 func (s *kvStore) Get(c, key string) (g getResult, err error) {
-	defer s.observe(opGet, time.Now(), &err)
 	now := s.now()
 	var k [32]byte
 	var tag uint64
@@ -161,7 +163,9 @@ func (s *kvStore) Get(c, key string) (g getResult, err error) {
 			return g, nil
 		}
 	}
+	start := time.Now()
 	e, rev, err := s.eng.Get(c, []byte(key), now)
+	s.observe(opGet, start, &err)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return getResult{}, err
 	}

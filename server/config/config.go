@@ -129,6 +129,11 @@ type Network struct {
 type Observability struct {
 	MetricsPort int64 // 0 = same as health.http_port
 	LogFormat   string
+	// AccessLog turns the access log (one line per API request) on.
+	AccessLog bool
+	// AccessLogFile, when set, is where the access log goes, rotated with
+	// the [logging] settings; "" = with the server log.
+	AccessLogFile string
 }
 
 // Logging is the [logging] section.
@@ -197,7 +202,7 @@ func Default() Config {
 			IdleTimeout:         60 * time.Second,
 			ReadHeaderTimeout:   10 * time.Second,
 		},
-		Observability: Observability{LogFormat: "text"},
+		Observability: Observability{LogFormat: "text", AccessLog: true},
 		Logging:       Logging{Rotation: "size", MaxSizeMB: 100, MaxBackups: 10},
 		Audit:         Audit{Enabled: true},
 	}

@@ -67,6 +67,8 @@ func (c *Config) fields() []field {
 		{key: "network.tls_key", ptr: &c.Network.TLSKey, path: true},
 		{key: "observability.metrics_port", ptr: &c.Observability.MetricsPort},
 		{key: "observability.log_format", ptr: &c.Observability.LogFormat},
+		{key: "observability.access_log", ptr: &c.Observability.AccessLog},
+		{key: "observability.access_log_file", ptr: &c.Observability.AccessLogFile, path: true},
 		{key: "logging.file", ptr: &c.Logging.File, path: true},
 		{key: "logging.rotation", ptr: &c.Logging.Rotation},
 		{key: "logging.max_size_mb", ptr: &c.Logging.MaxSizeMB},

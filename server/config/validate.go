@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,6 +35,37 @@ func (c *Config) Validate() error {
 		v.notAFile("storage.wal_dir", c.Storage.WALDir)
 	}
 	v.oneOf("server.log_level", c.Server.LogLevel, "debug", "info", "warn", "error")
+	// Every folder start writes in must be writable (or creatable) now,
+	// so that validate-config says so, naming the folder, rather than
+	// start failing halfway.
+	if strings.TrimSpace(c.Server.DataDir) != "" {
+		v.writable("server.data_dir", c.Server.DataDir)
+	}
+	if c.Storage.WALDir != "" {
+		v.writable("storage.wal_dir", c.Storage.WALDir)
+	}
+	if c.Logging.File != "" {
+		v.writable("logging.file", filepath.Dir(c.Logging.File))
+	}
+	if c.Audit.Enabled && c.Audit.File != "" {
+		v.writable("audit.file", filepath.Dir(c.Audit.File))
+	}
+	if c.Server.PIDFile != "" {
+		v.writable("server.pid_file", filepath.Dir(c.Server.PIDFile))
+	}
+	if f := c.Observability.AccessLogFile; f != "" {
+		v.writable("observability.access_log_file", filepath.Dir(f))
+		// Two writers rotating one file lose lines and backups.
+		others := []struct{ key, path string }{{"logging.file", c.Logging.File}}
+		if c.Audit.Enabled {
+			others = append(others, struct{ key, path string }{"audit.file", c.AuditFile()})
+		}
+		for _, other := range others {
+			if other.path != "" && filepath.Clean(other.path) == filepath.Clean(f) {
+				v.clash("observability.access_log_file", other.key, fmt.Sprintf("%s is also %s; give the access log its own file (or leave it unset to share the server log's output)", f, other.key))
+			}
+		}
+	}
 
 	v.oneOf("storage.engine", c.Storage.Engine, "lsm", "memory")
 	v.between("storage.cache_size_mb", c.Storage.CacheSizeMB, 0, 1<<20)
@@ -164,6 +196,48 @@ func (v *validator) notAFile(key, path string) {
 	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
 		v.add(key, fmt.Sprintf("%s is a file, not a folder", path))
 	}
+}
+
+// writable reports a folder that this process could not create or write
+// in: dir itself when it exists, else the nearest folder above it that
+// does (where start would create it). It tries, with a temporary file
+// removed at once, so that it answers as start would (read-only mounts,
+// ACLs, root included).
+func (v *validator) writable(key, dir string) {
+	at := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(at)
+		if err == nil {
+			if !fi.IsDir() {
+				// dir itself as a data or log folder: notAFile says so.
+				if at != filepath.Clean(dir) || key != "server.data_dir" && key != "storage.wal_dir" {
+					v.add(key, fmt.Sprintf("folder %s cannot be created: %s is a file", dir, at))
+				}
+				return
+			}
+			break
+		}
+		up := filepath.Dir(at)
+		if up == at {
+			return
+		}
+		at = up
+	}
+	f, err := os.CreateTemp(at, ".amaters-write-check-*")
+	if err != nil {
+		what := "folder " + at + " is not writable"
+		if at != filepath.Clean(dir) {
+			what = "folder " + dir + " cannot be created: " + at + " is not writable"
+		}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		v.add(key, fmt.Sprintf("%s by this user (uid %d): %v", what, os.Getuid(), err))
+		return
+	}
+	f.Close()
+	os.Remove(f.Name())
 }
 
 func (v *validator) nonEmpty(key, s string) {
