@@ -189,10 +189,16 @@ func openAccessLog(cfg config.Config, stderr io.Writer) (*logOutput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the access log file %s: %w", cfg.Observability.AccessLogFile, err)
 	}
+	// Two servers never write one log (lock.go).
+	lock, err := lockLogFile(cfg.Observability.AccessLogFile, "observability.access_log_file")
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
 	buf := newLineBuffer(file)
 	level := logLevel(cfg)
 	return &logOutput{
 		access: &accessWriter{w: buf, json: cfg.Observability.LogFormat == "json", level: level},
-		buf:    buf, file: file, level: level,
+		buf:    buf, file: file, lock: lock, level: level,
 	}, nil
 }

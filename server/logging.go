@@ -39,7 +39,7 @@ type logOutput struct {
 	access *accessWriter
 	buf    *lineBuffer
 	file   *logrot.Writer // nil when logging to stderr
-	lock   io.Closer      // the log file's lock, nil with file
+	lock   io.Closer      // the log file's lock, nil without file
 	level  *slog.LevelVar // both loggers' level, set by a reload
 }
 
@@ -96,7 +96,10 @@ func (l *logOutput) Close() error {
 	}
 	err := l.buf.Close()
 	if l.file != nil {
-		err = errors.Join(err, l.file.Close(), l.lock.Close())
+		err = errors.Join(err, l.file.Close())
+	}
+	if l.lock != nil {
+		err = errors.Join(err, l.lock.Close())
 	}
 	return err
 }
