@@ -13,84 +13,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// tryStart starts the server with args and waits until it is ready (it
-// returns the daemon) or exits (it returns nil, the exit code and the
-// output).
-func tryStart(t *testing.T, args ...string) (d *daemon, code int, out string) {
-	t.Helper()
-	hp := freePort(t)
-	p := &daemon{
-		api:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		health: fmt.Sprintf("http://127.0.0.1:%d", hp),
-		logs:   &lockedBuffer{},
-		exited: make(chan struct{}),
-	}
-	args = append([]string{"start", "--bind", p.api, "--health-port", strconv.Itoa(hp)}, args...)
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	var logs syncBuffer
-	p.cmd.Stdout, p.cmd.Stderr = &logs, &logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.exited:
-			return nil, p.cmd.ProcessState.ExitCode(), logs.String()
-		default:
-		}
-		if resp, err := http.Get(p.health + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p, -1, ""
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server neither ready nor exited:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's output copier and
-// the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // putKeys writes keys [from, to) of collection c, 100 per batch; the
 // value of keyName(i) is value(i).

@@ -91,17 +91,32 @@ type daemon struct {
 	err    error
 }
 
+// startDaemon starts a server on free loopback ports, the memory engine
+// and a temporary data folder (extra flags override them), and waits until
+// it is ready; a server that exits instead fails the test.
 func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	ap, hp := freePort(t), freePort(t)
+	args := append([]string{"--data-dir", filepath.Join(t.TempDir(), "data"), "--engine", "memory"}, extra...)
+	d, code, out := tryStart(t, args...)
+	if d == nil {
+		t.Fatalf("server exited at start: exit %d\n%s", code, out)
+	}
+	return d
+}
+
+// tryStart starts the server with args on free loopback ports and waits
+// until it is ready (it returns the daemon) or exits (it returns nil, the
+// exit code and the output).
+func tryStart(t *testing.T, args ...string) (_ *daemon, code int, out string) {
+	t.Helper()
+	hp := freePort(t)
 	d := &daemon{
-		api:    fmt.Sprintf("127.0.0.1:%d", ap),
+		api:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		health: fmt.Sprintf("http://127.0.0.1:%d", hp),
 		logs:   &lockedBuffer{},
 		exited: make(chan struct{}),
 	}
-	args := append([]string{"start", "--bind", d.api, "--health-port", strconv.Itoa(hp),
-		"--data-dir", filepath.Join(t.TempDir(), "data"), "--engine", "memory"}, extra...)
+	args = append([]string{"start", "--bind", d.api, "--health-port", strconv.Itoa(hp)}, args...)
 	d.cmd = exec.Command(binary, args...)
 	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
@@ -116,21 +131,21 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 			t.Logf("server log:\n%s", d.logs)
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case <-d.exited:
+			return nil, d.cmd.ProcessState.ExitCode(), d.logs.String()
+		default:
+		}
 		if resp, err := http.Get(d.health + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return d
+				return d, -1, ""
 			}
 		}
-		select {
-		case <-d.exited:
-			t.Fatalf("server exited at start: %v\n%s", d.err, d.logs)
-		default:
-		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server not ready:\n%s", d.logs)
+			t.Fatalf("server neither ready nor exited:\n%s", d.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
