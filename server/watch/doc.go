@@ -73,12 +73,20 @@
 // commit order, which is revision order; and everything buffered is
 // newer than L.
 //
+// Step 2 reads the history in pages of about a thousand events, each
+// from its own snapshot and never ending inside a revision, and sends
+// each page before reading the next, so that a slow client does not hold
+// an lsm snapshot open. Every snapshot is taken after step 1, so the
+// argument holds with L the last revision of the last page. Revisions
+// with no matching event count too: L is the last revision read, and a
+// resume_from may pass revisions that held nothing for the watch.
+//
 // If the buffer overflows during step 2 (a long history read while writes
 // go on), the handler does not give up: it empties the buffer, clears
-// the mark and repeats step 2 from L + 1, which the same argument covers
-// (the events lost from the buffer were committed before the new
-// History's snapshot). Only a pass that makes no progress ends the watch
-// as a slow consumer.
+// the mark and goes on reading pages from L + 1, which the same argument
+// covers (the events lost from the buffer were committed before the next
+// page's snapshot). Only a pass that makes no progress ends the watch as
+// a slow consumer.
 //
 // # Event ids
 //
@@ -96,9 +104,10 @@
 // unavailable (the hub closed: the server is shutting down) with
 // "resume_from"; permission_denied (Revoke found the watch's identity no
 // longer allowed). A compacted start is refused before the stream begins
-// with 410 and the oldest revision; should the history be trimmed past a
-// later catch-up pass (only after an overflow), the stream ends with a
-// compacted error event carrying "oldest_revision".
+// with 410 and the oldest revision. Should a later history page fail (the
+// history trimmed past it meanwhile, or the store closed), the stream
+// ends as a slow consumer at L + 1, and the resuming client hears why
+// (410, or 503).
 //
 // # Deadlines
 //

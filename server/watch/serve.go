@@ -203,10 +203,10 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, st Source, req Reque
 		writeError(w, http.StatusInternalServerError, "internal", "internal error", nil)
 		return
 	}
-	// The server's ReadTimeout would end the request's context mid-stream
-	// (net/http cancels it when its background read of the connection
-	// times out), and its WriteTimeout cut the stream: each write gets
-	// its own deadline instead.
+	// The server's WriteTimeout would cut the stream: each write gets
+	// its own deadline instead (writeRaw). The request has no body, so
+	// its ReadTimeout has no more to bound either (net/http's HTTP/1
+	// background read clears it already; say so for every protocol).
 	s.rc.SetReadDeadline(time.Time{})
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")

@@ -1,10 +1,12 @@
 package watch_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -314,4 +316,39 @@ func TestEmptyAndExpiry(t *testing.T) {
 		t.Fatalf("got\n%q\nwant\n%q", data, want)
 	}
 	_ = store.EventPut
+}
+
+// TestLongStream serves the watch from a server with 100 ms read and
+// write timeouts: a stream that keeps being read outlives both many
+// times over (its keepalives count the time), and still delivers.
+func TestLongStream(t *testing.T) {
+	e := newEnv(t, watch.Options{Keepalive: 20 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}, 1000)
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	t.Cleanup(func() {
+		e.hub.Close()
+		srv.Close()
+	})
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/v1/collections/c/watch", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s := &stream{resp: resp, rd: bufio.NewReader(resp.Body), cancel: func() {}}
+	for n := 0; n < 30; { // 30 × 20 ms: six times the server's timeouts, three times the hub's WriteTimeout
+		f, err := s.next()
+		if err != nil {
+			t.Fatalf("after %d keepalives: %v", n, err)
+		}
+		if f.comment == "keepalive" {
+			n++
+		}
+	}
+	r := e.write(put("c", "k", "v"))
+	if got := decode(t, s.event(t)); got.Rev != r {
+		t.Fatalf("got %v, want revision %d", got, r)
+	}
 }
