@@ -26,6 +26,9 @@ type Error struct {
 	Message string
 	// Body is the answer's body as received.
 	Body []byte
+	// OldestRevision is, for a watch refused with 410 compacted, the
+	// oldest revision the server's history still holds.
+	OldestRevision uint64
 }
 
 func (e *Error) Error() string {
@@ -39,9 +42,16 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), body)
 }
 
-// Is makes a 404 not_found answer match [ErrNotFound].
+// Is makes a 404 not_found answer match [ErrNotFound], and a 410
+// compacted one [ErrCompacted].
 func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.Status == http.StatusNotFound && e.Code == "not_found"
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound && e.Code == "not_found"
+	case ErrCompacted:
+		return e.Status == http.StatusGone && e.Code == "compacted"
+	}
+	return false
 }
 
 // errorFrom is the *Error of an answer.
