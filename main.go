@@ -44,9 +44,11 @@ Usage:
                        [--value-size 100] [--format human|json] [auth flags]
   amaters-server backup --addr HOST:PORT --out FILE [--timeout 1m] [auth flags]
   amaters-server restore --from FILE --data-dir DIR
+  amaters-server watch C [--prefix P | --start S --end E] [--from REV] [--format human|json]
+                       [auth flags]
   amaters-server version
 
-Auth flags (status, stop, bench, backup): --token JWT, --api-key KEY, --api-key-header NAME,
+Auth flags (status, stop, bench, backup, watch): --token JWT, --api-key KEY, --api-key-header NAME,
   --cacert FILE, --cert FILE, --key FILE, --insecure-skip-verify.
   AMATERS_TOKEN and AMATERS_API_KEY are read when the flags are not given.
 
@@ -123,6 +125,8 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		return cmdBackup(ctx, rest, env, stdout, stderr)
 	case "restore":
 		return cmdRestore(ctx, rest, stdout, stderr)
+	case "watch":
+		return cmdWatch(ctx, rest, env, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
