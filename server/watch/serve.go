@@ -179,10 +179,11 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, st Source, req Reque
 		return
 	}
 	defer h.unregister(wt)
+	// Read after registering: every later revision reaches the buffer.
+	cur := st.Revision()
 	from := q.from
 	if from == 0 {
-		// Read after registering: every later revision reaches the buffer.
-		from = st.Revision() + 1
+		from = cur + 1
 	}
 	s := &stream{h: h, w: w, rc: http.NewResponseController(w), wt: wt, last: from - 1}
 
@@ -212,6 +213,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, st Source, req Reque
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no")
+	// The database revision when the watch started (API.md §7): a watch
+	// without from streams the revisions after it.
+	hd.Set("Amaters-Revision", strconv.FormatUint(cur, 10))
 	w.WriteHeader(http.StatusOK)
 	// Flushing before the first byte also keeps a compression middleware
 	// from compressing: it decides on what is buffered, here nothing.

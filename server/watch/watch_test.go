@@ -352,3 +352,21 @@ func TestLongStream(t *testing.T) {
 		t.Fatalf("got %v, want revision %d", got, r)
 	}
 }
+
+// TestRevisionHeader checks Amaters-Revision on the answer: the revision
+// when the watch started, after which a watch without from begins.
+func TestRevisionHeader(t *testing.T) {
+	e := newEnv(t, watch.Options{}, 1000)
+	e.write(put("c", "a", "1"))
+	r := e.write(put("c", "b", "2"))
+	s := e.open("c", "", "")
+	if got := s.resp.Header.Get("Amaters-Revision"); got != strconv.FormatUint(r, 10) {
+		t.Fatalf("Amaters-Revision %q, want %d", got, r)
+	}
+	if got := decode(t, s.event(t)); got.Rev != e.write(put("c", "c", "3")) {
+		t.Fatalf("first event %v", got)
+	}
+	if s := e.open("c", "from=1", ""); s.resp.Header.Get("Amaters-Revision") != strconv.FormatUint(r+1, 10) {
+		t.Fatalf("with from: Amaters-Revision %q", s.resp.Header.Get("Amaters-Revision"))
+	}
+}
