@@ -363,7 +363,8 @@ func TestRevisionHeader(t *testing.T) {
 	if got := s.resp.Header.Get("Amaters-Revision"); got != strconv.FormatUint(r, 10) {
 		t.Fatalf("Amaters-Revision %q, want %d", got, r)
 	}
-	if got := decode(t, s.event(t)); got.Rev != e.write(put("c", "c", "3")) {
+	r3 := e.write(put("c", "c", "3"))
+	if got := decode(t, s.event(t)); got.Rev != r3 {
 		t.Fatalf("first event %v", got)
 	}
 	if s := e.open("c", "from=1", ""); s.resp.Header.Get("Amaters-Revision") != strconv.FormatUint(r+1, 10) {
