@@ -18,6 +18,10 @@ type sseEvent struct {
 	// "last event ID" is the reader's lastID.)
 	ID    string
 	HasID bool
+	// IDOnly marks a block with an id and no data: WHATWG dispatches no
+	// event for it but sets the last event ID; the watch server starts
+	// every stream with one (the revision it starts after).
+	IDOnly bool
 }
 
 // errSSETooLong is a line or an event longer than the reader's bound.
@@ -29,7 +33,8 @@ var errSSETooLong = errors.New("client: server-sent event too long")
 // space after the colon; a line with no colon is a field with an empty
 // value; a blank line dispatches the event when it has data; unknown
 // fields (and "retry") are ignored; an id holding NUL is ignored. It
-// bounds a line and an event's data to max bytes.
+// bounds a line and an event's data to max bytes. Unlike a browser it
+// also returns a block that set the id without data (IDOnly).
 type sseReader struct {
 	r   *bufio.Reader
 	max int
@@ -103,6 +108,9 @@ func (p *sseReader) next() (sseEvent, error) {
 		}
 		if len(line) == 0 {
 			if !hasData {
+				if ev.HasID {
+					return sseEvent{ID: ev.ID, HasID: true, IDOnly: true}, nil
+				}
 				ev = sseEvent{} // the WHATWG reset; lastID stays
 				continue
 			}

@@ -31,8 +31,9 @@ func TestSSEReader(t *testing.T) {
 		{"cr", "id: 1\revent: put\rdata: {}\r\r", []sseEvent{{Type: "put", Data: "{}", ID: "1", HasID: true}}, "1"},
 		{"bom and comments", "\xEF\xBB\xBF: watching\n\n: keepalive\n\ndata:x\n\n", []sseEvent{{Type: "message", Data: "x"}}, ""},
 		{"multi-line data", "data: a\ndata\ndata:  b\n\n", []sseEvent{{Type: "message", Data: "a\n\n b"}}, ""},
-		{"no data, no dispatch", "id: 7\nevent: put\n\ndata: y\n\n", []sseEvent{{Type: "message", Data: "y"}}, "7"},
-		{"id with NUL ignored", "id: 1\n\nid: 2\x00\ndata: z\n\n", []sseEvent{{Type: "message", Data: "z"}}, "1"},
+		{"no data, no dispatch", "event: put\n\ndata: y\n\n", []sseEvent{{Type: "message", Data: "y"}}, ""},
+		{"id only", ": watching\nid: 7\nevent: put\n\ndata: y\n\n", []sseEvent{{ID: "7", HasID: true, IDOnly: true}, {Type: "message", Data: "y"}}, "7"},
+		{"id with NUL ignored", "id: 1\ndata: a\n\nid: 2\x00\ndata: z\n\n", []sseEvent{{Type: "message", Data: "a", ID: "1", HasID: true}, {Type: "message", Data: "z"}}, "1"},
 		{"unknown fields", "retry: 10\nfoo: bar\ndata: q\n\n", []sseEvent{{Type: "message", Data: "q"}}, ""},
 		{"incomplete last event", "data: a\n\ndata: b\n", []sseEvent{{Type: "message", Data: "a"}}, ""},
 	} {
@@ -86,6 +87,10 @@ func FuzzSSE(f *testing.F) {
 			}
 			if ev.HasID {
 				b.WriteString("id: " + ev.ID + "\n")
+			}
+			if ev.IDOnly {
+				b.WriteString("\n")
+				continue
 			}
 			b.WriteString("event: " + ev.Type + "\n")
 			for line := range strings.SplitSeq(ev.Data, "\n") {

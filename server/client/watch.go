@@ -69,10 +69,10 @@ var ErrCompacted = errors.New("client: revision compacted")
 // reload ends with a 403 permission_denied *Error), or the last
 // connection failure once Reconnects attempts in a row failed.
 //
-// With From = 0 the watch starts at the revision the server reports on
-// the first answer (Amaters-Revision) plus one; a server that reports
-// none is resumed from the first event received, and a reconnect before
-// any event then starts again from "now".
+// With From = 0 the watch starts after the revision the server names in
+// the stream's first id (or its Amaters-Revision header); from a server
+// that names none, a reconnect before the first event starts again from
+// "now".
 func (c *Client) Watch(ctx context.Context, collection string, opts WatchOptions) (<-chan Event, <-chan error) {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 45 * time.Second
@@ -209,6 +209,13 @@ func (w *watcher) once() (streamed bool, err error) {
 				err = fmt.Errorf("%w without an end event", errStreamEnded)
 			}
 			return true, err
+		}
+		if ev.IDOnly {
+			// The revision the stream starts after.
+			if id, err := strconv.ParseUint(ev.ID, 10, 64); err == nil && len(pending) == 0 && w.next == 0 {
+				w.next = id + 1
+			}
+			continue
 		}
 		switch ev.Type {
 		case "put", "delete", "expire":
