@@ -176,7 +176,7 @@ func (h *Hub) publish() {
 func (h *Hub) fanOut(group []store.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var match []store.Event
+	var match []*store.Event
 	for i := 0; i < len(group); {
 		// The events of one collection next to each other go together;
 		// a group touching collections alternately is just more passes.
@@ -187,9 +187,9 @@ func (h *Hub) fanOut(group []store.Event) {
 		}
 		for w := range h.byColl[c] {
 			match = match[:0]
-			for _, ev := range group[i:j] {
-				if w.f.match(ev.Key) {
-					match = append(match, ev)
+			for k := i; k < j; k++ {
+				if w.f.match(group[k].Key) {
+					match = append(match, &group[k])
 				}
 			}
 			if len(match) > 0 {
@@ -307,7 +307,7 @@ type watcher struct {
 
 	// mu guards buf, bytes and why.
 	mu    sync.Mutex
-	buf   []store.Event
+	buf   []*store.Event // into the groups Publish was given, which nobody changes
 	bytes int
 	why   endReason // the first reason wins, except that overflow yields to the others
 }
@@ -325,7 +325,7 @@ func (w *watcher) signal() {
 
 // add appends events (copying the slice, sharing the events), or marks
 // the watcher overflowed when they do not fit its bounds.
-func (w *watcher) add(events []store.Event, maxEvents, maxBytes int) {
+func (w *watcher) add(events []*store.Event, maxEvents, maxBytes int) {
 	n := 0
 	for i := range events {
 		n += len(events[i].Key) + len(events[i].Value)
@@ -376,7 +376,7 @@ func (w *watcher) state() endReason {
 
 // take returns the buffered events and the reason to end, if any, and
 // empties the buffer. The returned slice is the caller's.
-func (w *watcher) take() ([]store.Event, endReason) {
+func (w *watcher) take() ([]*store.Event, endReason) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	buf := w.buf

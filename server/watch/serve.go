@@ -239,6 +239,7 @@ type stream struct {
 	wt   *watcher
 	last uint64 // every matching event up to last was sent
 	buf  []byte
+	live []store.Event // scratch for the events taken from the buffer
 }
 
 // readPage reads about pageEvents events of revision from or later from
@@ -317,7 +318,15 @@ func (s *stream) run(st Source, r *http.Request, page []store.Event, upTo uint64
 			for i < len(events) && events[i].Revision <= s.last {
 				i++ // read from the history already
 			}
-			if s.send(events[i:]) != nil {
+			// Copy here, in the watch's own goroutine: the publisher
+			// only handed out pointers.
+			s.live = s.live[:0]
+			for _, ev := range events[i:] {
+				s.live = append(s.live, *ev)
+			}
+			err := s.send(s.live)
+			clear(s.live) // keep no key or value alive until the next take
+			if err != nil {
 				return
 			}
 			if len(events) > i {
