@@ -371,3 +371,44 @@ func TestRevisionHeader(t *testing.T) {
 		t.Fatalf("with from: Amaters-Revision %q", s.resp.Header.Get("Amaters-Revision"))
 	}
 }
+
+// TestQueueOverflow holds the publisher while writers commit more than
+// its queue holds: the writers do not wait, every watch ends as a slow
+// consumer at the first revision it did not get, and resuming there
+// gives the rest.
+func TestQueueOverflow(t *testing.T) {
+	e := newEnv(t, watch.Options{QueueEvents: 4}, 1000)
+	start := e.write(put("c", "start", "")) + 1
+	s := e.open("c", "", "")
+	s.next()
+	release := watch.HoldPublisher(e.hub)
+	var last uint64
+	for i := range 20 {
+		last = e.write(put("c", fmt.Sprint("k", i), "v"))
+	}
+	release()
+	last = e.write(put("c", "zz", "")) // after the lost ones: a watch that skipped them gets it
+	want := e.expected("c", "", "", start, last)
+	var got []ev
+	var end endData
+	for {
+		f := s.event(t)
+		if f.event == "error" {
+			end = decodeEnd(t, f)
+			break
+		}
+		if v := decode(t, f); len(got) == len(want) || v != want[len(got)] {
+			t.Fatalf("event %d is %v: the dropped groups were skipped silently", len(got), v)
+		}
+		got = append(got, decode(t, f))
+	}
+	if end.Code != "slow_consumer" || len(got) >= len(want) {
+		t.Fatalf("%d of %d events, then %+v", len(got), len(want), end)
+	}
+	diff(t, "before the end", got, want[:len(got)])
+	if end.ResumeFrom != want[len(got)].Rev {
+		t.Fatalf("resume_from %d, want %d", end.ResumeFrom, want[len(got)].Rev)
+	}
+	rest := e.open("c", "from="+strconv.FormatUint(end.ResumeFrom, 10), "")
+	diff(t, "resumed", rest.read(t, len(want)-len(got)), want[len(got):])
+}
