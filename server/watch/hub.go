@@ -270,8 +270,12 @@ func (h *Hub) Close() {
 	})
 }
 
-// Metrics returns the hub's counters.
+// Metrics returns the hub's counters; a nil Hub's are zero, so that a
+// server can register its metrics before it has a hub.
 func (h *Hub) Metrics() Metrics {
+	if h == nil {
+		return Metrics{}
+	}
 	h.mu.Lock()
 	n := h.watchers
 	h.mu.Unlock()

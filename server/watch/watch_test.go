@@ -412,3 +412,10 @@ func TestQueueOverflow(t *testing.T) {
 	rest := e.open("c", "from="+strconv.FormatUint(end.ResumeFrom, 10), "")
 	diff(t, "resumed", rest.read(t, len(want)-len(got)), want[len(got):])
 }
+
+func TestNilHubMetrics(t *testing.T) {
+	var h *watch.Hub
+	if m := h.Metrics(); m != (watch.Metrics{}) {
+		t.Fatal(m)
+	}
+}
