@@ -23,7 +23,10 @@
 // order and hands each watcher the events that match its collection and
 // key filter, a whole group at once, into the watcher's own buffer.
 // Filtering happens there, before buffering, so a watcher buffers only
-// what it will send. Watchers are indexed by collection.
+// what it will send. Watchers are indexed by collection. A buffer holds
+// pointers into the published groups, which nobody changes once
+// published; each handler copies what it takes in its own goroutine, so
+// the publisher's work per watcher is a compare and an append.
 //
 // Each watcher's buffer is bounded (Options.BufferEvents events and
 // Options.BufferBytes bytes of keys and values). A watcher whose buffer
@@ -97,6 +100,16 @@
 // revision, not after it. For the usual single-op revision every event
 // has its id; events of a batch but its last have none (the WHATWG
 // parser then keeps the previous id, that of the revision before).
+//
+// # Stream
+//
+// The 200 answer has Content-Type text/event-stream, Cache-Control
+// no-cache, X-Accel-Buffering no (proxies must not buffer it) and
+// Amaters-Revision, the database revision read right after the watch
+// registered (a watch without from streams the revisions after it). It
+// opens with the comment ": watching", which says the watch is
+// registered, and is flushed before any byte, so that a compressing
+// middleware leaves it alone.
 //
 // # Ends
 //
