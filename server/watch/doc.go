@@ -107,9 +107,13 @@
 // no-cache, X-Accel-Buffering no (proxies must not buffer it) and
 // Amaters-Revision, the database revision read right after the watch
 // registered (a watch without from streams the revisions after it). It
-// opens with the comment ": watching", which says the watch is
-// registered, and is flushed before any byte, so that a compressing
-// middleware leaves it alone.
+// is flushed before any byte, so that a compressing middleware leaves it
+// alone, and opens with the block ": watching" (the watch is registered)
+// and "id: F-1", F the first revision it streams. That block dispatches
+// nothing, but WHATWG parsers start every connection with an empty last
+// event ID and copy it into the source's at each dispatch: without it,
+// the id-less first events of a batch would clear EventSource's
+// lastEventId, and a cut there would reconnect without Last-Event-ID.
 //
 // # Ends
 //

@@ -30,7 +30,7 @@ func ExampleHub() {
 
 	resp, _ := http.Get(srv.URL + "/v1/collections/users/watch?from=1")
 	br := bufio.NewReader(resp.Body)
-	for range 8 { // the ": watching" comment and two events
+	for range 9 { // the start block (the stream starts after revision 0) and two events
 		line, _ := br.ReadString('\n')
 		fmt.Println(strings.TrimSuffix(line, "\n"))
 	}
@@ -42,6 +42,7 @@ func ExampleHub() {
 	db.Close()
 	// Output:
 	// : watching
+	// id: 0
 	//
 	// id: 1
 	// event: put

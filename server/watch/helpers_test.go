@@ -282,8 +282,8 @@ func (s *stream) event(t testing.TB) frame {
 		if err != nil {
 			t.Fatalf("reading an event: %v", err)
 		}
-		if f.comment == "" {
-			return f
+		if f.comment == "" && (f.event != "" || f.data != "") {
+			return f // comments and id-only blocks dispatch nothing
 		}
 	}
 }

@@ -225,7 +225,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, st Source, req Reque
 	}
 	// The first bytes say the watch is registered: every commit from
 	// now on reaches it (tests and scripts wait for this line).
-	if s.writeRaw([]byte(watching)) != nil {
+	if s.writeRaw(appendStart(nil, from-1)) != nil {
 		return
 	}
 	s.run(st, r, page, upTo, more)

@@ -71,8 +71,19 @@ func appendEnd(b []byte, code string, resume uint64) []byte {
 	return append(b, "}\n\n"...)
 }
 
-// watching is the comment that starts every stream.
-const watching = ": watching\n\n"
+// appendStart appends the block that starts every stream: the comment
+// ": watching" (the watch is registered) and the id of after, the
+// revision the stream starts after. WHATWG parsers start each connection
+// with an empty last event ID buffer and copy it into the source's last
+// event ID at every dispatch, so without this id the id-less first events
+// of a batch would set it to "", and a cut there would reconnect without
+// Last-Event-ID. A block without data dispatches nothing, but sets the
+// last event ID all the same.
+func appendStart(b []byte, after uint64) []byte {
+	b = append(b, ": watching\nid: "...)
+	b = strconv.AppendUint(b, after, 10)
+	return append(b, "\n\n"...)
+}
 
 // keepalive is the comment sent on an idle stream.
 const keepalive = ": keepalive\n\n"
