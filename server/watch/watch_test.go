@@ -236,6 +236,9 @@ func TestEnds(t *testing.T) {
 	if d := decodeEnd(t, bob.event(t)); d.Code != "permission_denied" {
 		t.Fatalf("bob: %+v", d)
 	}
+	if _, err := bob.next(); err != io.EOF { // and its handler is done
+		t.Fatalf("after bob's end event: %v", err)
+	}
 	r := e.write(put("c", "k", "v"), put("other", "k", "v"))
 	for _, s := range []*stream{alice, bobOther} {
 		if got := decode(t, s.event(t)); got.Rev != r {
