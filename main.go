@@ -57,11 +57,13 @@ Usage:
   amaters-server collections
   amaters-server check --data-dir DIR [--wal-dir DIR] [--format human|json]
                        verifies a stopped database: exit 0 clean, 1 damaged
+  amaters-server watch C [--prefix P | --start S --end E] [--from REV] [--format human|json]
+                       [auth flags]
   amaters-server version (or --version)
 
 Data commands (get, put, delete, range, collections) take --addr, the auth flags and
   --format human|json; "-" or no VALUE reads the value from standard input.
-Auth flags (status, stop, bench, backup and the data commands): --token JWT, --api-key KEY, --api-key-header NAME,
+Auth flags (status, stop, bench, backup, watch and the data commands): --token JWT, --api-key KEY, --api-key-header NAME,
   --cacert FILE, --cert FILE, --key FILE, --insecure-skip-verify.
   AMATERS_TOKEN and AMATERS_API_KEY are read when the flags are not given.
 
@@ -152,6 +154,8 @@ func command(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 		return cmdCollections(ctx, rest, env, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
+	case "watch":
+		return cmdWatch(ctx, rest, env, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -60,6 +60,9 @@ type Error struct {
 	// unknown: an earlier attempt may have been applied (see
 	// ErrUnknownOutcome).
 	unknown bool
+	// OldestRevision is, for a watch refused with 410 compacted, the
+	// oldest revision the server's history still holds.
+	OldestRevision uint64
 }
 
 func (e *Error) Error() string {
@@ -77,7 +80,8 @@ func (e *Error) Error() string {
 // [ErrPreconditionFailed], a 503 match [ErrUnavailable], a 404 for an
 // endpoint a single-node server lacks match [ErrNotCluster], and an
 // answer after an attempt that may have been applied (or a 503 saying
-// its outcome is unknown) match [ErrUnknownOutcome].
+// its outcome is unknown) match [ErrUnknownOutcome], and a 410
+// compacted answer match [ErrCompacted].
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
@@ -90,6 +94,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusServiceUnavailable
 	case ErrNotCluster:
 		return e.noEndpoint()
+	case ErrCompacted:
+		return e.Status == http.StatusGone && e.Code == "compacted"
 	}
 	return false
 }

@@ -17,8 +17,9 @@
 // single-node server their errors match [ErrNotCluster]);
 // [Client.Do] sends any request;
 // [Client.Backup] saves an online backup to a file, verified against its
-// BLAKE3 sums as it arrives (package server/backup); [WaitDown] waits
-// until a server's port closes.
+// BLAKE3 sums as it arrives (package server/backup); [Client.Watch]
+// follows a collection's changes (API.md §8), resuming by itself;
+// [WaitDown] waits until a server's port closes.
 //
 // # Retries
 //
@@ -46,6 +47,18 @@
 // after the proposal) with 503 and Amaters-Outcome: unknown: the client
 // treats it as an attempt that may have been applied. Any 503 left
 // after the retries matches [ErrUnavailable].
+//
+// # Watch
+//
+// Watch reads the server-sent events of GET /v1/collections/{c}/watch
+// with its own WHATWG parser (sse.go) and delivers a revision's events
+// only once the server confirmed the revision whole: the server puts the
+// SSE id on a revision's last event, and starts each stream with an
+// id-only block naming the revision it starts after. A reconnect (after a
+// cut, an idle connection, a slow_consumer or unavailable end) asks for
+// the first revision not delivered, with from= and Last-Event-ID, so no
+// event is lost or repeated; a 410 compacted, a 4xx or a revoked access
+// ends the watch with an [*Error].
 //
 // # Concurrency
 //
