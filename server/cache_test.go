@@ -40,7 +40,7 @@ func newCachedStore(t *testing.T, maxEntries int64) (*kvStore, *pausingEngine, *
 	cfg.Server.DataDir = t.TempDir()
 	cfg.Storage.Engine = "memory"
 	cfg.Cache.MaxEntries = maxEntries
-	lsmEng, err := openLSM(t.Context(), cfg, discardLog(), time.Now)
+	lsmEng, err := openLSM(t.Context(), cfg, discardLog(), time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

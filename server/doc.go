@@ -142,6 +142,14 @@
 //     the message, so it must hold no key, value or secret. Both are
 //     checked before context.Canceled, so an engine may join them with
 //     ctx's error.
+//   - Watch (API.md §8): an engine that also implements watch.Source
+//     (History and Revision of its local store.Store) serves
+//     GET /v1/collections/{c}/watch (others answer 501), and it hands the
+//     events its store gives OnCommit to [Server.PublishCommitted], in
+//     revision order, once each. The built-in engine does both; the hub
+//     lives in Run, ends every stream with "unavailable" at the drain,
+//     and ends with "permission_denied" the streams a reload's roles no
+//     longer allow (watch.go).
 //   - Routes: [Options.Routes] adds GET /v1/cluster and the membership
 //     admin (POST /v1/admin/cluster/members, DELETE
 //     /v1/admin/cluster/members/{id}) to the route table: the whole chain

@@ -33,7 +33,7 @@ func tablesDir(c *config.Config) string { return filepath.Join(c.Server.DataDir,
 // Options.OpenEngine is nil. Opening replays the write-ahead log and
 // upgrades a 0.2 folder (server/store), which ctx does not interrupt. now
 // is the clock of expiry.
-func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() time.Time) (Engine, error) {
+func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() time.Time, onCommit func([]store.Event)) (Engine, error) {
 	opts := lsm.Options{
 		MemtableSize:      c.Storage.MemtableSizeMB << 20,
 		BlockCacheSize:    c.Storage.CacheSizeMB << 20,
@@ -76,7 +76,7 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() ti
 		}
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	st, err := store.Open(db, store.Options{Now: now, Logger: log})
+	st, err := store.Open(db, store.Options{Now: now, Logger: log, HistoryRevisions: uint64(c.Watch.HistoryRevisions), OnCommit: onCommit})
 	if err != nil {
 		db.Close()
 		switch {
@@ -105,6 +105,14 @@ func (e *lsmEngine) Get(c string, key []byte, now time.Time) (store.Entry, uint6
 func (e *lsmEngine) Range(c string, start, end []byte, limit, maxBytes int, now time.Time) ([]store.Item, bool, []byte, uint64, error) {
 	return e.st.Range(c, start, end, limit, maxBytes, now)
 }
+
+// History and Revision make the engine a watch.Source: the change feed
+// reads the store's on-disk history.
+func (e *lsmEngine) History(from uint64, fn func(store.Event) bool) (uint64, error) {
+	return e.st.History(from, fn)
+}
+
+func (e *lsmEngine) Revision() uint64 { return e.st.Revision() }
 
 func (e *lsmEngine) Collections(after string, limit int, now time.Time, allow func(string) bool) ([]string, bool, error) {
 	return e.st.Collections(after, limit, now, allow)

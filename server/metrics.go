@@ -87,6 +87,12 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 			}
 			return float64(s.bodies.rejected.Load())
 		})
+	reg.NewGaugeFunc("amaters_watch_watchers", "Open watches (GET /v1/collections/{c}/watch).",
+		func() float64 { return float64(s.watch.Load().Metrics().Watchers) })
+	reg.NewCounterFunc("amaters_watch_events_sent_total", "Change events written to watchers.",
+		func() float64 { return float64(s.watch.Load().Metrics().EventsSent) })
+	reg.NewCounterFunc("amaters_watch_slow_consumers_total", "Watches ended because they fell more than watch.buffer_events behind.",
+		func() float64 { return float64(s.watch.Load().Metrics().SlowConsumers) })
 	reg.NewCounterFunc("amaters_lsm_write_stalls_total", "Times a write waited for a flush or compaction (a write stall).",
 		func() float64 { return float64(s.engineStats().WriteStalls) })
 	reg.NewCounterFunc("amaters_lsm_stall_seconds_total", "Seconds writes spent waiting in write stalls.",

@@ -61,6 +61,8 @@ func (s *Server) Reload() error {
 		next.limiters = old.limiters // keep the clients' buckets
 	}
 	s.live.Store(next)
+	// Open watches keep their access only if the new roles still grant it.
+	s.revokeWatches(next.policy)
 	if s.level != nil {
 		s.level.Set(logLevel(cfg).Level())
 	} else if cfg.Server.LogLevel != old.cfg.Server.LogLevel {

@@ -41,8 +41,9 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/collections/{c}/keys/{key...}", s.handleGet, rbac.Read, onCollection, true},  // ?consistency=
 		{"DELETE", "/v1/collections/{c}/keys/{key...}", s.handleDelete, rbac.Write, onCollection, false},
 		{"GET", "/v1/collections/{c}/range", s.handleRange, rbac.Read, onCollection, true},
-		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false},           // every op is authorized in the handler
-		{"GET", "/v1/collections", s.handleCollections, 0, onNothing, true}, // filtered by read access in the handler
+		{"GET", "/v1/collections/{c}/watch", s.handleWatch, rbac.Read, onCollection, true}, // API.md §8 (watch.go)
+		{"POST", "/v1/batch", s.handleBatch, 0, onNothing, false},                          // every op is authorized in the handler
+		{"GET", "/v1/collections", s.handleCollections, 0, onNothing, true},                // filtered by read access in the handler
 		{"GET", "/v1/status", s.handleStatus, 0, onNothing, false},
 		{"POST", "/v1/admin/shutdown", s.handleShutdown, rbac.Admin, onServer, false},
 		{"GET", "/v1/admin/backup", s.handleBackup, rbac.Admin, onServer, false},

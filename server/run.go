@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"amaters-server/server/watch"
 )
 
 // Run owns the server's whole life. It opens the log output, locks the
@@ -175,6 +177,18 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		wg.Wait()
 	}()
 
+	// The change feed's hub before the storage: the store publishes to it
+	// from its first commit (an upgrade's, or an expiry's).
+	hub := watch.New(watch.Options{
+		BufferEvents: int(s.cfg.Watch.BufferEvents),
+		MaxWatchers:  int(s.cfg.Watch.MaxWatchers),
+		Keepalive:    s.cfg.Watch.Keepalive,
+		MaxKeyBytes:  int(s.cfg.Storage.MaxKeyBytes),
+		Logger:       s.log,
+	})
+	s.watch.Store(hub)
+	defer hub.Close()
+
 	if err := s.openStorage(ctx); err != nil {
 		return err
 	}
@@ -234,6 +248,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.notify.send("STOPPING=1\nSTATUS=draining")
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
+	// Watches end first, with their "unavailable" event: Shutdown waits
+	// for their handlers.
+	hub.Close()
 	if err := apiSrv.Shutdown(dctx); err != nil {
 		s.log.Warn("drain budget exhausted; closing remaining connections",
 			slog.Duration("shutdown_timeout", s.cfg.Server.ShutdownTimeout))
@@ -399,7 +416,7 @@ func (s *Server) openStorage(ctx context.Context) error {
 	var eng Engine
 	var err error
 	if s.opts.OpenEngine == nil {
-		eng, err = openLSM(ctx, s.cfg, s.log, s.now)
+		eng, err = openLSM(ctx, s.cfg, s.log, s.now, s.PublishCommitted)
 	} else {
 		eng, err = s.opts.OpenEngine(ctx, s.cfg, s.log)
 		s.cache = nil

@@ -13,6 +13,8 @@ import (
 
 	"amaters-server/promtext"
 	"amaters-server/server/config"
+	"amaters-server/server/store"
+	"amaters-server/server/watch"
 )
 
 // Version is the server's release version.
@@ -164,6 +166,10 @@ type Server struct {
 	notify     notifier
 	audit      *auditLog // nil when audit.enabled = false
 	store      *kvStore
+	// watch is the change feed's hub (API.md §8), set by Run before the
+	// storage opens and closed at its drain; read by the metrics from New
+	// on (nil before Run: zero metrics).
+	watch atomic.Pointer[watch.Hub]
 
 	// eng is read by the metrics at every scrape, from New on.
 	eng atomic.Pointer[Engine]
@@ -277,4 +283,15 @@ func (s *Server) engineStats() EngineStats {
 		return (*e).Stats()
 	}
 	return EngineStats{}
+}
+
+// PublishCommitted hands the events of one committed group to the watches
+// (API.md §8). The built-in engine's store calls it after every commit; an
+// engine from Options.OpenEngine (a replicated one) calls it with the
+// events its local store.Store gives its OnCommit, in revision order, once
+// each. It must not be called before OpenEngine runs; it does not block.
+func (s *Server) PublishCommitted(events []store.Event) {
+	if h := s.watch.Load(); h != nil {
+		h.Publish(events)
+	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	Observability Observability
 	Logging       Logging
 	Audit         Audit
+	Watch         Watch
 
 	// File is the configuration file that was loaded, or "" for none.
 	File string
@@ -97,6 +98,21 @@ type Middleware struct {
 	CORSOrigins    []string
 	Compression    bool
 	MaxBodyBytes   int64 // 0 = MaxValueBytes + 1 MiB
+}
+
+// Watch is the [watch] section (API.md §8).
+type Watch struct {
+	// HistoryRevisions is how many revisions of changes the store keeps
+	// on disk for watches that start in the past.
+	HistoryRevisions int64
+	// BufferEvents is how far (in events) a watcher may fall behind
+	// before it is ended as a slow consumer.
+	BufferEvents int64
+	// Keepalive is the interval of the comment lines that keep idle
+	// streams open.
+	Keepalive time.Duration
+	// MaxWatchers is the number of open watches the server allows.
+	MaxWatchers int64
 }
 
 // Cache is the [cache] section.
@@ -194,6 +210,7 @@ func Default() Config {
 		Authz:      Authz{DefaultRole: "reader"},
 		Middleware: Middleware{RateLimitRPS: 1000, Compression: true},
 		Cache:      Cache{MaxEntries: 65536, MaxBytes: 64 << 20},
+		Watch:      Watch{HistoryRevisions: 100000, BufferEvents: 10000, Keepalive: 15 * time.Second, MaxWatchers: 10000},
 		Health:     Health{HTTPPort: 9090},
 		Network: Network{
 			MaxConnections:      1000,

@@ -339,8 +339,8 @@ max_bytes = "8MiB"
 	if _, err := toml.Decode(string(out), &doc); err != nil {
 		t.Fatalf("--show output is not TOML: %v\n%s", err, out)
 	}
-	if len(doc) != 11 {
-		t.Errorf("--show printed %d sections, want 11", len(doc))
+	if len(doc) != 12 {
+		t.Errorf("--show printed %d sections, want 12", len(doc))
 	}
 	again := writeFile(t, dir, "again.toml", strings.Replace(string(out), "<redacted>", secret, 1))
 	cfg2, probs := loadAndValidate(t, again, nil, config.Overrides{})

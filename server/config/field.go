@@ -77,6 +77,10 @@ func (c *Config) fields() []field {
 		{key: "logging.compress", ptr: &c.Logging.Compress},
 		{key: "audit.enabled", ptr: &c.Audit.Enabled},
 		{key: "audit.file", ptr: &c.Audit.File, path: true},
+		{key: "watch.history_revisions", ptr: &c.Watch.HistoryRevisions},
+		{key: "watch.buffer_events", ptr: &c.Watch.BufferEvents},
+		{key: "watch.keepalive_ms", ptr: &c.Watch.Keepalive},
+		{key: "watch.max_watchers", ptr: &c.Watch.MaxWatchers},
 	}
 }
 

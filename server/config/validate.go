@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // placeholderSecret is the value of auth.jwt_secret in the seed README's
@@ -123,6 +124,12 @@ func (c *Config) Validate() error {
 
 	v.between("cache.max_entries", c.Cache.MaxEntries, 0, 1<<30)
 	v.between("cache.max_bytes", c.Cache.MaxBytes, 0, 1<<40)
+	v.between("watch.history_revisions", c.Watch.HistoryRevisions, 0, 1<<40)
+	v.between("watch.buffer_events", c.Watch.BufferEvents, 1, 1<<24)
+	v.between("watch.max_watchers", c.Watch.MaxWatchers, 1, 1<<20)
+	if c.Watch.Keepalive < time.Second {
+		v.add("watch.keepalive_ms", "must be at least 1000: keepalives hold idle streams open through proxies")
+	}
 
 	v.port("health.http_port", c.Health.HTTPPort)
 	v.port("observability.metrics_port", c.Observability.MetricsPort)
