@@ -19,6 +19,25 @@ import (
 // A DB is safe for concurrent use. Open it with [Open]; the zero value is
 // not usable. Close it when done: Close flushes the memtable, syncs the
 // log and stops the background work.
+//
+// Lock order. A goroutine that holds one of DB's mutexes takes another
+// only in this order:
+//
+//	manifestMu → walMu
+//	manifestMu → mu
+//
+// and takes no other mutex while it holds any of the rest:
+//
+//   - commitMu is held only to queue, elect and release writers; a
+//     leader drops it before its I/O and takes nothing under it (the
+//     interval syncer reads closing under it and drops it before walMu);
+//   - walMu and mu are never held together, in either order;
+//   - applyMu (apply turns) and damageMu (the damage map) are leaves,
+//     held for a few instructions;
+//   - the block and table caches' own locks are leaves below all of them.
+//
+// Condition variables: cond waits on mu, leaderCond on commitMu, and a
+// queued writer's cond on commitMu.
 type DB struct {
 	dir, walDir string
 	opts        Options
