@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,7 +121,7 @@ func TestCrashPoints(t *testing.T) {
 			if t.Failed() {
 				break
 			}
-			runtimeGosched()
+			runtime.Gosched()
 		}
 		var before [writers * keysPer]uint64
 		for i := range before {

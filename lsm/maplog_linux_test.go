@@ -119,10 +119,10 @@ func TestMappedOlderLogZeroTail(t *testing.T) {
 	checkKeys(t, db, 1000)
 }
 
-// Finding 4 of issue 13: a mapped log (SyncNone) with one bit flipped
+// A mapped log (SyncNone) with one bit flipped
 // 20 000 or 35 000 bytes before the end of its data, intact records
 // after it, must be refused, not cut as a torn copy.
-func TestIssue13MappedLogFlip(t *testing.T) {
+func TestMappedLogBitFlipRefused(t *testing.T) {
 	for _, back := range []int{20000, 35000} {
 		t.Run(fmt.Sprintf("flip %d before the end", back), func(t *testing.T) {
 			dir, log := mappedDir(t, 1000)

@@ -13,10 +13,11 @@ import (
 	"amaters-server/lsm"
 )
 
-// The eight findings of issue 13, each reproduced the way the review
-// found it. Each must end in a refusal that names a file, or in a
-// database that serves every acknowledged write; a smaller or different
-// database is a failure.
+// Damaged or cut files found by a review (issue 13): a cut or torn
+// manifest, a damaged write(2) log, damaged tables, a shared log folder,
+// a missing manifest. Each case must end in a refusal that names a file,
+// or in a database that serves every acknowledged write; a smaller or
+// different database is a failure.
 
 // intactOrRefused opens dir and returns the refusal, or nil after
 // checking that every key of want is served with its value and a full
@@ -118,7 +119,7 @@ func truncateFile(t *testing.T, path string, size int64) {
 	}
 }
 
-func TestIssue13Findings(t *testing.T) {
+func TestDamagedFilesRefusedOrIntact(t *testing.T) {
 	// 1. MANIFEST cut by one byte after a clean stop, and more: tearing
 	// each of its last edits in turn, among them the last flush's, whose
 	// log is gone; and cut to half.
@@ -202,7 +203,7 @@ func TestIssue13Findings(t *testing.T) {
 	}
 
 	// 4. (A mapped log with a bit flipped before the end of its data:
-	// TestIssue13MappedLogFlip, in maplog_linux_test.go.)
+	// TestMappedLogBitFlipRefused, in maplog_linux_test.go.)
 
 	// 5. One table copied over another, or two tables of equal size
 	// swapped.
