@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"time"
 )
 
 // Leveled compaction.
@@ -159,7 +158,7 @@ func keyRange(files []*fileMeta) (lo, hi []byte) {
 func (d *DB) maybeScheduleCompactionLocked() {
 	for !d.closed && d.bgErr == nil && !d.opts.disableAutoCompaction &&
 		len(d.compacting) < d.opts.CompactionThreads && d.ctx != nil && d.ctx.Err() == nil &&
-		d.space.compact.due() {
+		d.space.compact.due(d.opts.clock.Now()) {
 		c := d.pickLocked()
 		if c == nil {
 			return
@@ -207,7 +206,7 @@ func (d *DB) runCompaction(c *compaction) {
 	case isNoSpace(err) && d.bgErr == nil:
 		// What it wrote was removed or taken back: retry after a pause.
 		delay := d.spaceFailedLocked(&d.space.compact, fmt.Errorf("compaction: %w", err))
-		time.AfterFunc(delay, func() {
+		d.opts.clock.AfterFunc(delay, func() {
 			d.mu.Lock()
 			d.maybeScheduleCompactionLocked()
 			d.mu.Unlock()

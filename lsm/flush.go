@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"amaters-server/lsm/internal/sstable"
 )
@@ -125,15 +124,12 @@ func (d *DB) writeLevel0(m *memtable) (*fileMeta, error) {
 // nospace.go); any other failure stops writes.
 func (d *DB) flushLoop() {
 	defer d.wg.Done()
-	var retry <-chan time.Time
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-d.flushCh:
-		case <-retry:
 		}
-		retry = nil
 		for {
 			d.mu.Lock()
 			if len(d.imm) == 0 || d.bgErr != nil {
@@ -149,7 +145,8 @@ func (d *DB) flushLoop() {
 				d.spaceRecoveredLocked(&d.space.flush)
 			case isNoSpace(err) && d.bgErr == nil:
 				// What it wrote was removed or taken back.
-				retry = time.After(d.spaceFailedLocked(&d.space.flush, fmt.Errorf("flush: %w", err)))
+				delay := d.spaceFailedLocked(&d.space.flush, fmt.Errorf("flush: %w", err))
+				d.opts.clock.AfterFunc(delay, d.wakeFlusher)
 			default:
 				d.setBGErrLocked(fmt.Errorf("flush: %w", err))
 			}
@@ -159,6 +156,14 @@ func (d *DB) flushLoop() {
 			}
 		}
 		d.makeSpare()
+	}
+}
+
+// wakeFlusher makes the flush goroutine look for work.
+func (d *DB) wakeFlusher() {
+	select {
+	case d.flushCh <- struct{}{}:
+	default:
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 const maxImmutable = 1
 
 // makeRoom ensures the memtable can take size bytes of batches holding
-// count entries, switching it or stalling as needed. Leader only.
+// count entries, switching it or stalling as needed. Leader only. It
+// takes no context: see "Why writes take no context" in doc.go.
 func (d *DB) makeRoom(size, count int) error {
 	stalled := false
 	d.mu.Lock()
@@ -34,7 +35,7 @@ func (d *DB) makeRoom(size, count int) error {
 		l0 := len(d.current.levels[0])
 		switch {
 		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction && d.space.compact.err != nil:
-			if !d.space.compact.due() {
+			if !d.space.compact.due(d.opts.clock.Now()) {
 				err := fmt.Errorf("too many level-0 files and compaction is short of space: %w", d.space.compact.err)
 				d.mu.Unlock()
 				return err
@@ -57,16 +58,13 @@ func (d *DB) makeRoom(size, count int) error {
 			// A batch larger than a memtable gets a memtable of its own.
 			d.mem = newMemtable(int64(size+count*(trailerLen+entryOverhead))+4096, d.mem.walNum)
 		case len(d.imm) >= maxImmutable && d.space.flush.err != nil:
-			if !d.space.flush.due() {
+			if !d.space.flush.due(d.opts.clock.Now()) {
 				err := fmt.Errorf("memtable full and its flush is short of space: %w", d.space.flush.err)
 				d.mu.Unlock()
 				return err
 			}
 			// A retry is due: start it and wait for its outcome.
-			select {
-			case d.flushCh <- struct{}{}:
-			default:
-			}
+			d.wakeFlusher()
 			d.cond.Wait()
 		case len(d.imm) >= maxImmutable:
 			if !stalled {
@@ -154,10 +152,7 @@ func (d *DB) switchMemtable() error {
 	d.imm = append(slices.Clone(d.imm), d.mem)
 	d.mem = mem
 	d.mu.Unlock()
-	select {
-	case d.flushCh <- struct{}{}:
-	default:
-	}
+	d.wakeFlusher()
 	return nil
 }
 

@@ -88,6 +88,9 @@ type Options struct {
 	// scrubWait waits for a duration or until the context is done: the
 	// scrubber's pauses between passes and its pacing (default: a timer).
 	scrubWait func(ctx context.Context, d time.Duration) error
+	// clock times the retries of work short of disk space (default: the
+	// wall clock; see nospace.go).
+	clock clock
 }
 
 func (o Options) withDefaults() Options {
@@ -111,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ScrubRate == 0 {
 		o.ScrubRate = defaultScrubRate
+	}
+	if o.clock == nil {
+		o.clock = wallClock{}
 	}
 	if o.scrubWait == nil {
 		o.scrubWait = waitTimer
