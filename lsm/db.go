@@ -111,10 +111,6 @@ type DB struct {
 	closed     bool
 	compacting []*compaction
 	compactPtr [numLevels][]byte // round-robin position per level (user key)
-	// spare is an empty skiplist of MemtableSize made ahead by the flush
-	// goroutine, so that a memtable switch on the write path does not
-	// allocate and zero the arenas itself (see takeSpare).
-	spare *skiplist
 	// space is the disk-full state of flushes and compactions, and
 	// walSpaceErr the last log write taken back for lack of space, nil
 	// once a log write succeeds (see nospace.go).

@@ -155,7 +155,6 @@ func (d *DB) flushLoop() {
 				break
 			}
 		}
-		d.makeSpare()
 	}
 }
 

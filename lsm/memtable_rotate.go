@@ -144,7 +144,7 @@ func (d *DB) switchMemtable() error {
 	if err != nil {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
 	}
-	mem := &memtable{sl: d.takeSpare(), walNum: num}
+	mem := newMemtable(d.opts.MemtableSize, num)
 	// The old memtable's keys hint at what the next ones share (for the
 	// server: the collection), so abbreviations skip it.
 	mem.sl.setShared(d.mem.sl.commonPrefix())
@@ -154,38 +154,6 @@ func (d *DB) switchMemtable() error {
 	d.mu.Unlock()
 	d.wakeFlusher()
 	return nil
-}
-
-// takeSpare returns the spare skiplist made by the flush goroutine, or a
-// new one if there is none.
-func (d *DB) takeSpare() *skiplist {
-	d.mu.Lock()
-	sl := d.spare
-	d.spare = nil
-	d.mu.Unlock()
-	if sl == nil {
-		sl = newMemtableSkiplist(d.opts.MemtableSize)
-	}
-	return sl
-}
-
-// makeSpare makes the spare skiplist for the next memtable switch, if
-// there is none and no immutable memtable is waiting, so that memory
-// stays within a mutable and an immutable memtable's worth. Flush
-// goroutine only.
-func (d *DB) makeSpare() {
-	d.mu.Lock()
-	need := d.spare == nil && len(d.imm) == 0 && d.bgErr == nil && !d.closed
-	d.mu.Unlock()
-	if !need {
-		return
-	}
-	sl := newMemtableSkiplist(d.opts.MemtableSize)
-	d.mu.Lock()
-	if d.spare == nil && !d.closed {
-		d.spare = sl
-	}
-	d.mu.Unlock()
 }
 
 // switchForFlush handles a Flush request: it switches a non-empty
