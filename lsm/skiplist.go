@@ -71,9 +71,9 @@ type skiplist struct {
 	nlen      int          // words of nodes used, without chunk-end waste; writer only
 	alloc     atomic.Int64 // bytes of chunks allocated, for memory accounting
 	height    atomic.Int32 // current height of the list
-	rnd    uint64       // xorshift state for node heights (writer only)
-	count  atomic.Int64 // entries
-	used   atomic.Int64 // dlen + 4*nlen, for readers of the size
+	rnd       uint64       // xorshift state for node heights (writer only)
+	count     atomic.Int64 // entries
+	used      atomic.Int64 // dlen + 4*nlen, for readers of the size
 
 	// shared is the prefix that abbreviations skip; set before the list
 	// is published to readers, then immutable (see setShared).
@@ -127,11 +127,11 @@ func newSkiplist(dataBytes, nodeBytes int) *skiplist {
 		// A node chunk (at least 256 words) is closed only by a node of
 		// at most 22 words that did not fit, so it holds over 90% of a
 		// chunk.
-		nchunks:   make([][]uint32, 2*(nodeWords>>shift)+3),
-		nshift:    shift,
-		nmask:     1<<shift - 1,
-		nodeCap:   nodeWords,
-		rnd:       0x2545f4914f6cdd1d,
+		nchunks: make([][]uint32, 2*(nodeWords>>shift)+3),
+		nshift:  shift,
+		nmask:   1<<shift - 1,
+		nodeCap: nodeWords,
+		rnd:     0x2545f4914f6cdd1d,
 	}
 	s.dchunks[0], s.dn = make([]byte, 0), 1
 	s.newNodeChunk(0)
