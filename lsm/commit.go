@@ -307,6 +307,10 @@ func (d *DB) logGroup(group []*writer) (*memtable, reservation, error) {
 		}
 	}
 	num, synced := d.wal.num, d.walSynced
+	if err == nil && d.opts.Sync == SyncNone && d.wal.w.Offset() >= d.preSyncAt {
+		d.preSyncAt = d.wal.w.Offset() + d.preSyncStride()
+		d.wakeLogLoop()
+	}
 	d.walMu.Unlock()
 	if err != nil {
 		if isTakenBack(err) {

@@ -102,7 +102,7 @@ func onlyFile(t *testing.T, dir, suffix string) string {
 	t.Helper()
 	var out []string
 	for _, p := range filesWithSuffix(t, dir, suffix) {
-		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+		if b, err := os.ReadFile(p); err == nil && slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) {
 			out = append(out, p)
 		}
 	}
@@ -110,6 +110,20 @@ func onlyFile(t *testing.T, dir, suffix string) string {
 		t.Fatalf("want one non-empty %s file in %s, have %v", suffix, dir, out)
 	}
 	return out[0]
+}
+
+// logsWithData returns the logs in dir that hold a byte other than zero:
+// not a log prepared ahead of a memtable switch (empty, or with SyncNone
+// a zero-filled reservation).
+func logsWithData(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range filesWithSuffix(t, dir, ".log") {
+		if b, err := os.ReadFile(p); err == nil && slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func truncateFile(t *testing.T, path string, size int64) {

@@ -23,8 +23,8 @@ import (
 // Lock order. A goroutine that holds one of DB's mutexes takes another
 // only in this order:
 //
-//	manifestMu → walMu
-//	manifestMu → mu
+//	logSyncMu → manifestMu → walMu
+//	logSyncMu → manifestMu → mu
 //
 // and takes no other mutex while it holds any of the rest:
 //
@@ -89,6 +89,17 @@ type DB struct {
 	wal       *walWriter
 	walSynced int64 // bytes of wal known synced (SyncAlways, SyncInterval)
 	walClosed bool  // set by closeWAL
+	// nextLog is the log the next memtable switch will use, prepared by
+	// the log goroutine (logLoop), or nil.
+	nextLog *preparedLog
+	// logSyncMu keeps the log goroutine's background sync of the live
+	// log (preSyncLog) apart from a memtable switch and closeWAL, which
+	// sync and close that log. Taken before manifestMu and walMu.
+	logSyncMu sync.Mutex
+	// preSyncAt is the live log's size at which the next background
+	// sync is due (SyncNone). Leader only.
+	preSyncAt int64
+	logCh     chan struct{} // wakes the log goroutine; capacity 1
 	// walCheckpointAt is the synced size of wal at which the next
 	// synced-size checkpoint is due (maybeCheckpointLog).
 	walCheckpointAt atomic.Int64
@@ -140,6 +151,7 @@ type DB struct {
 // counters are the monotonic metrics.
 type counters struct {
 	flushes, compactions, walSyncs, writeStalls, tornTails atomic.Uint64
+	stallNanos                                             atomic.Uint64 // total duration of writeStalls
 	movedToLostFound, corruptions, scrubPasses, scrubBytes atomic.Uint64
 }
 
@@ -156,7 +168,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	dir = filepath.Clean(dir)
 	d := &DB{dir: dir, walDir: opts.WALDir, opts: opts, fs: opts.FS, log: opts.Logger,
-		flushCh: make(chan struct{}, 1), damage: map[string]error{}}
+		flushCh: make(chan struct{}, 1), logCh: make(chan struct{}, 1), damage: map[string]error{}}
 	if d.walDir == "" {
 		d.walDir = dir
 	}
@@ -208,6 +220,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.wg.Add(1)
 	go d.flushLoop()
+	d.preSyncAt = d.preSyncStride()
+	d.wg.Add(1)
+	go d.logLoop()
+	d.wakeLogLoop()
 	if opts.Sync == SyncInterval {
 		d.wg.Add(1)
 		go d.syncLoop()

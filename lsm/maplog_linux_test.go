@@ -28,7 +28,9 @@ func mappedDir(t *testing.T, n int) (dir, log string) {
 	}
 	dir = t.TempDir()
 	copyDir(t, src, dir)
-	logs := filesWithSuffix(t, dir, ".log")
+	// The log with records; the next log may be prepared already, all
+	// zeroes.
+	logs := logsWithData(t, dir)
 	if len(logs) != 1 {
 		t.Fatalf("logs %v", logs)
 	}

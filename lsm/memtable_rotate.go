@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"amaters-server/lsm/internal/record"
 )
@@ -16,11 +17,32 @@ import (
 // memtables.
 const maxImmutable = 1
 
+// stallThreshold is the time beyond which a memtable switch on the write
+// path counts as a write stall.
+const stallThreshold = time.Millisecond
+
 // makeRoom ensures the memtable can take size bytes of batches holding
 // count entries, switching it or stalling as needed. Leader only. It
 // takes no context: see "Why writes take no context" in doc.go.
+//
+// Every wait here is a stall of all writers (the leader's group and those
+// queued behind it): a wait for a flush or compaction counts as one,
+// and so does a memtable switch that took over stallThreshold, each
+// with its duration (Metrics.WriteStalls, WriteStallTime).
 func (d *DB) makeRoom(size, count int) error {
+	var start time.Time // set once makeRoom leaves its fast path
 	stalled := false
+	defer func() {
+		if start.IsZero() {
+			return
+		}
+		if el := time.Since(start); stalled || el > stallThreshold {
+			if !stalled {
+				d.stats.writeStalls.Add(1)
+			}
+			d.stats.stallNanos.Add(uint64(el))
+		}
+	}()
 	d.mu.Lock()
 	for {
 		if d.bgErr != nil {
@@ -33,6 +55,9 @@ func (d *DB) makeRoom(size, count int) error {
 			return ErrClosed
 		}
 		l0 := len(d.current.levels[0])
+		if start.IsZero() && (l0 >= d.opts.l0StopWrites || !d.mem.fits(size, count)) {
+			start = time.Now()
+		}
 		switch {
 		case l0 >= d.opts.l0StopWrites && !d.opts.disableAutoCompaction && d.space.compact.err != nil:
 			if !d.space.compact.due(d.opts.clock.Now()) {
@@ -84,15 +109,27 @@ func (d *DB) makeRoom(size, count int) error {
 
 // switchMemtable starts a new log and memtable and queues the old
 // memtable for flushing. Leader only (or recovery).
+//
+// It runs on the write path while every other writer waits, so the slow
+// parts are done ahead by the log goroutine (logLoop): the next log is
+// created, reserved and its directory entry synced before it is needed
+// (prepareLog), and with SyncNone the live log is synced in the
+// background as it grows (preSyncLog), so that the final sync here
+// writes back only its last stretch. What remains is that sync, one
+// manifest edit and the swap.
 func (d *DB) switchMemtable() error {
 	// The old memtable must be complete before it is queued for flush.
 	d.waitApplied()
-	// Sync the finished log, in every mode, before the next one exists:
-	// its memtable may wait a while for its flush, and only the newest
-	// log may end torn (a power cut after the new log's directory entry
-	// was synced must not leave an older log with a torn tail). The
-	// leader alone appends, so nothing is added to it after this; if the
-	// new log cannot be created, it simply goes on.
+	// No background sync of the old log runs during the switch, and
+	// none starts on it once it is closed.
+	d.logSyncMu.Lock()
+	defer d.logSyncMu.Unlock()
+	// Sync the finished log, in every mode, before the next one gets a
+	// record: its memtable may wait a while for its flush, and only the
+	// newest log may end torn (a power cut after the new log's first
+	// record reached the disk must not leave an older log with a torn
+	// tail). The leader alone appends, so nothing is added to it after
+	// this; if the new log cannot be set up, it simply goes on.
 	d.walMu.Lock()
 	old := d.wal
 	err := old.w.Flush()
@@ -105,9 +142,27 @@ func (d *DB) switchMemtable() error {
 	if err != nil {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
 	}
-	num := d.nextFileNum.Add(1) - 1
+	d.walMu.Lock()
+	if d.nextLog != nil && d.nextLog.num < old.num {
+		// Prepared while an earlier switch made its own log: logs are
+		// used in the order of their numbers.
+		d.dropPreparedLogLocked()
+	}
+	next := d.nextLog
+	d.nextLog = nil
+	d.walMu.Unlock()
+	var (
+		num   uint64
+		f     File
+		added logAdded
+	)
+	if next != nil {
+		num, f, added = next.num, next.f, next.added
+	} else {
+		num = d.nextFileNum.Add(1) - 1
+		f, added, err = d.createLog(num)
+	}
 	path := filepath.Join(d.walDir, walName(num))
-	f, added, err := d.createLog(num)
 	if err != nil {
 		if isNoSpace(err) {
 			// Nothing changed: the current log and memtable go on.
@@ -140,6 +195,8 @@ func (d *DB) switchMemtable() error {
 	d.wal = &walWriter{num: num, f: f, w: record.NewWriter(f, 0)}
 	d.walSynced = 0
 	d.walMu.Unlock()
+	d.preSyncAt = d.preSyncStride()
+	d.wakeLogLoop() // prepare the log after this one
 	d.walCheckpointAt.Store(firstCheckpoint)
 	if err != nil {
 		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))

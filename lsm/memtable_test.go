@@ -129,3 +129,54 @@ func TestSwitchSetsSharedPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestSwitchUsesPreparedLog: a memtable switch takes the log the log
+// goroutine prepared instead of creating one on the write path, and
+// Close removes a prepared log that no switch used.
+func TestSwitchUsesPreparedLog(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			fs := newMemFS()
+			d, err := Open("/db", Options{FS: fs, MemtableSize: 16 << 10, Sync: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.prepareLog() // as the log goroutine does after Open (it may be first)
+			d.walMu.Lock()
+			prepared, first := d.nextLog, d.wal.num
+			d.walMu.Unlock()
+			if prepared == nil || prepared.num <= first {
+				t.Fatalf("no log prepared after the live log %d: %+v", first, prepared)
+			}
+			for i := 0; ; i++ {
+				if err := d.Put(fmt.Appendf(nil, "k%06d", i), make([]byte, 100)); err != nil {
+					t.Fatal(err)
+				}
+				d.walMu.Lock()
+				num := d.wal.num
+				d.walMu.Unlock()
+				if num != first {
+					if num != prepared.num {
+						t.Fatalf("switched to log %d, not the prepared %d", num, prepared.num)
+					}
+					break
+				}
+			}
+			d.prepareLog()
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			names, _ := fs.List("/db")
+			var logs []string
+			for _, n := range names {
+				if typ, _ := parseName(n); typ == typeWAL {
+					logs = append(logs, n)
+				}
+			}
+			// Close flushes the memtable, which may switch once more.
+			if len(logs) != 1 || logs[0] < walName(prepared.num) {
+				t.Errorf("logs after Close: %v, want only the last one (a prepared log left behind?)", logs)
+			}
+		})
+	}
+}

@@ -1,12 +1,18 @@
 package lsm
 
+import "time"
+
 // Metrics is a point-in-time report of a DB's activity and shape, for the
 // server's gauges and counters. Counters count since Open.
 type Metrics struct {
 	Flushes     uint64 // memtables written to level 0
 	Compactions uint64 // compactions finished, trivial moves included
 	WALSyncs    uint64 // fsyncs of the write-ahead log
-	WriteStalls uint64 // times a write waited for a flush or compaction
+	// WriteStalls counts the times writes waited on the write path: for a
+	// flush or compaction, or for a memtable switch that took over 1 ms;
+	// WriteStallTime is their total duration.
+	WriteStalls    uint64
+	WriteStallTime time.Duration
 	// TornWALTails counts torn log tails cut during recovery at Open.
 	TornWALTails uint64
 	// Corruptions counts the corruptions found since Open: by reads (Get,
@@ -28,9 +34,12 @@ type Metrics struct {
 	Levels [numLevels]LevelMetrics // per level, 0 to 6
 
 	MemtableBytes int64 // bytes held by the mutable and immutable memtables
-	TableBytes    int64 // bytes of all live SSTables
-	WALBytes      int64 // bytes of the current write-ahead log
-	DiskBytes     int64 // TableBytes + WALBytes + manifest
+	// MemtableAllocBytes is the memory the memtables' arenas allocated
+	// (they grow in chunks as entries arrive).
+	MemtableAllocBytes int64
+	TableBytes         int64 // bytes of all live SSTables
+	WALBytes           int64 // bytes of the current write-ahead log
+	DiskBytes          int64 // TableBytes + WALBytes + manifest
 
 	BlockCacheHits      uint64
 	BlockCacheMisses    uint64
@@ -57,6 +66,7 @@ func (d *DB) Metrics() Metrics {
 		Compactions:      d.stats.compactions.Load(),
 		WALSyncs:         d.stats.walSyncs.Load(),
 		WriteStalls:      d.stats.writeStalls.Load(),
+		WriteStallTime:   time.Duration(d.stats.stallNanos.Load()),
 		TornWALTails:     d.stats.tornTails.Load(),
 		Corruptions:      d.stats.corruptions.Load(),
 		ScrubPasses:      d.stats.scrubPasses.Load(),
@@ -67,9 +77,10 @@ func (d *DB) Metrics() Metrics {
 	d.mu.Lock()
 	v := d.current
 	v.ref()
-	m.MemtableBytes = d.mem.size()
+	m.MemtableBytes, m.MemtableAllocBytes = d.mem.size(), d.mem.sl.alloc.Load()
 	for _, im := range d.imm {
 		m.MemtableBytes += im.size()
+		m.MemtableAllocBytes += im.sl.alloc.Load()
 	}
 	m.Err = d.bgErr
 	if m.Err == nil {

@@ -38,6 +38,8 @@ func (d *DB) mapLog(f File) File {
 // closed (a mapped log's Close cuts it to that size); if that fails, a
 // mapped log keeps its reservation, as after a crash.
 func (d *DB) closeWAL() error {
+	d.logSyncMu.Lock()
+	defer d.logSyncMu.Unlock()
 	d.walMu.Lock()
 	err := d.wal.w.Flush()
 	if err == nil {
@@ -56,6 +58,7 @@ func (d *DB) closeWAL() error {
 	}
 	d.walMu.Lock()
 	defer d.walMu.Unlock()
+	d.dropPreparedLogLocked()
 	var cerr error
 	if err == nil {
 		cerr = d.wal.f.Close()
@@ -73,6 +76,109 @@ func (d *DB) closeWAL() error {
 		return nil
 	}
 	return err
+}
+
+// preparedLog is a log created ahead of the memtable switch that will
+// use it (prepareLog). It is empty and not listed in the manifest, so a
+// crash leaves it as an empty log the manifest does not know, which
+// Open tolerates and deletes (planLogs and cleanUp).
+type preparedLog struct {
+	num   uint64
+	f     File
+	added logAdded
+}
+
+// logLoop is the log goroutine: it prepares the next log after Open and
+// after each memtable switch, and with SyncNone syncs the live log in
+// the background as it grows, so that a switch neither creates a log nor
+// syncs a whole one while every writer waits (see switchMemtable).
+func (d *DB) logLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.logCh:
+		}
+		d.prepareLog()
+		if d.opts.Sync == SyncNone {
+			d.preSyncLog()
+		}
+	}
+}
+
+// wakeLogLoop makes the log goroutine look for work.
+func (d *DB) wakeLogLoop() {
+	select {
+	case d.logCh <- struct{}{}:
+	default:
+	}
+}
+
+// preSyncStride is how many bytes a SyncNone log grows between
+// background syncs: what a switch's final sync has left to write back.
+func (d *DB) preSyncStride() int64 { return min(max(d.opts.MemtableSize/16, 64<<10), 4<<20) }
+
+// prepareLog creates the next log if none is ready. A failure is only
+// logged: the switch then creates the log itself and reports the error.
+func (d *DB) prepareLog() {
+	d.walMu.Lock()
+	skip := d.nextLog != nil || d.walClosed
+	d.walMu.Unlock()
+	if skip {
+		return
+	}
+	num := d.nextFileNum.Add(1) - 1
+	f, added, err := d.createLog(num)
+	path := filepath.Join(d.walDir, walName(num))
+	if err != nil {
+		d.log.Warn("lsm: could not prepare the next log; the next memtable switch tries again", "file", path, "err", err.Error())
+		d.removeFile(path)
+		return
+	}
+	d.walMu.Lock()
+	// Logs are used in the order of their numbers: a switch that did not
+	// wait for this one made its own, newer log.
+	if !d.walClosed && d.nextLog == nil && num > d.wal.num {
+		d.nextLog = &preparedLog{num: num, f: f, added: added}
+		f = nil
+	}
+	d.walMu.Unlock()
+	if f != nil {
+		f.Close()
+		d.removeFile(path)
+	}
+}
+
+// dropPreparedLogLocked closes and removes a prepared log that no switch
+// will use. d.walMu must be held.
+func (d *DB) dropPreparedLogLocked() {
+	if p := d.nextLog; p != nil {
+		d.nextLog = nil
+		p.f.Close()
+		d.removeFile(filepath.Join(d.walDir, walName(p.num)))
+	}
+}
+
+// preSyncLog syncs the live log (SyncNone) without holding walMu, so
+// that commits go on meanwhile. It only shortens the switch's final
+// sync; it changes no promise (walSynced stays as it was, so nothing
+// is recorded in the manifest). A failed fsync stops writes, as any does.
+func (d *DB) preSyncLog() {
+	d.logSyncMu.Lock()
+	defer d.logSyncMu.Unlock()
+	d.walMu.Lock()
+	if d.walClosed {
+		d.walMu.Unlock()
+		return
+	}
+	w := d.wal
+	d.walMu.Unlock()
+	err := w.f.Sync()
+	d.stats.walSyncs.Add(1)
+	if err != nil {
+		d.setBGErr(fmt.Errorf("sync log %s: %w", walName(w.num), err))
+	}
 }
 
 // syncLoop fsyncs the log every SyncInterval (SyncInterval mode).
