@@ -224,7 +224,8 @@ func TestDamagedFilesRefusedOrIntact(t *testing.T) {
 	for _, how := range []string{"copied over", "swapped"} {
 		t.Run("5 table "+how, func(t *testing.T) {
 			dir := t.TempDir()
-			opts := lsm.WithKnobs(lsm.Options{MemtableSize: 32 << 10}, 0, 0, 0, true)
+			// Uncompressed, so that the tables are the same size.
+			opts := lsm.WithKnobs(lsm.Options{MemtableSize: 32 << 10, Compression: lsm.NoCompression}, 0, 0, 0, true)
 			db, err := lsm.Open(dir, opts)
 			if err != nil {
 				t.Fatal(err)

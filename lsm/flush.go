@@ -49,7 +49,11 @@ func (d *DB) newTableBuilder() (*tableBuilder, error) {
 	b := &tableBuilder{d: d, num: num, tmp: tmp, f: f}
 	b.crc.w = f
 	b.bw = bufio.NewWriterSize(&b.crc, 256<<10)
-	b.w = sstable.NewWriter(b.bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey})
+	c := sstable.SnappyCompression
+	if d.opts.Compression == NoCompression {
+		c = sstable.NoCompression
+	}
+	b.w = sstable.NewWriter(b.bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey, Compression: c})
 	return b, nil
 }
 

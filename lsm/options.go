@@ -25,6 +25,31 @@ const (
 	SyncNone
 )
 
+// Compression says how new tables store their data blocks. Tables
+// written either way, and tables of releases before compression, read
+// the same: every block records how it is stored.
+type Compression int
+
+const (
+	// SnappyCompression compresses each data block with Snappy (the
+	// in-house lsm/internal/snappy) when that saves at least an eighth
+	// of it, as LevelDB does; other blocks are stored as they are. This
+	// is the zero value and the default.
+	SnappyCompression Compression = iota
+	// NoCompression stores every block as it is.
+	NoCompression
+)
+
+func (c Compression) String() string {
+	switch c {
+	case SnappyCompression:
+		return "snappy"
+	case NoCompression:
+		return "none"
+	}
+	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
 func (m SyncMode) String() string {
 	switch m {
 	case SyncAlways:
@@ -68,6 +93,9 @@ type Options struct {
 	// ScrubRate bounds the scrubber's reads, in bytes per second; 0 means
 	// 8 MiB/s.
 	ScrubRate int64
+	// Compression is how new tables store their data blocks; the zero
+	// value is SnappyCompression.
+	Compression Compression
 
 	// The fields below are tuning knobs for tests; zero means default.
 
@@ -155,6 +183,9 @@ func (o Options) validate() error {
 	}
 	if o.ScrubInterval < 0 {
 		errs = append(errs, fmt.Errorf("ScrubInterval %v is negative", o.ScrubInterval))
+	}
+	if o.Compression < SnappyCompression || o.Compression > NoCompression {
+		errs = append(errs, fmt.Errorf("unknown Compression %d", int(o.Compression)))
 	}
 	if o.ScrubRate < 0 {
 		errs = append(errs, fmt.Errorf("ScrubRate %d is negative", o.ScrubRate))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"amaters-server/lsm/internal/snappy"
 )
 
 // BlockCache caches verified block contents by table ID and offset. The
@@ -173,20 +175,30 @@ func (t *Reader) readBlock(h handle) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read block at %d: %w", h.offset, err)
 	}
-	return verifyBlock(b, h)
+	return verifyBlock(b, h, nil)
 }
 
 // verifyBlock checks the trailer of b, the stored block at h, and
-// returns its contents.
-func verifyBlock(b []byte, h handle) ([]byte, error) {
+// returns its contents: b's own bytes, or for a compressed block its
+// decoded contents, in dst when it is large enough or else in a new
+// slice.
+func verifyBlock(b []byte, h handle, dst []byte) ([]byte, error) {
 	n := h.length
-	if b[n] != 0 {
-		return nil, &CorruptError{int64(h.offset + n), fmt.Sprintf("unknown compression %d", b[n])}
-	}
 	if binary.LittleEndian.Uint32(b[n+1:]) != maskedCRC(b[:n+1]) {
 		return nil, &CorruptError{int64(h.offset), "block checksum mismatch"}
 	}
-	return b[:n:n], nil
+	switch Compression(b[n]) {
+	case NoCompression:
+		return b[:n:n], nil
+	case SnappyCompression:
+		// The header bounds the decoded size to about 21 times n.
+		out, err := snappy.Decode(dst, b[:n])
+		if err != nil {
+			return nil, &CorruptError{int64(h.offset), fmt.Sprintf("compressed block: %v", err)}
+		}
+		return out[:len(out):len(out)], nil
+	}
+	return nil, &CorruptError{int64(h.offset + n), fmt.Sprintf("unknown compression %d", b[n])}
 }
 
 // dataBlock returns the verified data block at h, from the cache if
@@ -247,6 +259,8 @@ type Iter struct {
 	raOff  uint64
 	raLen  int
 	raSize int
+	// dec holds the decoded contents of a compressed block read ahead.
+	dec []byte
 }
 
 // NewIter returns an unpositioned iterator.
@@ -315,7 +329,17 @@ func (it *Iter) readAhead(h handle) ([]byte, error) {
 		it.raOff, it.raLen = h.offset, n
 	}
 	start := h.offset - it.raOff
-	return verifyBlock(it.ra[start:start+need:start+need], h)
+	b := it.ra[start : start+need : start+need]
+	if Compression(b[h.length]) != NoCompression {
+		// Decoded into the iterator's own buffer, which the block
+		// before this one no longer needs.
+		out, err := verifyBlock(b, h, it.dec[:cap(it.dec)])
+		if err == nil && cap(out) > cap(it.dec) {
+			it.dec = out
+		}
+		return out, err
+	}
+	return verifyBlock(b, h, nil)
 }
 
 // SeekGE moves to the first key >= target and reports whether there is one.
