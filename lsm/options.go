@@ -68,8 +68,10 @@ type Options struct {
 	// and flushed to an SSTable; 0 means 4 MiB. At most two memtables
 	// exist at once; writes stall while both are full.
 	MemtableSize int64
-	// BlockCacheSize is the size in bytes of the SSTable block cache; 0
-	// means 8 MiB, negative means no cache.
+	// BlockCacheSize is the size in bytes of the SSTable block cache, which
+	// holds data blocks and the tables' index and filter blocks; 0 means 8
+	// MiB. Negative means no cache: each open table then keeps its index
+	// and filter in memory.
 	BlockCacheSize int64
 	// CompactionThreads is the number of compactions that may run at
 	// once; 0 means 1.

@@ -23,7 +23,11 @@ type ReaderOptions struct {
 	Compare func(a, b []byte) int
 	// FilterKey must be the function the table was written with.
 	FilterKey func(key []byte) []byte
-	// Cache, when set, holds data blocks across reads.
+	// Cache, when set, holds data blocks across reads, and the index and
+	// filter blocks too: the Reader does not keep them, so the memory
+	// they take is the cache's, bounded by its size (an evicted index or
+	// filter is read again when next needed). Without a cache the Reader
+	// keeps them for its lifetime.
 	Cache BlockCache
 	// CacheID names this table in Cache (the file number).
 	CacheID uint64
@@ -36,9 +40,12 @@ type Reader struct {
 	r      io.ReaderAt
 	size   int64
 	opts   ReaderOptions
-	index  []byte // contents of the index block
-	filter []byte // nil without a filter
+	index  []byte // contents of the index block, kept without a cache
+	filter []byte // contents of the filter block, kept without a cache
 	props  Properties
+
+	indexH, filterH handle
+	hasFilter       bool
 }
 
 // NewReader opens the table of the given size in r. It reads and checks
@@ -59,14 +66,16 @@ func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Reader{r: r, size: size, opts: opts}
-	if t.index, err = t.readBlock(f.index); err != nil {
+	t := &Reader{r: r, size: size, opts: opts, indexH: f.index}
+	index, err := t.readBlock(f.index)
+	if err != nil {
 		return nil, err
 	}
 	var it blockIter
-	if err := it.init(opts.Compare, t.index, int64(f.index.offset)); err != nil {
+	if err := it.init(opts.Compare, index, int64(f.index.offset)); err != nil {
 		return nil, err
 	}
+	t.keep(f.index, index, &t.index)
 	meta, err := t.readBlock(f.metaindex)
 	if err != nil {
 		return nil, err
@@ -78,9 +87,12 @@ func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
 		if !ok {
 			return nil, &CorruptError{int64(f.metaindex.offset), "bad filter handle"}
 		}
-		if t.filter, err = t.readBlock(h); err != nil {
+		filter, err := t.readBlock(h)
+		if err != nil {
 			return nil, err
 		}
+		t.filterH, t.hasFilter = h, true
+		t.keep(h, filter, &t.filter)
 	}
 	if v, ok, err := findString(meta, metaProperties, int64(f.metaindex.offset)); err != nil {
 		return nil, err
@@ -98,6 +110,23 @@ func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
 		}
 	}
 	return t, nil
+}
+
+// keep puts block b, read from h, in the cache, or without one in *field.
+func (t *Reader) keep(h handle, b []byte, field *[]byte) {
+	if c := t.opts.Cache; c != nil {
+		c.Add(t.opts.CacheID, h.offset, b)
+		return
+	}
+	*field = b
+}
+
+// indexBlock returns the contents of the index block.
+func (t *Reader) indexBlock() ([]byte, error) {
+	if t.index != nil {
+		return t.index, nil
+	}
+	return t.dataBlock(t.indexH)
 }
 
 func (t *Reader) decodeProps(b []byte, off int64) error {
@@ -127,8 +156,12 @@ func (t *Reader) decodeProps(b []byte, off int64) error {
 // is the last key of its data block); the first is read from the first
 // data block, which is read and verified for it.
 func (t *Reader) Bounds() (first, last []byte, err error) {
+	index, err := t.indexBlock()
+	if err != nil {
+		return nil, nil, err
+	}
 	var idx blockIter
-	if err := idx.init(t.opts.Compare, t.index, 0); err != nil {
+	if err := idx.init(t.opts.Compare, index, 0); err != nil {
 		return nil, nil, err
 	}
 	for ok := idx.first(); ok; ok = idx.next() {
@@ -222,10 +255,19 @@ func (t *Reader) dataBlock(h handle) ([]byte, error) {
 // MayContain reports whether the table may hold a key whose FilterKey is
 // filterKey. False is certain; true may be a false positive.
 func (t *Reader) MayContain(filterKey []byte) bool {
-	if t.filter == nil {
+	if !t.hasFilter {
 		return true
 	}
-	return bloomMayContain(t.filter, filterKey)
+	filter := t.filter
+	if filter == nil {
+		var err error
+		if filter, err = t.dataBlock(t.filterH); err != nil {
+			// The read that follows finds the key or not, and meets
+			// any damage itself.
+			return true
+		}
+	}
+	return bloomMayContain(filter, filterKey)
 }
 
 // Read-ahead for sequential scans. When an iterator steps from one data
@@ -273,7 +315,12 @@ func (t *Reader) NewIter() *Iter {
 func (it *Iter) reset() {
 	it.valid = false
 	it.raLen, it.raSize = 0, 0
-	it.err = it.index.init(it.t.opts.Compare, it.t.index, 0)
+	index, err := it.t.indexBlock()
+	if err != nil {
+		it.err = err
+		return
+	}
+	it.err = it.index.init(it.t.opts.Compare, index, 0)
 }
 
 // loadBlock opens the data block the index iterator points at. A

@@ -253,8 +253,8 @@ func TestReadahead(t *testing.T) {
 		if f.reads > blocks/8 {
 			t.Errorf("round %d: %d reads for %d blocks", round, f.reads, blocks)
 		}
-		if len(cache) != 1 {
-			t.Errorf("round %d: %d blocks cached, want only the first", round, len(cache))
+		if len(cache) != 3 {
+			t.Errorf("round %d: %d blocks cached, want the index, the filter and the first data block", round, len(cache))
 		}
 		it.Release()
 		it.Reset(r)
@@ -374,5 +374,43 @@ func TestCompression(t *testing.T) {
 	}
 	if !errors.Is(it.Err(), sstable.ErrCorrupt) {
 		t.Fatalf("scan of a damaged compressed block: %v, want ErrCorrupt", it.Err())
+	}
+}
+
+// TestIndexFilterInCache: with a block cache, the index and filter blocks
+// live in the cache, charged to its size, not in the Reader; once evicted
+// they are read again, and reads and the filter work as before.
+func TestIndexFilterInCache(t *testing.T) {
+	data := build(t, 5000, sstable.WriterOptions{})
+	cache := mapCache{}
+	r, err := open(t, data, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cache) != 2 {
+		t.Fatalf("%d blocks cached after open, want the index and the filter", len(cache))
+	}
+	for round := range 2 {
+		clear(cache) // everything evicted
+		it := r.NewIter()
+		for j := 0; j < 5000; j += 11 {
+			k := fmt.Appendf(nil, "key%06d", j)
+			if !r.MayContain(k) {
+				t.Fatalf("round %d: bloom false negative for %s", round, k)
+			}
+			if !it.SeekGE(k) || string(it.Value()) != fmt.Sprintf("value%d", j) {
+				t.Fatalf("round %d: SeekGE(%s) = %q", round, k, it.Key())
+			}
+		}
+		fp := 0
+		for j := range 1000 {
+			if r.MayContain(fmt.Appendf(nil, "absent%06d", j)) {
+				fp++
+			}
+		}
+		if fp > 50 {
+			t.Fatalf("round %d: the filter passed %d of 1000 absent keys", round, fp)
+		}
+		it.Release()
 	}
 }
