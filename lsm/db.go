@@ -152,6 +152,7 @@ type DB struct {
 type counters struct {
 	flushes, compactions, walSyncs, writeStalls, tornTails atomic.Uint64
 	stallNanos                                             atomic.Uint64 // total duration of writeStalls
+	subcompactions                                         atomic.Uint64 // sub-ranges of split compactions
 	movedToLostFound, corruptions, scrubPasses, scrubBytes atomic.Uint64
 }
 

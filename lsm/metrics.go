@@ -7,7 +7,10 @@ import "time"
 type Metrics struct {
 	Flushes     uint64 // memtables written to level 0
 	Compactions uint64 // compactions finished, trivial moves included
-	WALSyncs    uint64 // fsyncs of the write-ahead log
+	// Subcompactions counts the key ranges of level-0 compactions that
+	// were split to run in parallel (see writeCompaction).
+	Subcompactions uint64
+	WALSyncs       uint64 // fsyncs of the write-ahead log
 	// WriteStalls counts the times writes waited on the write path: for a
 	// flush or compaction, or for a memtable switch that took over 1 ms;
 	// WriteStallTime is their total duration.
@@ -64,6 +67,7 @@ func (d *DB) Metrics() Metrics {
 	m := Metrics{
 		Flushes:          d.stats.flushes.Load(),
 		Compactions:      d.stats.compactions.Load(),
+		Subcompactions:   d.stats.subcompactions.Load(),
 		WALSyncs:         d.stats.walSyncs.Load(),
 		WriteStalls:      d.stats.writeStalls.Load(),
 		WriteStallTime:   time.Duration(d.stats.stallNanos.Load()),
