@@ -249,6 +249,14 @@ func (d *DB) compact(c *compaction) error {
 		return err
 	}
 	d.stats.compactions.Add(1)
+	for _, in := range c.inputs {
+		for _, f := range in {
+			d.stats.compactionRead.Add(f.size)
+		}
+	}
+	for _, f := range outputs {
+		d.stats.compactionWritten.Add(f.size)
+	}
 	d.log.Info("lsm: compacted", "level", c.level, "inputs", len(c.inputs[0])+len(c.inputs[1]), "outputs", len(outputs))
 	return nil
 }

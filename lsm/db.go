@@ -153,6 +153,7 @@ type counters struct {
 	flushes, compactions, walSyncs, writeStalls, tornTails atomic.Uint64
 	stallNanos                                             atomic.Uint64 // total duration of writeStalls
 	subcompactions                                         atomic.Uint64 // sub-ranges of split compactions
+	compactionRead, compactionWritten                      atomic.Uint64 // table bytes merged by compactions
 	movedToLostFound, corruptions, scrubPasses, scrubBytes atomic.Uint64
 }
 

@@ -10,6 +10,18 @@ type Metrics struct {
 	// Subcompactions counts the key ranges of level-0 compactions that
 	// were split to run in parallel (see writeCompaction).
 	Subcompactions uint64
+	// CompactionsRunning is the number of compactions in progress, and
+	// CompactionBytesRead and CompactionBytesWritten the table bytes
+	// merged and written by finished compactions (trivial moves, which
+	// rewrite nothing, excluded).
+	CompactionsRunning     int
+	CompactionBytesRead    uint64
+	CompactionBytesWritten uint64
+	// CompactionDebt estimates the bytes compactions have yet to merge to
+	// bring every level within its target: all of level 0 once it has
+	// reached its compaction trigger, and for each deeper level what it
+	// holds beyond its target.
+	CompactionDebt int64
 	WALSyncs       uint64 // fsyncs of the write-ahead log
 	// WriteStalls counts the times writes waited on the write path: for a
 	// flush or compaction, or for a memtable switch that took over 1 ms;
@@ -65,18 +77,20 @@ type LevelMetrics struct {
 // scrape.
 func (d *DB) Metrics() Metrics {
 	m := Metrics{
-		Flushes:          d.stats.flushes.Load(),
-		Compactions:      d.stats.compactions.Load(),
-		Subcompactions:   d.stats.subcompactions.Load(),
-		WALSyncs:         d.stats.walSyncs.Load(),
-		WriteStalls:      d.stats.writeStalls.Load(),
-		WriteStallTime:   time.Duration(d.stats.stallNanos.Load()),
-		TornWALTails:     d.stats.tornTails.Load(),
-		Corruptions:      d.stats.corruptions.Load(),
-		ScrubPasses:      d.stats.scrubPasses.Load(),
-		ScrubbedBytes:    d.stats.scrubBytes.Load(),
-		LostFoundFiles:   int(d.lostFound.Load()),
-		MovedToLostFound: d.stats.movedToLostFound.Load(),
+		Flushes:                d.stats.flushes.Load(),
+		Compactions:            d.stats.compactions.Load(),
+		Subcompactions:         d.stats.subcompactions.Load(),
+		CompactionBytesRead:    d.stats.compactionRead.Load(),
+		CompactionBytesWritten: d.stats.compactionWritten.Load(),
+		WALSyncs:               d.stats.walSyncs.Load(),
+		WriteStalls:            d.stats.writeStalls.Load(),
+		WriteStallTime:         time.Duration(d.stats.stallNanos.Load()),
+		TornWALTails:           d.stats.tornTails.Load(),
+		Corruptions:            d.stats.corruptions.Load(),
+		ScrubPasses:            d.stats.scrubPasses.Load(),
+		ScrubbedBytes:          d.stats.scrubBytes.Load(),
+		LostFoundFiles:         int(d.lostFound.Load()),
+		MovedToLostFound:       d.stats.movedToLostFound.Load(),
 	}
 	d.mu.Lock()
 	v := d.current
@@ -86,6 +100,7 @@ func (d *DB) Metrics() Metrics {
 		m.MemtableBytes += im.size()
 		m.MemtableAllocBytes += im.sl.alloc.Load()
 	}
+	m.CompactionsRunning = len(d.compacting)
 	m.Err = d.bgErr
 	if m.Err == nil {
 		m.Err = d.spaceErrLocked()
@@ -97,6 +112,12 @@ func (d *DB) Metrics() Metrics {
 			m.Levels[level].Bytes += int64(f.size)
 		}
 		m.TableBytes += m.Levels[level].Bytes
+		switch {
+		case level == 0 && len(files) >= d.opts.l0CompactionTrigger:
+			m.CompactionDebt += m.Levels[0].Bytes
+		case level > 0 && level < numLevels-1:
+			m.CompactionDebt += max(0, m.Levels[level].Bytes-int64(d.maxBytesForLevel(level)))
+		}
 	}
 	v.unref()
 	d.walMu.Lock()

@@ -265,8 +265,13 @@ func TestSubcompactions(t *testing.T) {
 	if err := db.CompactAll(); err != nil {
 		t.Fatal(err)
 	}
-	if n := db.Metrics().Subcompactions; n == 0 {
+	m := db.Metrics()
+	if m.Subcompactions == 0 {
 		t.Fatal("no compaction was split: the test does not exercise sub-compactions")
+	}
+	if m.CompactionBytesRead == 0 || m.CompactionBytesWritten == 0 || m.CompactionsRunning != 0 || m.CompactionDebt != 0 {
+		t.Errorf("after CompactAll: read %d, written %d, running %d, debt %d; want bytes counted, none running, no debt",
+			m.CompactionBytesRead, m.CompactionBytesWritten, m.CompactionsRunning, m.CompactionDebt)
 	}
 	check := func(db *lsm.DB) {
 		t.Helper()
@@ -300,4 +305,35 @@ func TestSubcompactions(t *testing.T) {
 	}
 	defer db.Close()
 	check(db)
+}
+
+// TestCompactionDebt: with compactions held back, level 0 past its trigger
+// is owed in full; compacting pays it off.
+func TestCompactionDebt(t *testing.T) {
+	opts := lsm.WithKnobs(lsm.Options{FS: lsm.NewCrashFS(), MemtableSize: 64 << 10}, 2, 16<<10, 64<<10, true)
+	db, err := lsm.Open("/db", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for f := range 3 {
+		for i := range 200 {
+			if err := db.Put(fmt.Appendf(nil, "k%04d", i), fmt.Appendf(nil, "v%d-%d", f, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := db.Metrics()
+	if m.Levels[0].Files != 3 || m.CompactionDebt != m.Levels[0].Bytes {
+		t.Fatalf("level 0: %d files, %d bytes; debt %d, want all of level 0", m.Levels[0].Files, m.Levels[0].Bytes, m.CompactionDebt)
+	}
+	if err := db.CompactAll(); err != nil {
+		t.Fatal(err)
+	}
+	if m := db.Metrics(); m.CompactionDebt != 0 {
+		t.Fatalf("debt %d after compacting", m.CompactionDebt)
+	}
 }
