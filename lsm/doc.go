@@ -10,6 +10,17 @@
 // so reads, iterators and snapshots see one point in time while writes,
 // flushes and compactions go on.
 //
+// Memory is proportional to the data in flight: a memtable's arenas grow
+// in chunks as entries arrive (skiplist.go), at most two memtables exist
+// (one taking writes, one being flushed), and the block cache holds the
+// tables' index and filter blocks with their data blocks, within
+// Options.BlockCacheSize. Data blocks are compressed with Snappy
+// (Options.Compression). A memtable switch does no file creation and no
+// whole-log fsync on the write path: a background goroutine prepares the
+// next log and, with SyncNone, syncs the live one as it grows
+// (memtable_rotate.go, wal.go). Large level-0 compactions are split into
+// key ranges merged in parallel (compaction.go).
+//
 //	db, err := lsm.Open(dir, lsm.Options{})
 //	err = db.Put([]byte("k"), []byte("v"))
 //	v, err := db.Get([]byte("k"))
