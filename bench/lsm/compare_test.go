@@ -41,8 +41,11 @@ import (
 //   - write amplification: write_bytes of /proc/self/io (all the bytes the
 //     process caused to be written to storage) over the user bytes;
 //   - readrandom: reopen, then Get min(keys, 1M) distinct existing keys in
-//     random order (all hits; the page cache is warm: dropping it needs
-//     root, which this harness does not assume);
+//     random order (all hits). With -dropcache (root only; it empties the
+//     whole machine's page cache) the caches are dropped before the reopen
+//     and the first pass is reported cold, then the same keys are read
+//     again warm; without it only the warm pass runs (the page cache holds
+//     what the fill wrote);
 //   - scan: one full scan;
 //   - peak RSS: VmHWM of /proc/self/status at the end.
 var (
@@ -52,6 +55,7 @@ var (
 	compareVals = flag.String("values", "random", "value kind: random or text")
 	compareComp = flag.String("compression", "snappy", "block compression for every engine: snappy or none")
 	compareDir  = flag.String("dir", "", "folder for the databases (default: the system's temp folder)")
+	compareDrop = flag.Bool("dropcache", false, "drop the page cache before the reads (root; affects the whole machine)")
 )
 
 // result is one run of the workload by one engine.
@@ -65,6 +69,7 @@ type result struct {
 	SpaceBytes int64
 	WriteAmp   float64
 	ReadSec    float64
+	ColdSec    float64 // the first read pass after dropping the page cache; 0 without -dropcache
 	Reads      int
 	ScanSec    float64
 	Scanned    int
@@ -85,6 +90,7 @@ func child(name string) int {
 		Values   string
 		Compress bool
 		Dir      string
+		Drop     bool
 	}
 	if err := json.Unmarshal([]byte(os.Getenv("LSMBENCH_PARAMS")), &p); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -95,7 +101,7 @@ func child(name string) int {
 		fmt.Fprintln(os.Stderr, "unknown engine", name)
 		return 2
 	}
-	r, err := workload(engines[i], p.Dir, p.Keys, p.Values, p.Compress)
+	r, err := workload(engines[i], p.Dir, p.Keys, p.Values, p.Compress, p.Drop)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -151,7 +157,7 @@ func textValue(rng *rand.Rand, i uint64) []byte {
 	return v[:valueSize]
 }
 
-func workload(e engine, base string, n int, values string, compress bool) (result, error) {
+func workload(e engine, base string, n int, values string, compress, drop bool) (result, error) {
 	r := result{Engine: e.name}
 	dir, err := os.MkdirTemp(base, "lsmbench-"+e.name+"-")
 	if err != nil {
@@ -195,6 +201,12 @@ func workload(e engine, base string, n int, values string, compress bool) (resul
 	r.SpaceBytes = du(dir)
 	r.WriteAmp = float64(procIO("write_bytes")) / float64(n*(keySize+valueSize))
 
+	if drop {
+		syscall.Sync()
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+			return r, fmt.Errorf("drop the page cache: %w", err)
+		}
+	}
 	if s, err = e.open(dir, c); err != nil {
 		return r, err
 	}
@@ -205,17 +217,27 @@ func workload(e engine, base string, n int, values string, compress bool) (resul
 	for gcd(step, uint64(n)) != 1 {
 		step++
 	}
-	start = time.Now()
-	for j := range uint64(r.Reads) {
-		ok, err := s.get(key(kb[:], scramble(j*step%uint64(n))))
-		if err != nil {
+	readAll := func() (float64, error) {
+		start := time.Now()
+		for j := range uint64(r.Reads) {
+			ok, err := s.get(key(kb[:], scramble(j*step%uint64(n))))
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, fmt.Errorf("%s: key %d missing", e.name, j*step%uint64(n))
+			}
+		}
+		return time.Since(start).Seconds(), nil
+	}
+	if drop {
+		if r.ColdSec, err = readAll(); err != nil {
 			return r, err
 		}
-		if !ok {
-			return r, fmt.Errorf("%s: key %d missing", e.name, j*step%uint64(n))
-		}
 	}
-	r.ReadSec = time.Since(start).Seconds()
+	if r.ReadSec, err = readAll(); err != nil {
+		return r, err
+	}
 	start = time.Now()
 	if r.Scanned, err = s.scan(); err != nil {
 		return r, err
@@ -281,7 +303,7 @@ func TestCompare(t *testing.T) {
 		t.Skip("the side-by-side comparison runs with -compare")
 	}
 	params, _ := json.Marshal(map[string]any{"Keys": *compareKeys, "Values": *compareVals,
-		"Compress": *compareComp == "snappy", "Dir": *compareDir})
+		"Compress": *compareComp == "snappy", "Dir": *compareDir, "Drop": *compareDrop})
 	byEngine := map[string][]result{}
 	for rep := range *compareReps {
 		for k := range engines {
@@ -316,6 +338,12 @@ func TestCompare(t *testing.T) {
 		{"space, MiB", func(r result) float64 { return float64(r.SpaceBytes) / (1 << 20) }},
 		{"write amplification", func(r result) float64 { return r.WriteAmp }},
 		{"readrandom, keys/s", func(r result) float64 { return float64(r.Reads) / r.ReadSec }},
+		{"readrandom cold (-dropcache), keys/s", func(r result) float64 {
+			if r.ColdSec == 0 {
+				return 0
+			}
+			return float64(r.Reads) / r.ColdSec
+		}},
 		{"scan, keys/s", func(r result) float64 { return float64(r.Scanned) / r.ScanSec }},
 		{"peak RSS, MiB", func(r result) float64 { return float64(r.PeakRSS) / (1 << 20) }},
 	}
