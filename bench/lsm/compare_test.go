@@ -74,6 +74,10 @@ type result struct {
 	ScanSec    float64
 	Scanned    int
 	PeakRSS    int64 // bytes
+	// amaters only: the engine's own count of write stalls (waits for a
+	// flush or compaction, memtable switches over 1 ms) and their time.
+	Stalls   uint64
+	StallSec float64
 }
 
 func TestMain(m *testing.M) {
@@ -192,6 +196,10 @@ func workload(e engine, base string, n int, values string, compress, drop bool) 
 		}
 	}
 	r.FillSec = time.Since(start).Seconds()
+	if a, ok := s.(amatersStore); ok {
+		m := a.db.Metrics()
+		r.Stalls, r.StallSec = m.WriteStalls, m.WriteStallTime.Seconds()
+	}
 	if err := s.close(); err != nil {
 		return r, err
 	}
@@ -335,6 +343,8 @@ func TestCompare(t *testing.T) {
 		{"put p99.9, µs", func(r result) float64 { return r.P999Micros }},
 		{"put max, ms", func(r result) float64 { return r.MaxMicros / 1e3 }},
 		{"puts ≥ 10 ms", func(r result) float64 { return float64(r.Over10ms) }},
+		{"write stalls (amaters' own count)", func(r result) float64 { return float64(r.Stalls) }},
+		{"write stall time, s (amaters)", func(r result) float64 { return r.StallSec }},
 		{"space, MiB", func(r result) float64 { return float64(r.SpaceBytes) / (1 << 20) }},
 		{"write amplification", func(r result) float64 { return r.WriteAmp }},
 		{"readrandom, keys/s", func(r result) float64 { return float64(r.Reads) / r.ReadSec }},
