@@ -164,24 +164,24 @@ func TestCorruption(t *testing.T) {
 			flip(t, filesWithSuffix(t, dir, ".sst")[0], -60)
 		}, openFail: true},
 		{name: "log middle", damage: func(t *testing.T, dir string) {
-			flip(t, filesWithSuffix(t, dir, ".log")[0], 10)
+			flip(t, logsWithData(t, dir)[0], 10)
 		}, openFail: true},
 		{name: "log last byte", damage: func(t *testing.T, dir string) {
-			flip(t, filesWithSuffix(t, dir, ".log")[0], -1)
+			flip(t, logsWithData(t, dir)[0], -1)
 		}, openFail: true},
 		// A crash cuts a log written with write(2) at a page boundary,
 		// past what was synced; cut anywhere else, or below what the
 		// manifest knows synced, it was cut by something else.
 		{name: "log torn tail", damage: func(t *testing.T, dir string) {
-			tearLog(t, filesWithSuffix(t, dir, ".log")[0])
+			tearLog(t, logsWithData(t, dir)[0])
 		}, tornTail: true},
 		{name: "log cut to a page boundary", damage: func(t *testing.T, dir string) {
-			p := filesWithSuffix(t, dir, ".log")[0]
+			p := logsWithData(t, dir)[0]
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:(len(b)-1)/4096*4096], 0o644)
 		}, openFail: true},
 		{name: "log cut by 5 bytes", damage: func(t *testing.T, dir string) {
-			p := filesWithSuffix(t, dir, ".log")[0]
+			p := logsWithData(t, dir)[0]
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)-5], 0o644)
 		}, openFail: true},
@@ -266,7 +266,7 @@ func tearLog(t *testing.T, path string) {
 
 func TestTornTailReported(t *testing.T) {
 	dir, want := buildDir(t)
-	tearLog(t, filesWithSuffix(t, dir, ".log")[0])
+	tearLog(t, logsWithData(t, dir)[0])
 	db, err := lsm.Open(dir, lsm.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -92,6 +92,9 @@ type DB struct {
 	// nextLog is the log the next memtable switch will use, prepared by
 	// the log goroutine (logLoop), or nil.
 	nextLog *preparedLog
+	// toClose are logs memtable switches finished, for the log goroutine
+	// to close.
+	toClose []*walWriter
 	// logSyncMu keeps the log goroutine's background sync of the live
 	// log (preSyncLog) apart from a memtable switch and closeWAL, which
 	// sync and close that log. Taken before manifestMu and walMu.
@@ -207,6 +210,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		if d.manifest != nil {
 			d.manifest.close()
 		}
+		d.closeOldLogs()
 		if d.wal != nil {
 			closeKeepingSize(d.wal.f)
 		}
@@ -383,6 +387,7 @@ func (d *DB) close() error {
 	d.cond.Broadcast()
 	d.mu.Unlock()
 	d.wg.Wait()
+	d.closeOldLogs()
 
 	d.manifestMu.Lock()
 	if err := d.manifest.close(); err != nil {

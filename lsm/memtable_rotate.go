@@ -190,17 +190,18 @@ func (d *DB) switchMemtable() error {
 		// The edit may be in the manifest: keep the new log.
 		return d.setBGErr(fmt.Errorf("record log %s: %w", walName(num), err))
 	}
+	// The old log is synced and recorded complete: the log goroutine
+	// closes it (for a mapped log: unmaps it and cuts its reservation,
+	// which a crash before that leaves as zeroes after the recorded end,
+	// see scanLog).
 	d.walMu.Lock()
-	err = old.f.Close()
+	d.toClose = append(d.toClose, old)
 	d.wal = &walWriter{num: num, f: f, w: record.NewWriter(f, 0)}
 	d.walSynced = 0
 	d.walMu.Unlock()
 	d.preSyncAt = d.preSyncStride()
-	d.wakeLogLoop() // prepare the log after this one
+	d.wakeLogLoop() // close the old log, prepare the one after this
 	d.walCheckpointAt.Store(firstCheckpoint)
-	if err != nil {
-		return d.setBGErr(fmt.Errorf("finish log %s: %w", walName(old.num), err))
-	}
 	mem := newMemtable(d.opts.MemtableSize, num)
 	// The old memtable's keys hint at what the next ones share (for the
 	// server: the collection), so abbreviations skip it.

@@ -97,10 +97,12 @@ func (d *DB) logLoop() {
 	for {
 		select {
 		case <-d.ctx.Done():
+			d.closeOldLogs()
 			return
 		case <-d.logCh:
 		}
-		d.prepareLog()
+		d.prepareLog() // first: the next switch may be waiting for it
+		d.closeOldLogs()
 		if d.opts.Sync == SyncNone {
 			d.preSyncLog()
 		}
@@ -147,6 +149,22 @@ func (d *DB) prepareLog() {
 	if f != nil {
 		f.Close()
 		d.removeFile(path)
+	}
+}
+
+// closeOldLogs closes the logs memtable switches finished. A failure
+// loses nothing (the log is synced and recorded complete at its size;
+// a mapped one may keep its reservation, zeroes the next Open accepts),
+// so it is logged, not fatal.
+func (d *DB) closeOldLogs() {
+	d.walMu.Lock()
+	logs := d.toClose
+	d.toClose = nil
+	d.walMu.Unlock()
+	for _, w := range logs {
+		if err := w.f.Close(); err != nil {
+			d.log.Warn("lsm: closing a finished log failed; nothing is lost", "file", filepath.Join(d.walDir, walName(w.num)), "err", err.Error())
+		}
 	}
 }
 
