@@ -2,11 +2,12 @@ package lsm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
-	"time"
+	"sync"
 )
 
 // Leveled compaction.
@@ -159,7 +160,7 @@ func keyRange(files []*fileMeta) (lo, hi []byte) {
 func (d *DB) maybeScheduleCompactionLocked() {
 	for !d.closed && d.bgErr == nil && !d.opts.disableAutoCompaction &&
 		len(d.compacting) < d.opts.CompactionThreads && d.ctx != nil && d.ctx.Err() == nil &&
-		d.space.compact.due() {
+		d.space.compact.due(d.opts.clock.Now()) {
 		c := d.pickLocked()
 		if c == nil {
 			return
@@ -207,7 +208,7 @@ func (d *DB) runCompaction(c *compaction) {
 	case isNoSpace(err) && d.bgErr == nil:
 		// What it wrote was removed or taken back: retry after a pause.
 		delay := d.spaceFailedLocked(&d.space.compact, fmt.Errorf("compaction: %w", err))
-		time.AfterFunc(delay, func() {
+		d.opts.clock.AfterFunc(delay, func() {
 			d.mu.Lock()
 			d.maybeScheduleCompactionLocked()
 			d.mu.Unlock()
@@ -248,13 +249,107 @@ func (d *DB) compact(c *compaction) error {
 		return err
 	}
 	d.stats.compactions.Add(1)
+	for _, in := range c.inputs {
+		for _, f := range in {
+			d.stats.compactionRead.Add(f.size)
+		}
+	}
+	for _, f := range outputs {
+		d.stats.compactionWritten.Add(f.size)
+	}
 	d.log.Info("lsm: compacted", "level", c.level, "inputs", len(c.inputs[0])+len(c.inputs[1]), "outputs", len(outputs))
 	return nil
 }
 
-// writeCompaction merges c's inputs into new tables. On failure it removes
+// Sub-compactions. A level-0 compaction with random keys takes every
+// file of level 1 (level-0 files span the whole key space), which makes
+// one large merge. writeCompaction splits such a merge at boundaries
+// between its level-1 inputs into up to CompactionThreads sub-ranges of
+// about equal input size, merges them in parallel, each into tables of
+// the target size, and installs all their outputs in one edit. The
+// boundaries are level-1 files' smallest user keys; every version of a
+// user key falls in one sub-range, because level-1 files never share a
+// user key, so dropping older versions and tombstones works per
+// sub-range exactly as in one merge.
+
+// subcompactionBounds returns the user keys that split c's merge into
+// sub-ranges: nil for one range.
+func (d *DB) subcompactionBounds(c *compaction) [][]byte {
+	if c.level != 0 || d.opts.CompactionThreads < 2 || len(c.inputs[1]) < 2 {
+		return nil
+	}
+	var total uint64
+	for _, in := range c.inputs {
+		for _, f := range in {
+			total += f.size
+		}
+	}
+	// Each sub-range gets at least four output tables' worth of input.
+	n := min(d.opts.CompactionThreads, len(c.inputs[1]), int(total/(4*uint64(d.opts.targetFileSize))))
+	if n < 2 {
+		return nil
+	}
+	// Cut at level-1 file boundaries once each range holds about
+	// 1/n of level 1's bytes.
+	var l1 uint64
+	for _, f := range c.inputs[1] {
+		l1 += f.size
+	}
+	var bounds [][]byte
+	var acc uint64
+	for i, f := range c.inputs[1] {
+		if i > 0 && acc >= l1*uint64(len(bounds)+1)/uint64(n) {
+			bounds = append(bounds, f.smallestUser())
+		}
+		acc += f.size
+	}
+	return bounds
+}
+
+// writeCompaction merges c's inputs into new tables, in sub-ranges run in
+// parallel when the merge is large (subcompactionBounds). On failure it
+// removes what it wrote.
+func (d *DB) writeCompaction(c *compaction) ([]*fileMeta, error) {
+	bounds := d.subcompactionBounds(c)
+	if bounds == nil {
+		return d.writeCompactionRange(c, nil, nil)
+	}
+	d.stats.subcompactions.Add(uint64(len(bounds) + 1))
+	outs := make([][]*fileMeta, len(bounds)+1)
+	errs := make([]error, len(bounds)+1)
+	var wg sync.WaitGroup
+	for i := range outs {
+		var lo, hi []byte
+		if i > 0 {
+			lo = bounds[i-1]
+		}
+		if i < len(bounds) {
+			hi = bounds[i]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = d.writeCompactionRange(c, lo, hi)
+		}()
+	}
+	wg.Wait()
+	var outputs []*fileMeta
+	for _, o := range outs {
+		outputs = append(outputs, o...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, f := range outputs {
+			d.removeFile(filepath.Join(d.dir, tableName(f.num)))
+		}
+		return nil, err
+	}
+	return outputs, nil
+}
+
+// writeCompactionRange merges the entries of c's inputs whose user keys
+// lie in [lo, hi) (nil: unbounded) into new tables. On failure it removes
 // what it wrote.
-func (d *DB) writeCompaction(c *compaction) (outputs []*fileMeta, err error) {
+func (d *DB) writeCompactionRange(c *compaction, lo, hi []byte) (outputs []*fileMeta, err error) {
 	var children []internalIterator
 	defer func() {
 		for _, ch := range children {
@@ -264,6 +359,7 @@ func (d *DB) writeCompaction(c *compaction) (outputs []*fileMeta, err error) {
 			for _, f := range outputs {
 				d.removeFile(filepath.Join(d.dir, tableName(f.num)))
 			}
+			outputs = nil
 		}
 	}()
 	for _, f := range c.inputs[0] {
@@ -287,7 +383,13 @@ func (d *DB) writeCompaction(c *compaction) (outputs []*fileMeta, err error) {
 	hasKey := false
 	lastSeqForKey := uint64(0)
 	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
+	ok := false
+	if lo == nil {
+		ok = it.First()
+	} else {
+		ok = it.SeekGE(appendInternalKey(nil, lo, maxSeq, kindMax))
+	}
+	for ; ok; ok = it.Next() {
 		if n++; n%4096 == 0 && d.ctx.Err() != nil {
 			if b != nil {
 				b.abandon()
@@ -296,6 +398,9 @@ func (d *DB) writeCompaction(c *compaction) (outputs []*fileMeta, err error) {
 		}
 		ik := it.Key()
 		uk := userKey(ik)
+		if hi != nil && bytes.Compare(uk, hi) >= 0 {
+			break
+		}
 		t := trailerOf(ik)
 		seq, k := t>>8, kind(t&0xff)
 		newKey := !hasKey || !bytes.Equal(uk, curKey)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,7 +126,7 @@ func TestBank(t *testing.T) {
 	// Audit at least 50 times while the writers work; wg.Wait below then
 	// also waits for the writers to finish their transfers.
 	for audits.Load() < 50 && !t.Failed() {
-		runtimeGosched()
+		runtime.Gosched()
 	}
 	done.Store(true)
 	wg.Wait()

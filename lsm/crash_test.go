@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,16 +72,24 @@ func TestCrashSyncedPrefix(t *testing.T) {
 }
 
 // TestCrashPoints runs concurrent SyncAlways writers and takes power-cut
-// clones at many moments, while flushes and compactions run. In each
-// clone every key must hold a version between the last one acknowledged
-// before the cut and the one in flight after it.
+// clones at many moments, while flushes and compactions run, and logs are
+// prepared ahead of memtable switches. In each clone every key must hold
+// a version between the last one acknowledged before the cut and the one
+// in flight after it. With SyncNone the clones are what a process kill
+// leaves, which must keep every acknowledged write just the same, while
+// the live log is also synced in the background.
 func TestCrashPoints(t *testing.T) {
+	t.Run("SyncAlways/power cut", func(t *testing.T) { testCrashPoints(t, lsm.SyncAlways) })
+	t.Run("SyncNone/process kill", func(t *testing.T) { testCrashPoints(t, lsm.SyncNone) })
+}
+
+func testCrashPoints(t *testing.T, mode lsm.SyncMode) {
 	const writers, keysPer = 4, 16
 	points := 60
 	if testing.Short() {
 		points = 20
 	}
-	opts := lsm.WithKnobs(lsm.Options{MemtableSize: 4 << 10}, 2, 4<<10, 8<<10, false)
+	opts := lsm.WithKnobs(lsm.Options{MemtableSize: 4 << 10, Sync: mode}, 2, 4<<10, 8<<10, false)
 	fs := lsm.NewCrashFS()
 	opts.FS = fs
 	db, err := lsm.Open("/db", opts)
@@ -120,13 +129,16 @@ func TestCrashPoints(t *testing.T) {
 			if t.Failed() {
 				break
 			}
-			runtimeGosched()
+			runtime.Gosched()
 		}
 		var before [writers * keysPer]uint64
 		for i := range before {
 			before[i] = acked[i].Load()
 		}
-		crashed := fs.CrashClone(rng.IntN(2)*rng.IntN(100), uint64(p))
+		crashed := fs.Clone()
+		if mode == lsm.SyncAlways {
+			crashed = fs.CrashClone(rng.IntN(2)*rng.IntN(100), uint64(p))
+		}
 		var after [writers * keysPer]uint64
 		for i := range after {
 			after[i] = max(acked[i].Load(), pending[i].Load())

@@ -19,6 +19,25 @@ import (
 // A DB is safe for concurrent use. Open it with [Open]; the zero value is
 // not usable. Close it when done: Close flushes the memtable, syncs the
 // log and stops the background work.
+//
+// Lock order. A goroutine that holds one of DB's mutexes takes another
+// only in this order:
+//
+//	logSyncMu → manifestMu → walMu
+//	logSyncMu → manifestMu → mu
+//
+// and takes no other mutex while it holds any of the rest:
+//
+//   - commitMu is held only to queue, elect and release writers; a
+//     leader drops it before its I/O and takes nothing under it (the
+//     interval syncer reads closing under it and drops it before walMu);
+//   - walMu and mu are never held together, in either order;
+//   - applyMu (apply turns) and damageMu (the damage map) are leaves,
+//     held for a few instructions;
+//   - the block and table caches' own locks are leaves below all of them.
+//
+// Condition variables: cond waits on mu, leaderCond on commitMu, and a
+// queued writer's cond on commitMu.
 type DB struct {
 	dir, walDir string
 	opts        Options
@@ -70,6 +89,20 @@ type DB struct {
 	wal       *walWriter
 	walSynced int64 // bytes of wal known synced (SyncAlways, SyncInterval)
 	walClosed bool  // set by closeWAL
+	// nextLog is the log the next memtable switch will use, prepared by
+	// the log goroutine (logLoop), or nil.
+	nextLog *preparedLog
+	// toClose are logs memtable switches finished, for the log goroutine
+	// to close.
+	toClose []*walWriter
+	// logSyncMu keeps the log goroutine's background sync of the live
+	// log (preSyncLog) apart from a memtable switch and closeWAL, which
+	// sync and close that log. Taken before manifestMu and walMu.
+	logSyncMu sync.Mutex
+	// preSyncAt is the live log's size at which the next background
+	// sync is due (SyncNone). Leader only.
+	preSyncAt int64
+	logCh     chan struct{} // wakes the log goroutine; capacity 1
 	// walCheckpointAt is the synced size of wal at which the next
 	// synced-size checkpoint is due (maybeCheckpointLog).
 	walCheckpointAt atomic.Int64
@@ -92,10 +125,6 @@ type DB struct {
 	closed     bool
 	compacting []*compaction
 	compactPtr [numLevels][]byte // round-robin position per level (user key)
-	// spare is an empty skiplist of MemtableSize made ahead by the flush
-	// goroutine, so that a memtable switch on the write path does not
-	// allocate and zero the arenas itself (see takeSpare).
-	spare *skiplist
 	// space is the disk-full state of flushes and compactions, and
 	// walSpaceErr the last log write taken back for lack of space, nil
 	// once a log write succeeds (see nospace.go).
@@ -125,8 +154,10 @@ type DB struct {
 // counters are the monotonic metrics.
 type counters struct {
 	flushes, compactions, walSyncs, writeStalls, tornTails atomic.Uint64
+	stallNanos                                             atomic.Uint64 // total duration of writeStalls
+	subcompactions                                         atomic.Uint64 // sub-ranges of split compactions
+	compactionRead, compactionWritten                      atomic.Uint64 // table bytes merged by compactions
 	movedToLostFound, corruptions, scrubPasses, scrubBytes atomic.Uint64
-	stallNanos                                             atomic.Uint64 // time writes waited in stalls
 }
 
 // Open opens the database in dir, creating it if needed, and recovers
@@ -142,7 +173,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	dir = filepath.Clean(dir)
 	d := &DB{dir: dir, walDir: opts.WALDir, opts: opts, fs: opts.FS, log: opts.Logger,
-		flushCh: make(chan struct{}, 1), damage: map[string]error{}}
+		flushCh: make(chan struct{}, 1), logCh: make(chan struct{}, 1), damage: map[string]error{}}
 	if d.walDir == "" {
 		d.walDir = dir
 	}
@@ -179,6 +210,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		if d.manifest != nil {
 			d.manifest.close()
 		}
+		d.closeOldLogs()
 		if d.wal != nil {
 			closeKeepingSize(d.wal.f)
 		}
@@ -194,6 +226,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.wg.Add(1)
 	go d.flushLoop()
+	d.preSyncAt = d.preSyncStride()
+	d.wg.Add(1)
+	go d.logLoop()
+	d.wakeLogLoop()
 	if opts.Sync == SyncInterval {
 		d.wg.Add(1)
 		go d.syncLoop()
@@ -351,6 +387,7 @@ func (d *DB) close() error {
 	d.cond.Broadcast()
 	d.mu.Unlock()
 	d.wg.Wait()
+	d.closeOldLogs()
 
 	d.manifestMu.Lock()
 	if err := d.manifest.close(); err != nil {

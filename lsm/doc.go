@@ -10,6 +10,17 @@
 // so reads, iterators and snapshots see one point in time while writes,
 // flushes and compactions go on.
 //
+// Memory is proportional to the data in flight: a memtable's arenas grow
+// in chunks as entries arrive (skiplist.go), at most two memtables exist
+// (one taking writes, one being flushed), and the block cache holds the
+// tables' index and filter blocks with their data blocks, within
+// Options.BlockCacheSize. Data blocks are compressed with Snappy
+// (Options.Compression). A memtable switch does no file creation and no
+// whole-log fsync on the write path: a background goroutine prepares the
+// next log and, with SyncNone, syncs the live one as it grows
+// (memtable_rotate.go, wal.go). Large level-0 compactions are split into
+// key ranges merged in parallel (compaction.go).
+//
 //	db, err := lsm.Open(dir, lsm.Options{})
 //	err = db.Put([]byte("k"), []byte("v"))
 //	v, err := db.Get([]byte("k"))
@@ -159,6 +170,23 @@
 // values passed in are copied; values returned by Get belong to the
 // caller; slices from an Iterator are valid until its next call and must
 // not be modified (they may be the engine's own memory).
+//
+// # Why writes take no context
+//
+// Put, Delete and Apply may wait: while the memtable is full and the one
+// before it is still being flushed, or while level 0 has too many files,
+// writes stall until the flush or compaction finishes. They take no
+// [context.Context] on purpose. The wait is done by the commit group's
+// leader on behalf of every writer queued behind it, so one writer's
+// cancellation cannot end it without failing or re-queuing the others;
+// and the wait is bounded by background work that either finishes or
+// fails: a flush or compaction short of disk space fails the waiting
+// writes at once with the error (see nospace.go), any other failure
+// stops writes with [ErrWritesStopped], and Close ends every wait with
+// [ErrClosed]. A stall lasts about as long as one flush or one level-0
+// compaction; Metrics counts them. A caller with a deadline can run the
+// write in a goroutine of its own and stop waiting for it; the write
+// still completes or fails as a whole.
 //
 // # Files
 //

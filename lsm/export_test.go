@@ -100,6 +100,15 @@ func TornWrite(log []byte) []byte {
 	return out[:(len(log)/crashGranule+1)*crashGranule]
 }
 
+// Clock is the clock of the disk-full retries (Options.clock).
+type Clock = clock
+
+// WithClock sets the clock of the disk-full retries.
+func WithClock(o Options, c Clock) Options {
+	o.clock = c
+	return o
+}
+
 // WithScrubWait sets the scrubber's wait (Options.scrubWait).
 func WithScrubWait(o Options, wait func(ctx context.Context, d time.Duration) error) Options {
 	o.scrubWait = wait

@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"amaters-server/lsm/internal/sstable"
 )
@@ -50,7 +49,11 @@ func (d *DB) newTableBuilder() (*tableBuilder, error) {
 	b := &tableBuilder{d: d, num: num, tmp: tmp, f: f}
 	b.crc.w = f
 	b.bw = bufio.NewWriterSize(&b.crc, 256<<10)
-	b.w = sstable.NewWriter(b.bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey})
+	c := sstable.SnappyCompression
+	if d.opts.Compression == NoCompression {
+		c = sstable.NoCompression
+	}
+	b.w = sstable.NewWriter(b.bw, sstable.WriterOptions{Compare: compareInternal, FilterKey: filterKey, Compression: c})
 	return b, nil
 }
 
@@ -125,15 +128,12 @@ func (d *DB) writeLevel0(m *memtable) (*fileMeta, error) {
 // nospace.go); any other failure stops writes.
 func (d *DB) flushLoop() {
 	defer d.wg.Done()
-	var retry <-chan time.Time
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-d.flushCh:
-		case <-retry:
 		}
-		retry = nil
 		for {
 			d.mu.Lock()
 			if len(d.imm) == 0 || d.bgErr != nil {
@@ -149,7 +149,8 @@ func (d *DB) flushLoop() {
 				d.spaceRecoveredLocked(&d.space.flush)
 			case isNoSpace(err) && d.bgErr == nil:
 				// What it wrote was removed or taken back.
-				retry = time.After(d.spaceFailedLocked(&d.space.flush, fmt.Errorf("flush: %w", err)))
+				delay := d.spaceFailedLocked(&d.space.flush, fmt.Errorf("flush: %w", err))
+				d.opts.clock.AfterFunc(delay, d.wakeFlusher)
 			default:
 				d.setBGErrLocked(fmt.Errorf("flush: %w", err))
 			}
@@ -158,7 +159,14 @@ func (d *DB) flushLoop() {
 				break
 			}
 		}
-		d.makeSpare()
+	}
+}
+
+// wakeFlusher makes the flush goroutine look for work.
+func (d *DB) wakeFlusher() {
+	select {
+	case d.flushCh <- struct{}{}:
+	default:
 	}
 }
 

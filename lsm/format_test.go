@@ -35,6 +35,11 @@ import (
 // logs and the database's identity. A format-1 folder is upgraded by its
 // first Open, which writes a format-2 manifest; there is no way back to
 // 0.2 but a backup.
+//
+// Release 0.4 compresses table data blocks with Snappy by default; the
+// manifest is unchanged (format 2). format-v2-snappy holds such tables
+// (each block's trailer says how it is stored), and the older goldens'
+// tables, stored as they are, must read alike.
 
 // formatGolden is a golden folder: the sync mode it was written in, and
 // its manifest's format.
@@ -48,6 +53,7 @@ var formatGoldens = map[string]formatGolden{
 	"format-v1-mapped": {lsm.SyncNone, 1},
 	"format-v2":        {lsm.SyncAlways, 2},
 	"format-v2-mapped": {lsm.SyncNone, 2},
+	"format-v2-snappy": {lsm.SyncAlways, 2},
 }
 
 // formatOp is one write of a batch of formatHistory.

@@ -35,9 +35,10 @@ func newMemtable(size int64, walNum uint64) *memtable {
 // newMemtableSkiplist returns the empty skiplist of a memtable of size
 // bytes.
 func newMemtableSkiplist(size int64) *skiplist {
-	// The node arena is sized for entries of at least ~32 bytes of key
+	// The node room is sized for entries of at least ~32 bytes of key
 	// and value; smaller entries fill it first, which only switches the
-	// memtable earlier. Untouched arena pages cost no memory.
+	// memtable earlier. Both arenas grow in chunks as entries arrive, so
+	// the rooms are limits, not allocations.
 	return newSkiplist(int(size), int(size))
 }
 
@@ -47,8 +48,8 @@ func newMemtableSkiplist(size int64) *skiplist {
 // encoding.
 func (m *memtable) fits(batchBytes, n int) bool {
 	data, words := batchBytes+trailerLen*n, n*(nodeNext+maxHeight)
-	return dlen0+int(m.resData.Load())+data <= len(m.sl.data) &&
-		nlen0+int(m.resWords.Load())+words <= len(m.sl.nodes)
+	return dlen0+int(m.resData.Load())+data <= m.sl.dataCap &&
+		nlen0+int(m.resWords.Load())+words <= m.sl.nodeCap
 }
 
 // reservation is room reserved in a memtable, and where its apply began.

@@ -1,6 +1,7 @@
 package lsm
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -49,35 +50,53 @@ func TestMemtableReservation(t *testing.T) {
 	}
 }
 
-// TestSpareMemtable checks that the flush goroutine's spare skiplist is
-// handed to the next memtable switch, and is empty and full-sized.
-func TestSpareMemtable(t *testing.T) {
-	d, err := Open("/db", Options{FS: newMemFS(), MemtableSize: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
+// TestMemtableMemory checks that a memtable's arenas grow with what it
+// holds: an empty memtable allocates at most a chunk of each arena, a
+// full one about its contents, never its size twice; and that entries of
+// every size, among them ones larger than a chunk, read back intact.
+func TestMemtableMemory(t *testing.T) {
+	const size = 8 << 20
+	m := newMemtable(size, 1)
+	if a := m.sl.alloc.Load(); a > maxDataChunk+4<<maxNodeShift {
+		t.Fatalf("empty %d-byte memtable allocated %d bytes", size, a)
 	}
-	defer d.Close()
-	d.makeSpare()
-	d.mu.Lock()
-	spare := d.spare
-	d.mu.Unlock()
-	if spare == nil {
-		t.Fatal("makeSpare made no spare with no immutable memtable waiting")
+	want := map[string]int{}
+	for n := 0; ; n++ {
+		vlen := 100 + n%57
+		if n%500 == 7 {
+			vlen = maxDataChunk + n // a value larger than a data chunk
+		}
+		var b Batch
+		k := fmt.Appendf(nil, "key%08d", n)
+		b.Put(k, bytes.Repeat([]byte{byte(n)}, vlen))
+		b.setSeq(uint64(n + 1))
+		if !m.fits(b.size(), b.Len()) {
+			break
+		}
+		res := m.reserve(b.size(), b.Len())
+		m.beginApply(&res)
+		if err := m.apply(b.data); err != nil {
+			t.Fatal(err)
+		}
+		m.endApply(&res)
+		want[string(k)] = vlen
 	}
-	if got := d.takeSpare(); got != spare {
-		t.Fatal("takeSpare did not return the spare")
+	used, alloc := m.size(), m.sl.alloc.Load()
+	if used < size/2 {
+		t.Fatalf("full memtable holds only %d of %d bytes", used, size)
 	}
-	d.mu.Lock()
-	left := d.spare
-	d.mu.Unlock()
-	if left != nil {
-		t.Fatal("takeSpare left the spare in place")
+	// Chunk-end waste is under a node per node chunk and under an entry
+	// per data chunk; the last chunk of each may be empty.
+	if alloc > used+used/8+2*maxDataChunk {
+		t.Errorf("memtable holding %d bytes allocated %d", used, alloc)
 	}
-	if spare.count.Load() != 0 || len(spare.data) != 16<<10 {
-		t.Fatalf("spare holds %d entries in %d bytes", spare.count.Load(), len(spare.data))
-	}
-	if got := d.takeSpare(); got == nil || got == spare {
-		t.Fatal("takeSpare without a spare did not make a new skiplist")
+	for k, vlen := range want {
+		v, kind, found := m.get([]byte(k), maxSeq)
+		n := 0
+		fmt.Sscanf(k, "key%08d", &n)
+		if !found || kind != kindSet || !bytes.Equal(v, bytes.Repeat([]byte{byte(n)}, vlen)) {
+			t.Fatalf("%s: found %v, %d bytes, want %d bytes of %d", k, found, len(v), vlen, byte(n))
+		}
 	}
 }
 
@@ -108,5 +127,56 @@ func TestSwitchSetsSharedPrefix(t *testing.T) {
 		if _, err := d.Get(fmt.Appendf(nil, "\x05benchkey-%08d", i)); err != nil {
 			t.Fatalf("key %d: %v", i, err)
 		}
+	}
+}
+
+// TestSwitchUsesPreparedLog: a memtable switch takes the log the log
+// goroutine prepared instead of creating one on the write path, and
+// Close removes a prepared log that no switch used.
+func TestSwitchUsesPreparedLog(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			fs := newMemFS()
+			d, err := Open("/db", Options{FS: fs, MemtableSize: 16 << 10, Sync: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.prepareLog() // as the log goroutine does after Open (it may be first)
+			d.walMu.Lock()
+			prepared, first := d.nextLog, d.wal.num
+			d.walMu.Unlock()
+			if prepared == nil || prepared.num <= first {
+				t.Fatalf("no log prepared after the live log %d: %+v", first, prepared)
+			}
+			for i := 0; ; i++ {
+				if err := d.Put(fmt.Appendf(nil, "k%06d", i), make([]byte, 100)); err != nil {
+					t.Fatal(err)
+				}
+				d.walMu.Lock()
+				num := d.wal.num
+				d.walMu.Unlock()
+				if num != first {
+					if num != prepared.num {
+						t.Fatalf("switched to log %d, not the prepared %d", num, prepared.num)
+					}
+					break
+				}
+			}
+			d.prepareLog()
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			names, _ := fs.List("/db")
+			var logs []string
+			for _, n := range names {
+				if typ, _ := parseName(n); typ == typeWAL {
+					logs = append(logs, n)
+				}
+			}
+			// Close flushes the memtable, which may switch once more.
+			if len(logs) != 1 || logs[0] < walName(prepared.num) {
+				t.Errorf("logs after Close: %v, want only the last one (a prepared log left behind?)", logs)
+			}
+		})
 	}
 }

@@ -1,14 +1,33 @@
 package lsm
 
+import "time"
+
 // Metrics is a point-in-time report of a DB's activity and shape, for the
 // server's gauges and counters. Counters count since Open.
 type Metrics struct {
 	Flushes     uint64 // memtables written to level 0
 	Compactions uint64 // compactions finished, trivial moves included
-	WALSyncs    uint64 // fsyncs of the write-ahead log
-	WriteStalls uint64 // times a write waited for a flush or compaction
-	// StallSeconds is the time writes spent waiting in those stalls.
-	StallSeconds float64
+	// Subcompactions counts the key ranges of level-0 compactions that
+	// were split to run in parallel (see writeCompaction).
+	Subcompactions uint64
+	// CompactionsRunning is the number of compactions in progress, and
+	// CompactionBytesRead and CompactionBytesWritten the table bytes
+	// merged and written by finished compactions (trivial moves, which
+	// rewrite nothing, excluded).
+	CompactionsRunning     int
+	CompactionBytesRead    uint64
+	CompactionBytesWritten uint64
+	// CompactionDebt estimates the bytes compactions have yet to merge to
+	// bring every level within its target: all of level 0 once it has
+	// reached its compaction trigger, and for each deeper level what it
+	// holds beyond its target.
+	CompactionDebt int64
+	WALSyncs       uint64 // fsyncs of the write-ahead log
+	// WriteStalls counts the times writes waited on the write path: for a
+	// flush or compaction, or for a memtable switch that took over 1 ms;
+	// WriteStallTime is their total duration.
+	WriteStalls    uint64
+	WriteStallTime time.Duration
 	// TornWALTails counts torn log tails cut during recovery at Open.
 	TornWALTails uint64
 	// Corruptions counts the corruptions found since Open: by reads (Get,
@@ -30,9 +49,12 @@ type Metrics struct {
 	Levels [numLevels]LevelMetrics // per level, 0 to 6
 
 	MemtableBytes int64 // bytes held by the mutable and immutable memtables
-	TableBytes    int64 // bytes of all live SSTables
-	WALBytes      int64 // bytes of the current write-ahead log
-	DiskBytes     int64 // TableBytes + WALBytes + manifest
+	// MemtableAllocBytes is the memory the memtables' arenas allocated
+	// (they grow in chunks as entries arrive).
+	MemtableAllocBytes int64
+	TableBytes         int64 // bytes of all live SSTables
+	WALBytes           int64 // bytes of the current write-ahead log
+	DiskBytes          int64 // TableBytes + WALBytes + manifest
 
 	BlockCacheHits      uint64
 	BlockCacheMisses    uint64
@@ -55,25 +77,30 @@ type LevelMetrics struct {
 // scrape.
 func (d *DB) Metrics() Metrics {
 	m := Metrics{
-		Flushes:          d.stats.flushes.Load(),
-		Compactions:      d.stats.compactions.Load(),
-		WALSyncs:         d.stats.walSyncs.Load(),
-		WriteStalls:      d.stats.writeStalls.Load(),
-		StallSeconds:     float64(d.stats.stallNanos.Load()) / 1e9,
-		TornWALTails:     d.stats.tornTails.Load(),
-		Corruptions:      d.stats.corruptions.Load(),
-		ScrubPasses:      d.stats.scrubPasses.Load(),
-		ScrubbedBytes:    d.stats.scrubBytes.Load(),
-		LostFoundFiles:   int(d.lostFound.Load()),
-		MovedToLostFound: d.stats.movedToLostFound.Load(),
+		Flushes:                d.stats.flushes.Load(),
+		Compactions:            d.stats.compactions.Load(),
+		Subcompactions:         d.stats.subcompactions.Load(),
+		CompactionBytesRead:    d.stats.compactionRead.Load(),
+		CompactionBytesWritten: d.stats.compactionWritten.Load(),
+		WALSyncs:               d.stats.walSyncs.Load(),
+		WriteStalls:            d.stats.writeStalls.Load(),
+		WriteStallTime:         time.Duration(d.stats.stallNanos.Load()),
+		TornWALTails:           d.stats.tornTails.Load(),
+		Corruptions:            d.stats.corruptions.Load(),
+		ScrubPasses:            d.stats.scrubPasses.Load(),
+		ScrubbedBytes:          d.stats.scrubBytes.Load(),
+		LostFoundFiles:         int(d.lostFound.Load()),
+		MovedToLostFound:       d.stats.movedToLostFound.Load(),
 	}
 	d.mu.Lock()
 	v := d.current
 	v.ref()
-	m.MemtableBytes = d.mem.size()
+	m.MemtableBytes, m.MemtableAllocBytes = d.mem.size(), d.mem.sl.alloc.Load()
 	for _, im := range d.imm {
 		m.MemtableBytes += im.size()
+		m.MemtableAllocBytes += im.sl.alloc.Load()
 	}
+	m.CompactionsRunning = len(d.compacting)
 	m.Err = d.bgErr
 	if m.Err == nil {
 		m.Err = d.spaceErrLocked()
@@ -85,6 +112,12 @@ func (d *DB) Metrics() Metrics {
 			m.Levels[level].Bytes += int64(f.size)
 		}
 		m.TableBytes += m.Levels[level].Bytes
+		switch {
+		case level == 0 && len(files) >= d.opts.l0CompactionTrigger:
+			m.CompactionDebt += m.Levels[0].Bytes
+		case level > 0 && level < numLevels-1:
+			m.CompactionDebt += max(0, m.Levels[level].Bytes-int64(d.maxBytesForLevel(level)))
+		}
 	}
 	v.unref()
 	d.walMu.Lock()

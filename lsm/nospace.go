@@ -68,8 +68,23 @@ type spaceRetry struct {
 	delay   time.Duration
 }
 
-// due reports whether a retry may start now.
-func (r *spaceRetry) due() bool { return !time.Now().Before(r.retryAt) }
+// due reports whether a retry may start at now.
+func (r *spaceRetry) due(now time.Time) bool { return !now.Before(r.retryAt) }
+
+// clock is where the retry timers read the time and set their timers:
+// the wall clock, or a test's manual one (Options.clock), so that tests
+// of a full disk move time forward instead of sleeping.
+type clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed.
+	AfterFunc(d time.Duration, f func())
+}
+
+// wallClock is the real clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                      { return time.Now() }
+func (wallClock) AfterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
 // failedLocked records a failure for lack of space and returns how long
 // to wait before retrying. d.mu must be held.
@@ -81,7 +96,7 @@ func (d *DB) spaceFailedLocked(r *spaceRetry, err error) time.Duration {
 		r.delay = min(2*r.delay, maxRetryDelay)
 	}
 	r.err = err
-	r.retryAt = time.Now().Add(r.delay)
+	r.retryAt = d.opts.clock.Now().Add(r.delay)
 	d.cond.Broadcast()
 	return r.delay
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,7 +38,9 @@ func TestDiskFullThenFreed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := lsm.NewCrashFS()
 			efs := &errorFS{FS: base}
+			clk := newManualClock()
 			opts := lsm.WithKnobs(lsm.Options{FS: efs, MemtableSize: 4 << 10, Sync: tc.sync}, 2, 4<<10, 8<<10, false)
+			opts = lsm.WithClock(opts, clk)
 			db, err := lsm.Open("/db", opts)
 			if err != nil {
 				t.Fatal(err)
@@ -82,21 +85,24 @@ func TestDiskFullThenFreed(t *testing.T) {
 				}
 			}
 
-			// Space is freed. A flush or compaction waiting to retry may
-			// need up to its pause (at most 2 s) before writes that
-			// depend on it succeed; none needs a reopen.
+			// Space is freed. A flush or compaction waiting to retry
+			// needs its pause (at most 2 s) to pass before writes that
+			// depend on it succeed; none needs a reopen. Once the pause
+			// has passed, a write that needs the retry starts it and
+			// waits for it; only work that failed just before the space
+			// came back can still be pausing, and one more pause ends
+			// that.
 			efs.setFull(false, nil)
-			deadline := time.Now().Add(10 * time.Second)
-			for {
+			for try := 0; ; try++ {
+				clk.Advance(2 * time.Second)
 				err := put(i)
 				i++
-				if err == nil && db.Metrics().Err == nil {
+				if err == nil {
 					break
 				}
-				if errors.Is(err, lsm.ErrWritesStopped) || time.Now().After(deadline) {
-					t.Fatalf("Put after space was freed = %v", err)
+				if errors.Is(err, lsm.ErrWritesStopped) || try == 3 {
+					t.Fatalf("Put after space was freed and the retry pause passed = %v", err)
 				}
-				time.Sleep(20 * time.Millisecond)
 			}
 			for n := 0; n < 600; n, i = n+1, i+1 {
 				if err := put(i); err != nil {
@@ -206,5 +212,52 @@ func TestCloseOnFullDisk(t *testing.T) {
 		if v, err := db.Get(fmt.Appendf(nil, "k%03d", i)); err != nil || string(v) != fmt.Sprintf("v%d", i) {
 			t.Fatalf("k%03d after a close on a full disk: %q %v", i, v, err)
 		}
+	}
+}
+
+// manualClock is a clock that moves only when a test advances it.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []manualTimer
+}
+
+type manualTimer struct {
+	at time.Time
+	f  func()
+}
+
+func newManualClock() *manualClock { return &manualClock{now: time.Unix(1e9, 0)} }
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timers = append(c.timers, manualTimer{c.now.Add(d), f})
+}
+
+// Advance moves the clock by d and runs the timers that came due, in the
+// caller's goroutine.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []func()
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at.After(c.now) {
+			kept = append(kept, t)
+		} else {
+			due = append(due, t.f)
+		}
+	}
+	c.timers = kept
+	c.mu.Unlock()
+	for _, f := range due {
+		f()
 	}
 }

@@ -29,8 +29,12 @@ import (
 //   - CURRENT: a rename onto CURRENT replaces it with a synced file that
 //     names a manifest which is synced and whose entry is durable;
 //   - deletes last: a table is removed only after a durable edit dropped it,
-//     a log only after a durable edit moved the log number past it, and an
-//     old manifest only when the CURRENT that replaced it is durable;
+//     a log only after a durable edit moved the log number past it (or,
+//     created ahead of a switch that never used it, empty and unlisted),
+//     and an old manifest only when the CURRENT that replaced it is
+//     durable;
+//   - only the newest log may end torn: every other log is synced to its
+//     end before a newer log gets its first record;
 //   - what the manifest records is true when it becomes durable: a table's
 //     size and whole-file CRC-32C are those of its synced bytes, a log's
 //     synced size is synced (a final one is the whole log), and a log is
@@ -89,15 +93,6 @@ func (c *opChecker) run(ops []fsOp) {
 	for i, op := range ops {
 		switch op.kind {
 		case "create":
-			if typ, _ := parseName(filepath.Base(op.path)); typ == typeWAL {
-				// Only the newest log may end torn: every other is
-				// synced to its end before a new one exists.
-				for _, st := range c.files {
-					if t, _ := parseName(filepath.Base(st.path)); t == typeWAL && st.synced != st.written {
-						c.failf(i, op, "a new log while %s has %d of %d bytes synced", st.path, st.synced, st.written)
-					}
-				}
-			}
 			if old := c.byPath[op.path]; old != nil {
 				delete(c.files, old)
 			}
@@ -105,9 +100,21 @@ func (c *opChecker) run(ops []fsOp) {
 			c.byPath[op.path] = op.node
 		case "write":
 			if st := c.files[op.node]; st != nil {
+				first := st.written == 0
 				st.written = op.size
-				if typ, num := parseName(filepath.Base(st.path)); typ == typeWAL && !c.logs[num] {
+				typ, num := parseName(filepath.Base(st.path))
+				if typ == typeWAL && !c.logs[num] {
 					c.failf(i, op, "log %d written before the durable manifest lists it", num)
+				}
+				if typ == typeWAL && first {
+					// Only the newest log may end torn: every other is
+					// synced to its end before a newer one gets its
+					// first record (a log may be created ahead, empty).
+					for _, o := range c.files {
+						if t, _ := parseName(filepath.Base(o.path)); t == typeWAL && o != st && o.synced != o.written {
+							c.failf(i, op, "a new log written while %s has %d of %d bytes synced", o.path, o.synced, o.written)
+						}
+					}
 				}
 			}
 		case "truncate":
@@ -153,7 +160,9 @@ func (c *opChecker) run(ops []fsOp) {
 				continue
 			}
 			for _, st := range c.files {
-				if typ, _ := parseName(filepath.Base(st.path)); typ == typeWAL {
+				// A log created ahead of the switch that will use it
+				// holds nothing to acknowledge yet.
+				if typ, num := parseName(filepath.Base(st.path)); typ == typeWAL && (st.written > 0 || c.logs[num]) {
 					if st.synced != st.written {
 						c.failf(i, op, "acknowledged while %s has %d of %d bytes synced", st.path, st.synced, st.written)
 					}
@@ -272,7 +281,11 @@ func (c *opChecker) checkRemove(i int, op fsOp) {
 			c.failf(i, op, "table %d removed while the durable manifest still lists it", num)
 		}
 	case typeWAL:
-		if num >= c.logNum {
+		// A log created ahead of a memtable switch that never came is
+		// removed unused: empty, and not listed in the manifest.
+		st := c.files[op.node]
+		unused := st != nil && st.written == 0 && !c.logs[num]
+		if num >= c.logNum && !unused {
 			c.failf(i, op, "log %d removed while the durable log number is %d", num, c.logNum)
 		}
 	case typeManifest:

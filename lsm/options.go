@@ -25,6 +25,31 @@ const (
 	SyncNone
 )
 
+// Compression says how new tables store their data blocks. Tables
+// written either way, and tables of releases before compression, read
+// the same: every block records how it is stored.
+type Compression int
+
+const (
+	// SnappyCompression compresses each data block with Snappy (the
+	// in-house lsm/internal/snappy) when that saves at least an eighth
+	// of it, as LevelDB does; other blocks are stored as they are. This
+	// is the zero value and the default.
+	SnappyCompression Compression = iota
+	// NoCompression stores every block as it is.
+	NoCompression
+)
+
+func (c Compression) String() string {
+	switch c {
+	case SnappyCompression:
+		return "snappy"
+	case NoCompression:
+		return "none"
+	}
+	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
 func (m SyncMode) String() string {
 	switch m {
 	case SyncAlways:
@@ -43,8 +68,10 @@ type Options struct {
 	// and flushed to an SSTable; 0 means 4 MiB. At most two memtables
 	// exist at once; writes stall while both are full.
 	MemtableSize int64
-	// BlockCacheSize is the size in bytes of the SSTable block cache; 0
-	// means 8 MiB, negative means no cache.
+	// BlockCacheSize is the size in bytes of the SSTable block cache, which
+	// holds data blocks and the tables' index and filter blocks; 0 means 8
+	// MiB. Negative means no cache: each open table then keeps its index
+	// and filter in memory.
 	BlockCacheSize int64
 	// CompactionThreads is the number of compactions that may run at
 	// once; 0 means 1.
@@ -68,6 +95,9 @@ type Options struct {
 	// ScrubRate bounds the scrubber's reads, in bytes per second; 0 means
 	// 8 MiB/s.
 	ScrubRate int64
+	// Compression is how new tables store their data blocks; the zero
+	// value is SnappyCompression.
+	Compression Compression
 
 	// The fields below are tuning knobs for tests; zero means default.
 
@@ -88,6 +118,9 @@ type Options struct {
 	// scrubWait waits for a duration or until the context is done: the
 	// scrubber's pauses between passes and its pacing (default: a timer).
 	scrubWait func(ctx context.Context, d time.Duration) error
+	// clock times the retries of work short of disk space (default: the
+	// wall clock; see nospace.go).
+	clock clock
 }
 
 func (o Options) withDefaults() Options {
@@ -111,6 +144,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ScrubRate == 0 {
 		o.ScrubRate = defaultScrubRate
+	}
+	if o.clock == nil {
+		o.clock = wallClock{}
 	}
 	if o.scrubWait == nil {
 		o.scrubWait = waitTimer
@@ -149,6 +185,9 @@ func (o Options) validate() error {
 	}
 	if o.ScrubInterval < 0 {
 		errs = append(errs, fmt.Errorf("ScrubInterval %v is negative", o.ScrubInterval))
+	}
+	if o.Compression < SnappyCompression || o.Compression > NoCompression {
+		errs = append(errs, fmt.Errorf("unknown Compression %d", int(o.Compression)))
 	}
 	if o.ScrubRate < 0 {
 		errs = append(errs, fmt.Errorf("ScrubRate %d is negative", o.ScrubRate))

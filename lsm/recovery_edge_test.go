@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -186,58 +187,52 @@ func TestConcurrentCloseIdempotent(t *testing.T) {
 }
 
 // cutAtNewLogFS takes a power-cut clone of its memFS right after the
-// directory sync that makes a second log's entry durable: the moment in
-// switchMemtable (wal.go) right after the new log is durable.
+// first record is written to the second log: the moment in
+// switchMemtable (memtable_rotate.go) and the commit after it when the
+// new log, created ahead by the log goroutine, starts to be used. Create
+// runs on the log goroutine, so the state is under mu.
 type cutAtNewLogFS struct {
 	*memFS
-	logs  *int
-	armed *bool
-	cut   **memFS
+	mu   *sync.Mutex
+	logs *int
+	cut  **memFS
 }
 
 func (f cutAtNewLogFS) Create(name string) (File, error) {
-	if typ, _ := parseName(filepath.Base(name)); typ == typeWAL {
+	file, err := f.memFS.Create(name)
+	if typ, _ := parseName(filepath.Base(name)); err == nil && typ == typeWAL {
+		f.mu.Lock()
+		defer f.mu.Unlock()
 		if *f.logs++; *f.logs == 2 {
-			*f.armed = true
+			return cutOnWrite{File: file, f: f}, nil
 		}
 	}
-	return f.memFS.Create(name)
+	return file, err
 }
 
-func (f cutAtNewLogFS) OpenDir(name string) (File, error) {
-	d, err := f.memFS.OpenDir(name)
-	if err != nil {
-		return nil, err
-	}
-	return cutDir{File: d, f: f}, nil
-}
-
-type cutDir struct {
+type cutOnWrite struct {
 	File
 	f cutAtNewLogFS
 }
 
-func (d cutDir) Sync() error {
-	err := d.File.Sync()
-	if *d.f.armed && *d.f.cut == nil {
+func (w cutOnWrite) Write(p []byte) (int, error) {
+	n, err := w.File.Write(p)
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	if *w.f.cut == nil {
 		// Keep a random part of each file's unsynced bytes, as a disk
 		// that wrote some of its cache does.
-		*d.f.cut = d.f.memFS.CrashClone(100, 3)
+		*w.f.cut = w.f.memFS.CrashClone(100, 3)
 	}
-	return err
+	return n, err
 }
 
-// TestPowerCutAtSwitchOpens: with SyncNone, a power cut right after a
-// memtable switch made the new log durable leaves a database that opens:
-// the old log was synced before the new one was created. (Created first,
-// it once left the old log with a torn tail that was not the newest, which
-// Open refused as corruption.)
 func TestPowerCutAtSwitchOpens(t *testing.T) {
 	mem := newMemFS()
+	var mu sync.Mutex
 	var logs int
-	var armed bool
 	var cut *memFS
-	opts := Options{FS: cutAtNewLogFS{memFS: mem, logs: &logs, armed: &armed, cut: &cut},
+	opts := Options{FS: cutAtNewLogFS{memFS: mem, mu: &mu, logs: &logs, cut: &cut},
 		Logger: quietLogger(), Sync: SyncNone, MemtableSize: 64 << 10}
 	db, err := Open("/db", opts)
 	if err != nil {
@@ -247,7 +242,8 @@ func TestPowerCutAtSwitchOpens(t *testing.T) {
 	for i := range val {
 		val[i] = 'x'
 	}
-	for i := 0; cut == nil && i < 10000; i++ {
+	done := func() bool { mu.Lock(); defer mu.Unlock(); return cut != nil }
+	for i := 0; !done() && i < 10000; i++ {
 		if err := db.Put(fmt.Appendf(nil, "k%05d", i), val); err != nil {
 			t.Fatal(err)
 		}

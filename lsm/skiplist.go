@@ -3,23 +3,39 @@ package lsm
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"sync/atomic"
 )
 
 // skiplist is an arena-backed skiplist of internal keys with one writer
 // and any number of concurrent readers.
 //
-// Entries never move and are never removed. Keys and values live in one
+// Entries never move and are never removed. Keys and values live in a
 // byte arena; nodes live in a uint32 arena and link to each other by
-// index, so a full memtable is three allocations however many entries it
-// holds, and the garbage collector scans no pointers in it.
+// index, so the garbage collector scans no pointers in either. Both
+// arenas grow in chunks as entries arrive (dataChunk bytes, 1<<nshift
+// words), so a memtable takes memory for what it holds, not for the size
+// it may reach: an empty memtable is a few small allocations, and a full
+// one about its size. An entry or node never straddles two chunks: one
+// that does not fit in the rest of a chunk starts the next one, and a
+// key and value larger than a data chunk get a chunk of their own.
+// dataCap and nodeCap are the sizes the memtable's room checks compare
+// against (fits in memtable.go); the waste at chunk ends is not counted
+// in dlen and nlen.
+//
+// The chunk tables (dchunks, nchunks) are allocated at full length up
+// front; the writer fills in a slot before it publishes any node that
+// refers to the chunk, so a reader that reached the node through an
+// atomic load of a next word sees the slot filled.
 //
 // Node layout in the node arena, in uint32 words:
 //
-//	keyOff | keyLen | valLen | height | prefix[0..3] | class | next[0] ... next[height-1]
+//	keyChunk | keyOff | keyLen | valLen | height | prefix[0..3] | class | next[0] ... next[height-1]
 //
-// The key (an internal key, trailer included) is at data[keyOff:] and the
-// value follows it. Index 0 is the head node; a next of 0 means nil.
+// The key (an internal key, trailer included) is at
+// dchunks[keyChunk][keyOff:] and the value follows it. A node's index is
+// its word in the arena: chunk index<<nshift + word in the chunk. Index 0
+// is the head node; a next of 0 means nil.
 // prefix and class are the key's abbreviation (see abbreviate), so that
 // most comparisons during a search are decided in the node arena without
 // touching the key bytes: a strictly smaller abbreviation means a strictly
@@ -40,14 +56,24 @@ import (
 // entries by sequence number, so they never see a write before it is
 // published by DB.visibleSeq.
 type skiplist struct {
-	data   []byte
-	dlen   int // bytes of data used; written only by the writer
-	nodes  []uint32
-	nlen   int          // words of nodes used; written only by the writer
-	height atomic.Int32 // current height of the list
-	rnd    uint64       // xorshift state for node heights (writer only)
-	count  atomic.Int64 // entries
-	used   atomic.Int64 // dlen + 4*nlen, for readers of the size
+	dchunks   [][]byte // data chunks; slots filled by the writer in order
+	dataChunk int      // size of a regular data chunk
+	dataCap   int      // bytes of data the memtable may use
+	dn        int      // writer only: data chunk slots filled
+	dcur      int      // writer only: the regular chunk being filled (dchunks[dcur])
+	doff      int      // writer only: bytes used in dchunks[dcur]
+	dlen      int      // bytes of data used, without chunk-end waste; writer only
+	nchunks   [][]uint32
+	nshift    uint32 // a node chunk holds 1<<nshift words
+	nmask     uint32
+	nodeCap   int          // words of nodes the memtable may use
+	ncur      uint32       // writer only: index of the next free node word
+	nlen      int          // words of nodes used, without chunk-end waste; writer only
+	alloc     atomic.Int64 // bytes of chunks allocated, for memory accounting
+	height    atomic.Int32 // current height of the list
+	rnd       uint64       // xorshift state for node heights (writer only)
+	count     atomic.Int64 // entries
+	used      atomic.Int64 // dlen + 4*nlen, for readers of the size
 
 	// shared is the prefix that abbreviations skip; set before the list
 	// is published to readers, then immutable (see setShared).
@@ -62,26 +88,116 @@ type skiplist struct {
 
 const (
 	maxHeight    = 12
-	nodeKeyOff   = 0
-	nodeKeyLen   = 1
-	nodeValLen   = 2
-	nodeHeight   = 3
-	nodePrefix   = 4 // four words
-	nodeClass    = 8
-	nodeNext     = 9
+	nodeKeyChunk = 0
+	nodeKeyOff   = 1
+	nodeKeyLen   = 2
+	nodeValLen   = 3
+	nodeHeight   = 4
+	nodePrefix   = 5 // four words
+	nodeClass    = 9
+	nodeNext     = 10
 	maxNodeBytes = 4 * (nodeNext + maxHeight)
 )
 
+// Chunk sizes: at most maxDataChunk bytes and 1<<maxNodeShift words (1
+// MiB each), smaller for small memtables.
+const (
+	minDataChunk = 4 << 10
+	maxDataChunk = 1 << 20
+	minNodeShift = 8
+	maxNodeShift = 18
+)
+
+// newSkiplist returns an empty list whose memtable may hold dataBytes of
+// keys and values and nodeBytes of nodes.
 func newSkiplist(dataBytes, nodeBytes int) *skiplist {
+	dataBytes = max(dataBytes, 0)
+	nodeWords := nodeBytes/4 + nodeNext + maxHeight
+	dc := min(max(dataBytes, minDataChunk), maxDataChunk)
+	shift := uint32(min(max(bits.Len(uint(nodeWords-1)), minNodeShift), maxNodeShift))
 	s := &skiplist{
-		data:  make([]byte, dataBytes),
-		nodes: make([]uint32, nodeBytes/4+nodeNext+maxHeight),
-		rnd:   0x2545f4914f6cdd1d,
+		// A regular chunk is closed only by an entry that did not fit,
+		// and then it and that entry hold more than a chunk: at most 2
+		// per chunk of room. An entry larger than a chunk has a chunk of
+		// its own: at most 1 per chunk of room. Plus the first (empty)
+		// one and the last one being filled.
+		dchunks:   make([][]byte, 3*(dataBytes/dc)+3),
+		dataChunk: dc,
+		dataCap:   dataBytes,
+		// A node chunk (at least 256 words) is closed only by a node of
+		// at most 22 words that did not fit, so it holds over 90% of a
+		// chunk.
+		nchunks: make([][]uint32, 2*(nodeWords>>shift)+3),
+		nshift:  shift,
+		nmask:   1<<shift - 1,
+		nodeCap: nodeWords,
+		rnd:     0x2545f4914f6cdd1d,
 	}
-	s.nodes[nodeHeight] = maxHeight
-	s.nlen = nlen0
+	s.dchunks[0], s.dn = make([]byte, 0), 1
+	s.newNodeChunk(0)
+	s.nchunks[0][nodeHeight] = maxHeight
+	s.ncur, s.nlen = nlen0, nlen0
 	s.height.Store(1)
 	return s
+}
+
+// newNodeChunk allocates node chunk i. Writer only.
+func (s *skiplist) newNodeChunk(i int) {
+	s.nchunks[i] = make([]uint32, 1<<s.nshift)
+	s.alloc.Add(4 << s.nshift)
+}
+
+// allocData returns room for n bytes of key and value: the chunk and the
+// offset in it. Writer only.
+func (s *skiplist) allocData(n int) (chunk, off int) {
+	s.dlen += n
+	if n > s.dataChunk {
+		// A chunk of its own; the regular chunk stays open.
+		return s.newDataChunk(n), 0
+	}
+	if s.doff+n > len(s.dchunks[s.dcur]) {
+		s.dcur, s.doff = s.newDataChunk(s.dataChunk), 0
+	}
+	chunk, off = s.dcur, s.doff
+	s.doff += n
+	return chunk, off
+}
+
+// newDataChunk allocates the next data chunk, of size bytes, and returns
+// its slot. Writer only.
+func (s *skiplist) newDataChunk(size int) int {
+	if s.dn >= len(s.dchunks) {
+		panic("lsm: skiplist data chunks exhausted: an add was not checked by fits")
+	}
+	i := s.dn
+	s.dchunks[i] = make([]byte, size)
+	s.dn++
+	s.alloc.Add(int64(size))
+	return i
+}
+
+// allocNode returns the index of room for a node of words words. Writer
+// only.
+func (s *skiplist) allocNode(words int) uint32 {
+	if int(s.ncur&s.nmask)+words > 1<<s.nshift {
+		s.ncur = (s.ncur>>s.nshift + 1) << s.nshift
+	}
+	if s.ncur&s.nmask == 0 {
+		i := int(s.ncur >> s.nshift)
+		if i >= len(s.nchunks) {
+			panic("lsm: skiplist node chunks exhausted: an add was not checked by fits")
+		}
+		s.newNodeChunk(i)
+	}
+	x := s.ncur
+	s.ncur += uint32(words)
+	s.nlen += words
+	return x
+}
+
+// node returns the words of node n onwards, within its chunk.
+func (s *skiplist) node(n uint32) []uint32 {
+	return s.nchunks[n>>s.nshift][n&s.nmask:]
 }
 
 // dlen0 and nlen0 are dlen and nlen of an empty list. The memtable
@@ -107,19 +223,20 @@ func (s *skiplist) randomHeight() int {
 }
 
 func (s *skiplist) next(n uint32, level int) uint32 {
-	return atomic.LoadUint32(&s.nodes[int(n)+nodeNext+level])
+	return atomic.LoadUint32(&s.nchunks[n>>s.nshift][n&s.nmask+nodeNext+uint32(level)])
 }
 
 func (s *skiplist) key(n uint32) []byte {
-	off := s.nodes[int(n)+nodeKeyOff]
-	l := s.nodes[int(n)+nodeKeyLen]
-	return s.data[off : off+l : off+l]
+	nd := s.node(n)
+	off, l := nd[nodeKeyOff], nd[nodeKeyLen]
+	return s.dchunks[nd[nodeKeyChunk]][off : off+l : off+l]
 }
 
 func (s *skiplist) value(n uint32) []byte {
-	off := s.nodes[int(n)+nodeKeyOff] + s.nodes[int(n)+nodeKeyLen]
-	l := s.nodes[int(n)+nodeValLen]
-	return s.data[off : off+l : off+l]
+	nd := s.node(n)
+	off := nd[nodeKeyOff] + nd[nodeKeyLen]
+	l := nd[nodeValLen]
+	return s.dchunks[nd[nodeKeyChunk]][off : off+l : off+l]
 }
 
 // abbrev abbreviates a user key for ordering (see abbreviate): a class,
@@ -208,7 +325,7 @@ func (s *skiplist) commonPrefix() []byte {
 }
 
 func (s *skiplist) prefix(n uint32) abbrev {
-	w := s.nodes[int(n)+nodePrefix : int(n)+nodeClass+1 : int(n)+nodeClass+1]
+	w := s.node(n)[nodePrefix : nodeClass+1 : nodeClass+1]
 	return abbrev{w[4], uint64(w[0])<<32 | uint64(w[1]), uint64(w[2])<<32 | uint64(w[3])}
 }
 
@@ -268,16 +385,16 @@ func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
 		}
 		s.height.Store(int32(h))
 	}
-	koff := s.dlen
-	n := copy(s.data[koff:], ukey)
-	binary.LittleEndian.PutUint64(s.data[koff+n:], trailer)
-	n += trailerLen
-	copy(s.data[koff+n:], value)
-	s.dlen += n + len(value)
+	n := len(ukey) + trailerLen
+	chunk, koff := s.allocData(n + len(value))
+	data := s.dchunks[chunk][koff : koff+n+len(value)]
+	copy(data, ukey)
+	binary.LittleEndian.PutUint64(data[len(ukey):], trailer)
+	copy(data[n:], value)
 
-	x := uint32(s.nlen)
-	s.nlen += nodeNext + h
-	nd := s.nodes[x : int(x)+nodeNext+h]
+	x := s.allocNode(nodeNext + h)
+	nd := s.node(x)[:nodeNext+h]
+	nd[nodeKeyChunk] = uint32(chunk)
 	nd[nodeKeyOff] = uint32(koff)
 	nd[nodeKeyLen] = uint32(n)
 	nd[nodeValLen] = uint32(len(value))
@@ -291,7 +408,7 @@ func (s *skiplist) add(ukey []byte, trailer uint64, value []byte) {
 		nd[nodeNext+l] = s.next(prev[l], l)
 	}
 	for l := range h {
-		atomic.StoreUint32(&s.nodes[int(prev[l])+nodeNext+l], x)
+		atomic.StoreUint32(&s.node(prev[l])[nodeNext+l], x)
 	}
 	s.last = x
 	s.lastPrev = prev
@@ -316,7 +433,7 @@ func (s *skiplist) spliceFits(ukey []byte, prefix abbrev, trailer uint64, prev *
 		return false
 	}
 	*prev = s.lastPrev
-	for l := range int(s.nodes[int(last)+nodeHeight]) {
+	for l := range int(s.node(last)[nodeHeight]) {
 		prev[l] = last
 	}
 	return true

@@ -134,7 +134,7 @@ func (e *lsmEngine) Stats() EngineStats {
 		Compactions:  m.Compactions,
 		WALSyncs:     m.WALSyncs,
 		WriteStalls:  m.WriteStalls,
-		StallSeconds: m.StallSeconds,
+		StallSeconds: m.WriteStallTime.Seconds(),
 		Err:          m.Err,
 		Levels:       make([]LevelStats, len(m.Levels)),
 	}

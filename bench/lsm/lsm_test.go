@@ -2,10 +2,14 @@
 // pebble v2 in the style of LevelDB's db_bench: 16-byte keys, 100-byte
 // values. See README.md for the command and the results.
 //
-// Every library runs at its default options. Fill benchmarks write
-// without fsync in all three (lsm.SyncNone, goleveldb Sync:false,
-// pebble.NoSync); the fillsync ones fsync every write in all three
-// (lsm.SyncAlways, Sync:true, pebble.Sync).
+// Every library runs with the same settings (config): the same memtable
+// size and block cache (pebble's cache enlarged by what it reserves for
+// memtables, see openPebble), bloom filters of 10 bits per key, and the
+// same block compression. Fill benchmarks write without fsync in all
+// three (lsm.SyncNone, goleveldb Sync:false, pebble.NoSync); the fillsync
+// ones fsync every write in all three (lsm.SyncAlways, Sync:true,
+// pebble.Sync). compare_test.go runs the large side-by-side comparison,
+// each engine in its own process.
 package lsm
 
 import (
@@ -20,7 +24,10 @@ import (
 	"amaters-server/lsm"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
@@ -41,8 +48,19 @@ type store interface {
 
 type engine struct {
 	name string
-	open func(dir string, sync bool) (store, error)
+	open func(dir string, c config) (store, error)
 }
+
+// config is what every engine is given alike.
+type config struct {
+	Sync     bool  // fsync every write
+	Memtable int64 // memtable size, bytes
+	Cache    int64 // block cache, bytes
+	Compress bool  // Snappy block compression
+}
+
+// microConfig is the micro-benchmarks' configuration: amaters' defaults.
+var microConfig = config{Memtable: 4 << 20, Cache: 8 << 20, Compress: true}
 
 var engines = []engine{
 	{"amaters", openAmaters},
@@ -54,12 +72,16 @@ var engines = []engine{
 
 type amatersStore struct{ db *lsm.DB }
 
-func openAmaters(dir string, sync bool) (store, error) {
-	mode := lsm.SyncNone
-	if sync {
-		mode = lsm.SyncAlways
+func openAmaters(dir string, c config) (store, error) {
+	o := lsm.Options{Sync: lsm.SyncNone, MemtableSize: c.Memtable, BlockCacheSize: c.Cache}
+	if c.Sync {
+		o.Sync = lsm.SyncAlways
 	}
-	db, err := lsm.Open(dir, lsm.Options{Sync: mode})
+	if !c.Compress {
+		o.Compression = lsm.NoCompression
+	}
+	// Bloom filters of 10 bits per key are always on.
+	db, err := lsm.Open(dir, o)
 	return amatersStore{db}, err
 }
 
@@ -89,9 +111,18 @@ type levelStore struct {
 	wo *opt.WriteOptions
 }
 
-func openLevelDB(dir string, sync bool) (store, error) {
-	db, err := leveldb.OpenFile(dir, nil)
-	return levelStore{db, &opt.WriteOptions{Sync: sync}}, err
+func openLevelDB(dir string, c config) (store, error) {
+	o := &opt.Options{
+		WriteBuffer:        int(c.Memtable),
+		BlockCacheCapacity: int(c.Cache),
+		Filter:             filter.NewBloomFilter(10),
+		Compression:        opt.SnappyCompression,
+	}
+	if !c.Compress {
+		o.Compression = opt.NoCompression
+	}
+	db, err := leveldb.OpenFile(dir, o)
+	return levelStore{db, &opt.WriteOptions{Sync: c.Sync}}, err
 }
 
 func (s levelStore) put(k, v []byte) error { return s.db.Put(k, v, s.wo) }
@@ -121,10 +152,25 @@ type pebbleStore struct {
 	wo *pebble.WriteOptions
 }
 
-func openPebble(dir string, sync bool) (store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+// openPebble gives pebble the same memtable, and a cache larger by two
+// memtables: pebble reserves the memory of its memtables out of its
+// block cache, so a cache of c.Cache alone would leave it less for blocks
+// than the others get.
+func openPebble(dir string, c config) (store, error) {
+	cache := pebble.NewCache(c.Cache + 2*c.Memtable)
+	defer cache.Unref()
+	o := &pebble.Options{Logger: quietLogger{}, MemTableSize: uint64(c.Memtable), Cache: cache}
+	comp := sstable.NoCompression
+	if c.Compress {
+		comp = sstable.SnappyCompression
+	}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].Compression = func() *sstable.CompressionProfile { return comp }
+	}
+	db, err := pebble.Open(dir, o)
 	wo := pebble.NoSync
-	if sync {
+	if c.Sync {
 		wo = pebble.Sync
 	}
 	return pebbleStore{db, wo}, err
@@ -184,7 +230,9 @@ func report(b *testing.B, start time.Time, ops int) {
 
 func openOrFatal(b *testing.B, e engine, dir string, sync bool) store {
 	b.Helper()
-	s, err := e.open(dir, sync)
+	c := microConfig
+	c.Sync = sync
+	s, err := e.open(dir, c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -195,8 +243,6 @@ func openOrFatal(b *testing.B, e engine, dir string, sync bool) store {
 func fill(b *testing.B, e engine, writers int, syncWrites bool, order func(i uint64) uint64) {
 	s := openOrFatal(b, e, b.TempDir(), syncWrites)
 	defer s.close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	v := value(rng)
 	b.ReportAllocs()
 	b.SetBytes(keySize + valueSize)
 	b.ResetTimer()
@@ -213,9 +259,12 @@ func fill(b *testing.B, e engine, writers int, syncWrites bool, order func(i uin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A distinct random value for every key: one value for all
+			// would flatter the engines that compress.
+			rng := rand.New(rand.NewPCG(1, uint64(w)))
 			var kb [keySize]byte
 			for i := range per {
-				if err := s.put(key(kb[:], order(uint64(w*per+i))), v); err != nil {
+				if err := s.put(key(kb[:], order(uint64(w*per+i))), value(rng)); err != nil {
 					b.Error(err)
 					return
 				}

@@ -17,9 +17,16 @@
 //	[footer]             48 bytes
 //
 // Every block is stored as its contents followed by a 5-byte trailer: one
-// compression byte (always 0, none) and the masked CRC-32C of contents and
-// that byte, little-endian. A block handle is two uvarints: the offset and
-// the length of the contents, trailer excluded.
+// compression byte and the masked CRC-32C of the stored contents and that
+// byte, little-endian. A block handle is two uvarints: the offset and the
+// length of the stored contents, trailer excluded. The compression byte is
+// 0 for contents stored as they are, 1 for contents stored as one Snappy
+// block (lsm/internal/snappy; the format of github.com/golang/snappy's
+// Encode, LevelDB's kSnappyCompression). Tables written before release
+// 0.4 have 0 everywhere and read unchanged. A Writer with Compression
+// set compresses data blocks only, and keeps a block as it is unless
+// Snappy saves at least an eighth of it (as LevelDB does); the filter,
+// properties, metaindex and index blocks are never compressed.
 //
 // Data, index, properties and metaindex blocks share one layout. Entries
 // are prefix-compressed against the previous key; every RestartInterval

@@ -1,6 +1,9 @@
 package sstable
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // TableWithDataBlock returns a table whose only data block has the given
 // contents (with a valid CRC) and whose index points at it, for FuzzBlock.
@@ -14,4 +17,25 @@ func TableWithDataBlock(block []byte) []byte {
 	w.props.NumEntries = 1
 	w.Close()
 	return buf.Bytes()
+}
+
+// BlockCompressions counts the data blocks of a table by their
+// compression byte.
+func BlockCompressions(table []byte) map[Compression]int {
+	out := map[Compression]int{}
+	f, err := decodeFooter(table[len(table)-FooterSize:], int64(len(table)-FooterSize))
+	if err != nil {
+		panic(err)
+	}
+	var it blockIter
+	index := table[f.index.offset : f.index.offset+f.index.length]
+	if err := it.init(bytes.Compare, index, int64(f.index.offset)); err != nil {
+		panic(err)
+	}
+	for ok := it.first(); ok; ok = it.next() {
+		off, n := binary.Uvarint(it.val)
+		l, _ := binary.Uvarint(it.val[n:])
+		out[Compression(table[off+l])]++
+	}
+	return out
 }

@@ -18,6 +18,17 @@ const (
 	blockTrailerSize = 5
 )
 
+// Compression is how a block's contents are stored: the block trailer's
+// compression byte. Part of the on-disk format; never change.
+type Compression byte
+
+const (
+	// NoCompression stores contents as they are.
+	NoCompression Compression = 0
+	// SnappyCompression stores contents as one Snappy block.
+	SnappyCompression Compression = 1
+)
+
 // Metaindex names. Part of the on-disk format; never change.
 const (
 	metaFilter     = "filter.bloom"

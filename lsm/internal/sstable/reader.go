@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"amaters-server/lsm/internal/snappy"
 )
 
 // BlockCache caches verified block contents by table ID and offset. The
@@ -21,7 +23,11 @@ type ReaderOptions struct {
 	Compare func(a, b []byte) int
 	// FilterKey must be the function the table was written with.
 	FilterKey func(key []byte) []byte
-	// Cache, when set, holds data blocks across reads.
+	// Cache, when set, holds data blocks across reads, and the index and
+	// filter blocks too: the Reader does not keep them, so the memory
+	// they take is the cache's, bounded by its size (an evicted index or
+	// filter is read again when next needed). Without a cache the Reader
+	// keeps them for its lifetime.
 	Cache BlockCache
 	// CacheID names this table in Cache (the file number).
 	CacheID uint64
@@ -34,9 +40,12 @@ type Reader struct {
 	r      io.ReaderAt
 	size   int64
 	opts   ReaderOptions
-	index  []byte // contents of the index block
-	filter []byte // nil without a filter
+	index  []byte // contents of the index block, kept without a cache
+	filter []byte // contents of the filter block, kept without a cache
 	props  Properties
+
+	indexH, filterH handle
+	hasFilter       bool
 }
 
 // NewReader opens the table of the given size in r. It reads and checks
@@ -57,14 +66,16 @@ func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Reader{r: r, size: size, opts: opts}
-	if t.index, err = t.readBlock(f.index); err != nil {
+	t := &Reader{r: r, size: size, opts: opts, indexH: f.index}
+	index, err := t.readBlock(f.index)
+	if err != nil {
 		return nil, err
 	}
 	var it blockIter
-	if err := it.init(opts.Compare, t.index, int64(f.index.offset)); err != nil {
+	if err := it.init(opts.Compare, index, int64(f.index.offset)); err != nil {
 		return nil, err
 	}
+	t.keep(f.index, index, &t.index)
 	meta, err := t.readBlock(f.metaindex)
 	if err != nil {
 		return nil, err
@@ -76,9 +87,12 @@ func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
 		if !ok {
 			return nil, &CorruptError{int64(f.metaindex.offset), "bad filter handle"}
 		}
-		if t.filter, err = t.readBlock(h); err != nil {
+		filter, err := t.readBlock(h)
+		if err != nil {
 			return nil, err
 		}
+		t.filterH, t.hasFilter = h, true
+		t.keep(h, filter, &t.filter)
 	}
 	if v, ok, err := findString(meta, metaProperties, int64(f.metaindex.offset)); err != nil {
 		return nil, err
@@ -96,6 +110,23 @@ func NewReader(r io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) {
 		}
 	}
 	return t, nil
+}
+
+// keep puts block b, read from h, in the cache, or without one in *field.
+func (t *Reader) keep(h handle, b []byte, field *[]byte) {
+	if c := t.opts.Cache; c != nil {
+		c.Add(t.opts.CacheID, h.offset, b)
+		return
+	}
+	*field = b
+}
+
+// indexBlock returns the contents of the index block.
+func (t *Reader) indexBlock() ([]byte, error) {
+	if t.index != nil {
+		return t.index, nil
+	}
+	return t.dataBlock(t.indexH)
 }
 
 func (t *Reader) decodeProps(b []byte, off int64) error {
@@ -125,8 +156,12 @@ func (t *Reader) decodeProps(b []byte, off int64) error {
 // is the last key of its data block); the first is read from the first
 // data block, which is read and verified for it.
 func (t *Reader) Bounds() (first, last []byte, err error) {
+	index, err := t.indexBlock()
+	if err != nil {
+		return nil, nil, err
+	}
 	var idx blockIter
-	if err := idx.init(t.opts.Compare, t.index, 0); err != nil {
+	if err := idx.init(t.opts.Compare, index, 0); err != nil {
 		return nil, nil, err
 	}
 	for ok := idx.first(); ok; ok = idx.next() {
@@ -173,20 +208,30 @@ func (t *Reader) readBlock(h handle) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read block at %d: %w", h.offset, err)
 	}
-	return verifyBlock(b, h)
+	return verifyBlock(b, h, nil)
 }
 
 // verifyBlock checks the trailer of b, the stored block at h, and
-// returns its contents.
-func verifyBlock(b []byte, h handle) ([]byte, error) {
+// returns its contents: b's own bytes, or for a compressed block its
+// decoded contents, in dst when it is large enough or else in a new
+// slice.
+func verifyBlock(b []byte, h handle, dst []byte) ([]byte, error) {
 	n := h.length
-	if b[n] != 0 {
-		return nil, &CorruptError{int64(h.offset + n), fmt.Sprintf("unknown compression %d", b[n])}
-	}
 	if binary.LittleEndian.Uint32(b[n+1:]) != maskedCRC(b[:n+1]) {
 		return nil, &CorruptError{int64(h.offset), "block checksum mismatch"}
 	}
-	return b[:n:n], nil
+	switch Compression(b[n]) {
+	case NoCompression:
+		return b[:n:n], nil
+	case SnappyCompression:
+		// The header bounds the decoded size to about 21 times n.
+		out, err := snappy.Decode(dst, b[:n])
+		if err != nil {
+			return nil, &CorruptError{int64(h.offset), fmt.Sprintf("compressed block: %v", err)}
+		}
+		return out[:len(out):len(out)], nil
+	}
+	return nil, &CorruptError{int64(h.offset + n), fmt.Sprintf("unknown compression %d", b[n])}
 }
 
 // dataBlock returns the verified data block at h, from the cache if
@@ -210,10 +255,19 @@ func (t *Reader) dataBlock(h handle) ([]byte, error) {
 // MayContain reports whether the table may hold a key whose FilterKey is
 // filterKey. False is certain; true may be a false positive.
 func (t *Reader) MayContain(filterKey []byte) bool {
-	if t.filter == nil {
+	if !t.hasFilter {
 		return true
 	}
-	return bloomMayContain(t.filter, filterKey)
+	filter := t.filter
+	if filter == nil {
+		var err error
+		if filter, err = t.dataBlock(t.filterH); err != nil {
+			// The read that follows finds the key or not, and meets
+			// any damage itself.
+			return true
+		}
+	}
+	return bloomMayContain(filter, filterKey)
 }
 
 // Read-ahead for sequential scans. When an iterator steps from one data
@@ -247,6 +301,8 @@ type Iter struct {
 	raOff  uint64
 	raLen  int
 	raSize int
+	// dec holds the decoded contents of a compressed block read ahead.
+	dec []byte
 }
 
 // NewIter returns an unpositioned iterator.
@@ -259,7 +315,12 @@ func (t *Reader) NewIter() *Iter {
 func (it *Iter) reset() {
 	it.valid = false
 	it.raLen, it.raSize = 0, 0
-	it.err = it.index.init(it.t.opts.Compare, it.t.index, 0)
+	index, err := it.t.indexBlock()
+	if err != nil {
+		it.err = err
+		return
+	}
+	it.err = it.index.init(it.t.opts.Compare, index, 0)
 }
 
 // loadBlock opens the data block the index iterator points at. A
@@ -315,7 +376,17 @@ func (it *Iter) readAhead(h handle) ([]byte, error) {
 		it.raOff, it.raLen = h.offset, n
 	}
 	start := h.offset - it.raOff
-	return verifyBlock(it.ra[start:start+need:start+need], h)
+	b := it.ra[start : start+need : start+need]
+	if Compression(b[h.length]) != NoCompression {
+		// Decoded into the iterator's own buffer, which the block
+		// before this one no longer needs.
+		out, err := verifyBlock(b, h, it.dec[:cap(it.dec)])
+		if err == nil && cap(out) > cap(it.dec) {
+			it.dec = out
+		}
+		return out, err
+	}
+	return verifyBlock(b, h, nil)
 }
 
 // SeekGE moves to the first key >= target and reports whether there is one.

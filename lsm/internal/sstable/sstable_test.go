@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"amaters-server/lsm/internal/sstable"
@@ -58,6 +59,8 @@ func TestReadBack(t *testing.T) {
 		{"one", 1, sstable.WriterOptions{}},
 		{"many blocks", 5000, sstable.WriterOptions{}},
 		{"tiny blocks no filter", 300, sstable.WriterOptions{BlockSize: 64, RestartInterval: 2, BloomBitsPerKey: -1}},
+		{"snappy", 5000, sstable.WriterOptions{Compression: sstable.SnappyCompression}},
+		{"snappy tiny blocks", 300, sstable.WriterOptions{BlockSize: 64, RestartInterval: 2, Compression: sstable.SnappyCompression}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,8 +253,8 @@ func TestReadahead(t *testing.T) {
 		if f.reads > blocks/8 {
 			t.Errorf("round %d: %d reads for %d blocks", round, f.reads, blocks)
 		}
-		if len(cache) != 1 {
-			t.Errorf("round %d: %d blocks cached, want only the first", round, len(cache))
+		if len(cache) != 3 {
+			t.Errorf("round %d: %d blocks cached, want the index, the filter and the first data block", round, len(cache))
 		}
 		it.Release()
 		it.Reset(r)
@@ -287,5 +290,127 @@ func BenchmarkSeek(b *testing.B) {
 	for b.Loop() {
 		it.SeekGE(keys[i&1023])
 		i++
+	}
+}
+
+// TestCompression: with Snappy, data blocks that shrink by an eighth are
+// stored compressed and those that do not are stored as they are, and
+// both read back through every path (point reads through the cache,
+// sequential scans through the read-ahead window). A flipped bit in a
+// compressed block is a checksum mismatch, not garbage.
+func TestCompression(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	type kv struct{ k, v []byte }
+	var kvs []kv
+	for i := range 3000 {
+		v := fmt.Appendf(nil, `{"id":%d,"name":"user %d","tags":["a","b","c"],"active":true}`, i, i%97)
+		if i/500%2 == 1 {
+			v = random(100) // runs of incompressible values
+		}
+		kvs = append(kvs, kv{fmt.Appendf(nil, "key%06d", i), v})
+	}
+	write := func(c sstable.Compression) []byte {
+		var f memFile
+		w := sstable.NewWriter(&f, sstable.WriterOptions{Compare: bytes.Compare, Compression: c})
+		for _, e := range kvs {
+			if err := w.Add(e.k, e.v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return f.Bytes()
+	}
+	plain, packed := write(sstable.NoCompression), write(sstable.SnappyCompression)
+	stored := sstable.BlockCompressions(packed)
+	if stored[sstable.SnappyCompression] == 0 || stored[sstable.NoCompression] == 0 {
+		t.Fatalf("blocks by compression %v: want compressed (JSON) and stored (random) blocks", stored)
+	}
+	if got := sstable.BlockCompressions(plain); got[sstable.SnappyCompression] != 0 {
+		t.Fatalf("NoCompression wrote compressed blocks: %v", got)
+	}
+	if len(packed) >= len(plain)*3/4 {
+		t.Errorf("compressed table %d bytes, uncompressed %d", len(packed), len(plain))
+	}
+	for _, cache := range []sstable.BlockCache{nil, mapCache{}} {
+		r, err := open(t, packed, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := r.NewIter()
+		i := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			if !bytes.Equal(it.Key(), kvs[i].k) || !bytes.Equal(it.Value(), kvs[i].v) {
+				t.Fatalf("scan entry %d = %q", i, it.Key())
+			}
+			i++
+		}
+		if it.Err() != nil || i != len(kvs) {
+			t.Fatalf("scanned %d of %d: %v", i, len(kvs), it.Err())
+		}
+		for j := 0; j < len(kvs); j += 13 {
+			if !it.SeekGE(kvs[j].k) || !bytes.Equal(it.Value(), kvs[j].v) {
+				t.Fatalf("SeekGE(%s) = %q", kvs[j].k, it.Key())
+			}
+		}
+	}
+	// Damage the first (compressed) block.
+	bad := bytes.Clone(packed)
+	bad[10] ^= 0x10
+	r, err := open(t, bad, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := r.NewIter()
+	for ok := it.First(); ok; ok = it.Next() {
+	}
+	if !errors.Is(it.Err(), sstable.ErrCorrupt) {
+		t.Fatalf("scan of a damaged compressed block: %v, want ErrCorrupt", it.Err())
+	}
+}
+
+// TestIndexFilterInCache: with a block cache, the index and filter blocks
+// live in the cache, charged to its size, not in the Reader; once evicted
+// they are read again, and reads and the filter work as before.
+func TestIndexFilterInCache(t *testing.T) {
+	data := build(t, 5000, sstable.WriterOptions{})
+	cache := mapCache{}
+	r, err := open(t, data, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cache) != 2 {
+		t.Fatalf("%d blocks cached after open, want the index and the filter", len(cache))
+	}
+	for round := range 2 {
+		clear(cache) // everything evicted
+		it := r.NewIter()
+		for j := 0; j < 5000; j += 11 {
+			k := fmt.Appendf(nil, "key%06d", j)
+			if !r.MayContain(k) {
+				t.Fatalf("round %d: bloom false negative for %s", round, k)
+			}
+			if !it.SeekGE(k) || string(it.Value()) != fmt.Sprintf("value%d", j) {
+				t.Fatalf("round %d: SeekGE(%s) = %q", round, k, it.Key())
+			}
+		}
+		fp := 0
+		for j := range 1000 {
+			if r.MayContain(fmt.Appendf(nil, "absent%06d", j)) {
+				fp++
+			}
+		}
+		if fp > 50 {
+			t.Fatalf("round %d: the filter passed %d of 1000 absent keys", round, fp)
+		}
+		it.Release()
 	}
 }

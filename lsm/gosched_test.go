@@ -1,5 +1,0 @@
-package lsm_test
-
-import "runtime"
-
-func runtimeGosched() { runtime.Gosched() }
