@@ -100,6 +100,19 @@ func glob1(t *testing.T, pattern string) []string {
 	return files
 }
 
+// lastWithData is the last of files that holds data: the log folder may
+// also hold the next log, prepared empty ahead of a memtable switch.
+func lastWithData(t *testing.T, files []string) string {
+	t.Helper()
+	for i := len(files) - 1; i >= 0; i-- {
+		if st, err := os.Stat(files[i]); err == nil && st.Size() > 0 {
+			return files[i]
+		}
+	}
+	t.Fatalf("none of %v holds data", files)
+	return ""
+}
+
 func rewrite(t *testing.T, path string, f func([]byte) []byte) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -123,7 +136,7 @@ func TestDamageSuite(t *testing.T) {
 	cut := func(pattern string, size func(int64) int64) damage {
 		return func(t *testing.T, data string) string {
 			fs := glob1(t, filepath.Join(data, pattern))
-			f := fs[len(fs)-1]
+			f := lastWithData(t, fs)
 			st, _ := os.Stat(f)
 			if err := os.Truncate(f, size(st.Size())); err != nil {
 				t.Fatal(err)
@@ -134,7 +147,7 @@ func TestDamageSuite(t *testing.T) {
 	flip := func(pattern string, at func(int64) int64) damage {
 		return func(t *testing.T, data string) string {
 			fs := glob1(t, filepath.Join(data, pattern))
-			f := fs[len(fs)-1]
+			f := lastWithData(t, fs)
 			rewrite(t, f, func(b []byte) []byte { b[at(int64(len(b)))] ^= 0x10; return b })
 			return f
 		}
@@ -142,7 +155,7 @@ func TestDamageSuite(t *testing.T) {
 	zero := func(pattern string) damage {
 		return func(t *testing.T, data string) string {
 			fs := glob1(t, filepath.Join(data, pattern))
-			f := fs[len(fs)-1]
+			f := lastWithData(t, fs)
 			rewrite(t, f, func(b []byte) []byte { clear(b[len(b)/2:]); return b })
 			return f
 		}
@@ -150,7 +163,7 @@ func TestDamageSuite(t *testing.T) {
 	remove := func(pattern string) damage {
 		return func(t *testing.T, data string) string {
 			fs := glob1(t, filepath.Join(data, pattern))
-			f := fs[len(fs)-1]
+			f := lastWithData(t, fs)
 			if err := os.Remove(f); err != nil {
 				t.Fatal(err)
 			}
