@@ -113,7 +113,17 @@ type EngineStats struct {
 	WriteStalls uint64
 	// StallSeconds is the time writes waited in stalls.
 	StallSeconds float64
-	Levels       []LevelStats // per LSM level, from 0
+	// Memory is the engine's own accounting of what it holds in memory.
+	Memory EngineMemory
+	// CompactionsRunning, CompactionBytesRead and CompactionBytesWritten
+	// are the compactions in progress and the table bytes finished ones
+	// merged and wrote; CompactionDebt estimates the bytes compactions
+	// have yet to merge.
+	CompactionsRunning     int64
+	CompactionBytesRead    uint64
+	CompactionBytesWritten uint64
+	CompactionDebt         int64
+	Levels                 []LevelStats // per LSM level, from 0
 	// Revision is the database revision (amaters_storage_revision).
 	Revision uint64
 	// Expired counts keys deleted by expiry
@@ -122,6 +132,12 @@ type EngineStats struct {
 	// Err is a storage failure that stops writes (disk full, a failed
 	// fsync), or nil.
 	Err error
+}
+
+// EngineMemory is what an engine holds in memory, by use.
+type EngineMemory struct {
+	MemtableBytes   int64 // allocated by the memtables' arenas
+	BlockCacheBytes int64 // held by the block cache (data, index and filter blocks)
 }
 
 // LevelStats is one LSM level of [EngineStats].

@@ -41,6 +41,7 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() ti
 		SyncInterval:      c.Storage.SyncInterval,
 		WALDir:            c.WALDir(),
 		ScrubInterval:     c.Storage.ScrubInterval,
+		Compression:       lsm.SnappyCompression,
 		Logger:            log,
 	}
 	switch c.Storage.Sync {
@@ -50,6 +51,9 @@ func openLSM(_ context.Context, c config.Config, log *slog.Logger, now func() ti
 		opts.Sync = lsm.SyncInterval
 	case "none":
 		opts.Sync = lsm.SyncNone
+	}
+	if c.Storage.Compression == "none" {
+		opts.Compression = lsm.NoCompression
 	}
 	if c.Storage.Engine == "memory" {
 		opts.FS = lsm.NewMemFS()
@@ -135,8 +139,16 @@ func (e *lsmEngine) Stats() EngineStats {
 		WALSyncs:     m.WALSyncs,
 		WriteStalls:  m.WriteStalls,
 		StallSeconds: m.WriteStallTime.Seconds(),
-		Err:          m.Err,
-		Levels:       make([]LevelStats, len(m.Levels)),
+		Memory: EngineMemory{
+			MemtableBytes:   m.MemtableAllocBytes,
+			BlockCacheBytes: m.BlockCacheBytes,
+		},
+		CompactionsRunning:     int64(m.CompactionsRunning),
+		CompactionBytesRead:    m.CompactionBytesRead,
+		CompactionBytesWritten: m.CompactionBytesWritten,
+		CompactionDebt:         m.CompactionDebt,
+		Err:                    m.Err,
+		Levels:                 make([]LevelStats, len(m.Levels)),
 	}
 	for i, l := range m.Levels {
 		st.Levels[i] = LevelStats{Files: int64(l.Files), Bytes: l.Bytes}

@@ -93,6 +93,20 @@ func newMetrics(reg *promtext.Registry, s *Server) *metrics {
 		func() float64 { return float64(s.watch.Load().Metrics().EventsSent) })
 	reg.NewCounterFunc("amaters_watch_slow_consumers_total", "Watches ended because they fell more than watch.buffer_events behind.",
 		func() float64 { return float64(s.watch.Load().Metrics().SlowConsumers) })
+	reg.NewGaugeVecFunc("amaters_lsm_memory_bytes", "Memory the storage engine holds, by use: memtables (their arenas) and block_cache (data, index and filter blocks).",
+		[]string{"use"}, func(emit func(float64, ...string)) {
+			m := s.engineStats().Memory
+			emit(float64(m.MemtableBytes), "memtables")
+			emit(float64(m.BlockCacheBytes), "block_cache")
+		})
+	reg.NewGaugeFunc("amaters_lsm_compactions_running", "Compactions in progress.",
+		func() float64 { return float64(s.engineStats().CompactionsRunning) })
+	reg.NewCounterFunc("amaters_lsm_compaction_read_bytes_total", "Table bytes merged by finished compactions.",
+		func() float64 { return float64(s.engineStats().CompactionBytesRead) })
+	reg.NewCounterFunc("amaters_lsm_compaction_written_bytes_total", "Table bytes written by finished compactions.",
+		func() float64 { return float64(s.engineStats().CompactionBytesWritten) })
+	reg.NewGaugeFunc("amaters_lsm_compaction_debt_bytes", "Estimated bytes compactions have yet to merge to bring every level within its target.",
+		func() float64 { return float64(s.engineStats().CompactionDebt) })
 	reg.NewCounterFunc("amaters_lsm_write_stalls_total", "Times a write waited for a flush or compaction (a write stall).",
 		func() float64 { return float64(s.engineStats().WriteStalls) })
 	reg.NewCounterFunc("amaters_lsm_stall_seconds_total", "Seconds writes spent waiting in write stalls.",

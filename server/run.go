@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -176,6 +177,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		wg.Wait()
 	}()
+
+	// storage.memory_limit_mb: the Go runtime's soft limit, for the
+	// process's life (the heap beyond it is collected more eagerly).
+	if mb := s.cfg.Storage.MemoryLimitMB; mb > 0 {
+		prev := debug.SetMemoryLimit(mb << 20)
+		defer debug.SetMemoryLimit(prev)
+	}
 
 	// The change feed's hub before the storage: the store publishes to it
 	// from its first commit (an upgrade's, or an expiry's).

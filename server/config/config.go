@@ -63,6 +63,12 @@ type Storage struct {
 	ScrubInterval time.Duration
 	MaxKeyBytes   int64
 	MaxValueBytes int64
+	// Compression is how table blocks are stored: "snappy" (a block
+	// that shrinks by less than an eighth is kept as it is) or "none".
+	Compression string
+	// MemoryLimitMB, when positive, is the Go runtime's soft memory limit
+	// (debug.SetMemoryLimit) for the whole process.
+	MemoryLimitMB int64
 }
 
 // Auth is the [auth] section.
@@ -201,6 +207,7 @@ func Default() Config {
 			SyncInterval:      100 * time.Millisecond,
 			MaxKeyBytes:       4096,
 			MaxValueBytes:     16 << 20,
+			Compression:       "snappy",
 		},
 		Auth: Auth{
 			JWTAlgorithm: "HS256",

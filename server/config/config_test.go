@@ -462,3 +462,21 @@ engine = "lsm"
 		t.Errorf("a line inside a multi-line string was taken for a key: %v", probs)
 	}
 }
+
+// storage.compression and storage.memory_limit_mb: the defaults, the
+// accepted values, and a refusal that names the key and its line.
+func TestStorageCompressionAndMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	cfg, probs := loadAndValidate(t, writeFile(t, dir, "ok.toml", "[storage]\ncompression = \"none\"\nmemory_limit_mb = 512\n"), nil, config.Overrides{})
+	if len(probs) > 0 || cfg.Storage.Compression != "none" || cfg.Storage.MemoryLimitMB != 512 {
+		t.Fatalf("compression %q, memory limit %d, problems %v", cfg.Storage.Compression, cfg.Storage.MemoryLimitMB, probs)
+	}
+	if d := config.Default(); d.Storage.Compression != "snappy" || d.Storage.MemoryLimitMB != 0 {
+		t.Fatalf("defaults: compression %q, memory limit %d; want snappy, 0 (no limit)", d.Storage.Compression, d.Storage.MemoryLimitMB)
+	}
+	_, probs = loadAndValidate(t, writeFile(t, dir, "bad.toml", "[storage]\ncompression = \"zstd\"\nmemory_limit_mb = -1\n"), nil, config.Overrides{})
+	joined := strings.Join(probs, "\n")
+	if !strings.Contains(joined, "bad.toml:2: storage.compression") || !strings.Contains(joined, "storage.memory_limit_mb") {
+		t.Fatalf("problems: %v", probs)
+	}
+}

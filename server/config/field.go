@@ -38,6 +38,8 @@ func (c *Config) fields() []field {
 		{key: "storage.scrub_interval_ms", ptr: &c.Storage.ScrubInterval},
 		{key: "storage.max_key_bytes", ptr: &c.Storage.MaxKeyBytes},
 		{key: "storage.max_value_bytes", ptr: &c.Storage.MaxValueBytes, size: true},
+		{key: "storage.compression", ptr: &c.Storage.Compression},
+		{key: "storage.memory_limit_mb", ptr: &c.Storage.MemoryLimitMB},
 		{key: "auth.jwt_secret", ptr: &c.Auth.JWTSecret, secret: true},
 		{key: "auth.jwt_algorithm", ptr: &c.Auth.JWTAlgorithm},
 		{key: "auth.jwt_public_key", ptr: &c.Auth.JWTPublicKey, path: true},

@@ -78,6 +78,8 @@ func (c *Config) Validate() error {
 	}
 	v.between("storage.max_key_bytes", c.Storage.MaxKeyBytes, 1, 65535)
 	v.between("storage.max_value_bytes", c.Storage.MaxValueBytes, 0, 1<<30)
+	v.oneOf("storage.compression", c.Storage.Compression, "snappy", "none")
+	v.between("storage.memory_limit_mb", c.Storage.MemoryLimitMB, 0, 1<<24)
 
 	v.oneOf("auth.jwt_algorithm", c.Auth.JWTAlgorithm, "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA")
 	hmacAlg := strings.HasPrefix(c.Auth.JWTAlgorithm, "HS")
