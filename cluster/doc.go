@@ -27,15 +27,18 @@
 //     node, transport, peer listener, the leader's expirer), with the
 //     write and read paths the HTTP API needs: Write through raft,
 //     Read linearizable (batched ReadIndex) or serializable.
-//   - [amaters-server/cluster/config]: the [cluster] section of API.md §9.
-//   - cmd/amaters-server-cluster: the binary (a skeleton until the
-//     server has its seam for a replicated engine: it runs the member
-//     but does not serve the HTTP API yet).
+//   - [amaters-server/cluster/config]: the [cluster] section of API.md §9,
+//     declared to server/config.LoadWith.
+//   - [amaters-server/cluster/member]: the HTTP API on a member: the
+//     replica as package server's Engine (with its ReadBarrier), and the
+//     routes, Amaters-Leader header, amaters_cluster_* metrics and health
+//     check, through the server's seam for an embedding program.
+//   - cmd/amaters-server-cluster: the binary: server.Server with package
+//     member's options, and the member and cluster client commands.
 //
 // The product module never imports this module; this module imports the
-// product's packages (lsm, rbac, server/store, server/backup,
-// server/config), and will import package server once it has a seam for
-// a replicated engine.
+// product's packages (lsm, rbac, server, server/store, server/backup,
+// server/config, server/client).
 //
 // # The Ready loop
 //
@@ -138,7 +141,11 @@
 // three members of the real edition (server/store state machine, HTTP/2
 // on loopback) through leader kills, follower kills, leader isolation,
 // joins by snapshot and seeding from a backup, and check a guarded
-// counter and a model of acknowledged writes.
+// counter and a model of acknowledged writes. The binary's tests
+// (cmd/amaters-server-cluster) run three member processes over the HTTP
+// API: SIGKILL of the leader under load, a restart that catches up, no
+// acknowledged write lost, a guarded counter, and a member whose peers
+// are SIGSTOPped answering serializable reads only.
 //
 // # Concurrency
 //
