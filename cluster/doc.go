@@ -67,6 +67,9 @@
 //     changes are applied to raft (ApplyConfChange) and to the member
 //     table and transport.
 //  5. Waiters are woken: proposals by request id, reads by applied index.
+//     (A membership change's proposer is answered after Advance: raft
+//     refuses, as an empty entry, a conf change proposed while it still
+//     counts the last one unapplied, which it does until Advance.)
 //  6. Every Options.SnapshotEntries applied entries: StateMachine.Sync,
 //     then a raft snapshot (metadata only: index, term, ConfState, and
 //     the member table in its Data field) and a log compaction that keeps

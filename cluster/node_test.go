@@ -327,3 +327,23 @@ func TestMembershipUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged during add+promote+remove-leader", n)
 }
+
+// TestConfChangesBackToBack: a membership change proposed as soon as the
+// previous one returned is not lost. (Raft turns a conf change proposed
+// while it still counts an earlier one as unapplied into an empty entry;
+// the node must not answer the earlier one before raft has taken note.)
+func TestConfChangesBackToBack(t *testing.T) {
+	c := newCluster(t, 3, 7, cluster.Options{})
+	for i := range 15 {
+		l := c.waitLeader()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		id, err := l.node.AddMember(ctx, fmt.Sprintf("mem://extra-%d", i))
+		if err == nil {
+			err = l.node.RemoveMember(ctx, id)
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+}

@@ -130,7 +130,7 @@ func (m *Member) requestTimeout() time.Duration {
 func (m *Member) ResponseHeaders(h http.Header) {
 	var lead uint64
 	if r := m.r.Load(); r != nil {
-		lead = r.Node().Status().Leader
+		lead = r.Node().Leader()
 	}
 	h.Set("Amaters-Leader", strconv.FormatUint(lead, 10))
 }

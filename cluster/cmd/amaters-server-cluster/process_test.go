@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -151,10 +153,34 @@ func (c *procCluster) kill(id int) {
 }
 
 // pause and resume SIGSTOP and SIGCONT member id: a member that neither
-// sends nor answers, as behind a partition.
+// sends nor answers, as behind a partition. pause returns once every
+// thread of the process is stopped (a signal is delivered
+// asynchronously: a thread running elsewhere stops a little later).
 func (c *procCluster) pause(id int) {
-	c.p(id).cmd.Process.Signal(syscall.SIGSTOP)
-	c.p(id).stopped = true
+	p := c.p(id)
+	p.cmd.Process.Signal(syscall.SIGSTOP)
+	p.stopped = true
+	tasks := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	waitFor(c.t, 10*time.Second, fmt.Sprintf("member %d to stop", id), func() bool {
+		ents, err := os.ReadDir(tasks)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+			if err != nil {
+				return false
+			}
+			// "pid (comm) STATE ..."; comm may hold anything, so the
+			// state follows the last ')'.
+			st := string(b)
+			st = st[strings.LastIndexByte(st, ')')+1:]
+			if !strings.HasPrefix(st, " T") && !strings.HasPrefix(st, " t") {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (c *procCluster) resume(id int) {
