@@ -74,7 +74,7 @@ func (m *Member) add(w http.ResponseWriter, req *http.Request) error {
 	defer cancel()
 	id, err := r.Node().AddMember(ctx, body.PeerURL)
 	if err != nil {
-		return serverErr(err)
+		return changeErr(w, err)
 	}
 	ms := replica.MemberStatus{ID: id, PeerURL: body.PeerURL, Role: string(cluster.RoleLearner)}
 	for _, x := range r.Status().Members {
@@ -112,10 +112,25 @@ func (m *Member) remove(w http.ResponseWriter, req *http.Request) error {
 		if errors.Is(err, cluster.ErrNotMember) {
 			return server.HTTPError(http.StatusNotFound, "not_found", "no member "+strconv.FormatUint(id, 10))
 		}
-		return serverErr(err)
+		return changeErr(w, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// changeErr answers a failed membership change: an unknown outcome as
+// the server answers a write's (503, Amaters-Outcome: unknown), with
+// what to do about a membership change; the rest as serverErr.
+func changeErr(w http.ResponseWriter, err error) error {
+	if !errors.Is(err, cluster.ErrUnknownOutcome) {
+		return serverErr(err)
+	}
+	w.Header().Set("Amaters-Outcome", "unknown")
+	w.Header().Set("Retry-After", "1")
+	return server.HTTPError(http.StatusServiceUnavailable, "unavailable",
+		"the outcome of this membership change is unknown: it was proposed, then the cluster lost its leader or the request timed out "+
+			"before it was applied; list the members (GET /v1/cluster) to learn whether it was, then retry if needed (adding a peer URL "+
+			"that is already a member's answers that member; removing an id that is no longer a member answers 404)")
 }
 
 func (m *Member) requestTimeout() time.Duration {
