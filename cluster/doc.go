@@ -119,7 +119,13 @@
 // every id ever used, checked again when applied, so two concurrent adds
 // cannot share one), are promoted to voters by the leader once their
 // match index is within Options.PromoteLag of the leader's commit index,
-// and leave with [Node.RemoveMember]. Removed ids are remembered in the
+// and leave with [Node.RemoveMember]. Raft takes one membership change
+// at a time and turns one proposed while the leader counts another as
+// unapplied into an empty entry, silently; so the node answers its own
+// changes after Advance, proposes a change again every election timeout
+// until it is applied (a copy applied later is refused as a no-op: its
+// id is used, or no longer a member), and AddMember chooses a new id
+// when the one it chose was taken meanwhile. Removed ids are remembered in the
 // member table forever and never reused. The member table (id, peer URL,
 // removed) is rebuilt on restart from the raft snapshot's Data and the
 // replayed membership entries, so it needs no storage of its own.

@@ -329,17 +329,21 @@ func TestMembershipUnderLoad(t *testing.T) {
 }
 
 // TestConfChangesBackToBack: a membership change proposed as soon as the
-// previous one returned is not lost. (Raft turns a conf change proposed
-// while it still counts an earlier one as unapplied into an empty entry;
-// the node must not answer the earlier one before raft has taken note.)
+// previous one returned is not lost, through the leader or a follower.
+// (Raft turns a conf change proposed while the leader still counts an
+// earlier one as unapplied into an empty entry: the node answers the
+// leader's own changes after Advance, and proposes again until applied.)
 func TestConfChangesBackToBack(t *testing.T) {
 	c := newCluster(t, 3, 7, cluster.Options{})
-	for i := range 15 {
-		l := c.waitLeader()
+	for i := range 16 {
+		m := c.waitLeader()
+		if i%2 == 1 {
+			m = c.member(m.id%3 + 1)
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		id, err := l.node.AddMember(ctx, fmt.Sprintf("mem://extra-%d", i))
+		id, err := m.node.AddMember(ctx, fmt.Sprintf("mem://extra-%d", i))
 		if err == nil {
-			err = l.node.RemoveMember(ctx, id)
+			err = m.node.RemoveMember(ctx, id)
 		}
 		cancel()
 		if err != nil {

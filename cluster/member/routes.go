@@ -122,6 +122,12 @@ func (m *Member) remove(w http.ResponseWriter, req *http.Request) error {
 // the server answers a write's (503, Amaters-Outcome: unknown), with
 // what to do about a membership change; the rest as serverErr.
 func changeErr(w http.ResponseWriter, err error) error {
+	if errors.Is(err, cluster.ErrMemberExists) {
+		// Concurrent adds kept taking the id chosen: nothing applied.
+		w.Header().Set("Retry-After", "1")
+		return server.HTTPError(http.StatusServiceUnavailable, "unavailable",
+			"concurrent membership changes took every id chosen for the new member; nothing was changed: retry")
+	}
 	if !errors.Is(err, cluster.ErrUnknownOutcome) {
 		return serverErr(err)
 	}
