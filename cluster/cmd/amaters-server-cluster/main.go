@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -182,7 +183,7 @@ func start(ctx context.Context, args, env []string, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	srv, err := server.New(sc, m.ServerOptions(server.Options{
 		Stderr: stderr, LoadConfig: reload, Signals: sigs,
-		NotifySocket: getenv(env, "NOTIFY_SOCKET"),
+		NotifySocket: getenv(env, "NOTIFY_SOCKET"), Watchdog: watchdogInterval(env),
 	}))
 	if err != nil {
 		o.PeerListener.Close()
@@ -223,4 +224,18 @@ func getenv(env []string, key string) string {
 		}
 	}
 	return ""
+}
+
+// watchdogInterval reads systemd's $WATCHDOG_USEC (microseconds), when it
+// is meant for this process ($WATCHDOG_PID unset or ours), as
+// amaters-server does.
+func watchdogInterval(env []string) time.Duration {
+	if pid := getenv(env, "WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	us, err := strconv.ParseInt(getenv(env, "WATCHDOG_USEC"), 10, 64)
+	if err != nil || us <= 0 {
+		return 0
+	}
+	return time.Duration(us) * time.Microsecond
 }
