@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,15 +68,32 @@ type procCluster struct {
 // timing, so that elections and timeouts take little of the test's
 // time) and starts them.
 func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
+	return newProcClusterProxied(t, n, nil, extra...)
+}
+
+// newProcClusterProxied is newProcCluster where, when proxies is not
+// nil, each member advertises the address of a TCP proxy in front of
+// its peer listener (proxies[i] for member i+1), through which every
+// other member reaches it: cutting the proxy cuts what the member hears.
+func newProcClusterProxied(t *testing.T, n int, proxies []*tcpProxy, extra ...string) *procCluster {
 	c := &procCluster{t: t, hc: &http.Client{Timeout: 20 * time.Second}}
 	dir := t.TempDir()
 	peers := make([]string, n)
 	var members []string
 	for i := range n {
 		peers[i] = freeAddr(t)
-		members = append(members, fmt.Sprintf(`"%d=http://%s"`, i+1, peers[i]))
+		adv := peers[i]
+		if proxies != nil {
+			proxies[i] = newTCPProxy(t, peers[i])
+			adv = proxies[i].addr
+		}
+		members = append(members, fmt.Sprintf(`"%d=http://%s"`, i+1, adv))
 	}
 	for i := range n {
+		adv := ""
+		if proxies != nil {
+			adv = fmt.Sprintf("advertise_peer_url = \"http://%s\"", proxies[i].addr)
+		}
 		p := &proc{id: i + 1, api: freeAddr(t), peer: peers[i], data: filepath.Join(dir, fmt.Sprint("data", i+1)), config: filepath.Join(dir, fmt.Sprintf("m%d.toml", i+1)), log: filepath.Join(dir, fmt.Sprintf("m%d.log", i+1))}
 		p.health = freeAddr(t)
 		_, hport, _ := strings.Cut(p.health, ":")
@@ -95,7 +113,8 @@ heartbeat_ms = 50
 election_ms = 500
 request_timeout_ms = 2000
 %s
-`, p.data, p.api, hport, i+1, peers[i], strings.Join(members, ", "), strings.Join(extra, "\n"))
+%s
+`, p.data, p.api, hport, i+1, peers[i], strings.Join(members, ", "), adv, strings.Join(extra, "\n"))
 		if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -827,4 +846,131 @@ func TestProcessesKillCycles(t *testing.T) {
 		t.Fatalf("members differ (or no revision):\n%.300s\n%.300s\n%.300s", scans[0], scans[1], scans[2])
 	}
 	t.Logf("%d cycles, %d writes acknowledged", cycles, len(acked))
+}
+
+// tcpProxy forwards the connections it accepts to a target address,
+// until cut: then it closes every connection it carries and every new
+// one at once.
+type tcpProxy struct {
+	addr   string
+	target string
+	ln     net.Listener
+	mu     sync.Mutex // guards cut, conns
+	cut    bool
+	conns  map[net.Conn]bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); p.setCut(true); wg.Wait() })
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { p.serve(in) })
+		}
+	})
+	return p
+}
+
+// track adds conns to the carried set, or reports false when cut.
+func (p *tcpProxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		return false
+	}
+	for _, c := range conns {
+		p.conns[c] = true
+	}
+	return true
+}
+
+func (p *tcpProxy) serve(in net.Conn) {
+	defer in.Close()
+	out, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	if !p.track(in, out) {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(out, in); done <- struct{}{} }()
+	go func() { io.Copy(in, out); done <- struct{}{} }()
+	<-done
+	in.Close()
+	out.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, in)
+	delete(p.conns, out)
+	p.mu.Unlock()
+}
+
+func (p *tcpProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
+	}
+}
+
+// TestProcessesOneWayPartition: the leader stops hearing anything (every
+// connection to its peer port is cut, by a TCP proxy) while it can still
+// send: it must step down (CheckQuorum), the others elect a leader and
+// go on taking writes, and the cut member answers linearizable reads
+// with 503; healed, it follows the new leader and catches up.
+func TestProcessesOneWayPartition(t *testing.T) {
+	proxies := make([]*tcpProxy, 3)
+	c := newProcClusterProxied(t, 3, proxies)
+	all := []int{1, 2, 3}
+	lead := c.leader(all...)
+	if a, err := c.do(lead, "PUT", keyPath("p", "before"), "1"); err != nil || a.status != 204 {
+		t.Fatalf("PUT: %v %+v", err, a)
+	}
+	proxies[lead-1].setCut(true)
+	var rest []int
+	for _, id := range all {
+		if id != lead {
+			rest = append(rest, id)
+		}
+	}
+	c.newLeader(lead, rest...)
+	waitFor(t, 30*time.Second, "the cut leader to step down", func() bool {
+		st, ok := c.status(lead)
+		return ok && st.Leader != uint64(lead)
+	})
+	for i, id := range rest {
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			a, err := c.do(id, "PUT", keyPath("p", fmt.Sprint("during", i)), "2")
+			if err == nil && a.status == 204 {
+				break
+			}
+			if err != nil || a.status != 503 || time.Now().After(deadline) {
+				t.Fatalf("PUT on member %d during the partition: %v %+v", id, err, a)
+			}
+		}
+	}
+	if a, err := c.do(lead, "GET", keyPath("p", "during0"), ""); err != nil || a.status != 503 {
+		t.Fatalf("linearizable read on the cut member: %v %+v", err, a)
+	}
+	proxies[lead-1].setCut(false)
+	c.leader(all...)
+	waitFor(t, 30*time.Second, "the healed member to catch up", func() bool {
+		a, err := c.do(lead, "GET", keyPath("p", "during1"), "")
+		return err == nil && a.status == 200 && a.body == "2"
+	})
 }
