@@ -74,6 +74,11 @@ func clientCommand(ctx context.Context, args, env []string, stdout, stderr io.Wr
 		if m, err = c.AddMember(ctx, operand[0]); err == nil {
 			out = m
 			if *format == "human" {
+				if m.Role != "learner" {
+					// The URL was a member's already (a retry, say).
+					fmt.Fprintf(stdout, "%s is member %d already (%s)\n", m.PeerURL, m.ID, m.Role)
+					return 0
+				}
 				fmt.Fprintf(stdout, "added member %d (%s) as a learner; start it with cluster.node_id = %d and cluster.initial_state = \"existing\"\n", m.ID, m.PeerURL, m.ID)
 				return 0
 			}

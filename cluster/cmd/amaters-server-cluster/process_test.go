@@ -46,16 +46,17 @@ func TestMain(m *testing.M) {
 
 // proc is one member process.
 type proc struct {
-	id      int
-	data    string // its data folder
-	peer    string // HOST:PORT of its peer listener
-	api     string // HOST:PORT of the API
-	health  string // HOST:PORT of /health, /readyz, /metrics
-	config  string
-	log     string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	stopped bool // SIGSTOPped
+	id        int
+	data      string // its data folder
+	peer      string // HOST:PORT of its peer listener
+	advertise string // its peer URL
+	api       string // HOST:PORT of the API
+	health    string // HOST:PORT of /health, /readyz, /metrics
+	config    string
+	log       string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	stopped   bool // SIGSTOPped
 }
 
 type procCluster struct {
@@ -78,7 +79,7 @@ func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 func newProcClusterProxied(t *testing.T, n int, proxies []*tcpProxy, extra ...string) *procCluster {
 	c := &procCluster{t: t, hc: &http.Client{Timeout: 20 * time.Second}}
 	dir := t.TempDir()
-	peers := make([]string, n)
+	peers, advertised := make([]string, n), make([]string, n)
 	var members []string
 	for i := range n {
 		peers[i] = freeAddr(t)
@@ -87,14 +88,15 @@ func newProcClusterProxied(t *testing.T, n int, proxies []*tcpProxy, extra ...st
 			proxies[i] = newTCPProxy(t, peers[i])
 			adv = proxies[i].addr
 		}
-		members = append(members, fmt.Sprintf(`"%d=http://%s"`, i+1, adv))
+		advertised[i] = "http://" + adv
+		members = append(members, fmt.Sprintf(`"%d=%s"`, i+1, advertised[i]))
 	}
 	for i := range n {
 		adv := ""
 		if proxies != nil {
 			adv = fmt.Sprintf("advertise_peer_url = \"http://%s\"", proxies[i].addr)
 		}
-		p := &proc{id: i + 1, api: freeAddr(t), peer: peers[i], data: filepath.Join(dir, fmt.Sprint("data", i+1)), config: filepath.Join(dir, fmt.Sprintf("m%d.toml", i+1)), log: filepath.Join(dir, fmt.Sprintf("m%d.log", i+1))}
+		p := &proc{id: i + 1, api: freeAddr(t), peer: peers[i], advertise: advertised[i], data: filepath.Join(dir, fmt.Sprint("data", i+1)), config: filepath.Join(dir, fmt.Sprintf("m%d.toml", i+1)), log: filepath.Join(dir, fmt.Sprintf("m%d.log", i+1))}
 		p.health = freeAddr(t)
 		_, hport, _ := strings.Cut(p.health, ":")
 		cfg := fmt.Sprintf(`[server]
@@ -141,6 +143,9 @@ request_timeout_ms = 2000
 }
 
 func (c *procCluster) p(id int) *proc { return c.procs[id-1] }
+
+// peerURL is the URL the other members reach p at.
+func (p *proc) peerURL() string { return p.advertise }
 
 func (c *procCluster) start(id int) {
 	p := c.p(id)
@@ -565,6 +570,13 @@ func (c *procCluster) checkCLI(lead int) {
 	out = cli(0, "member", "add", "http://127.0.0.1:9", "--addr", c.p(3).api)
 	if !strings.Contains(out, "added member 4 (http://127.0.0.1:9) as a learner") {
 		t.Fatalf("member add:\n%s", out)
+	}
+	// Again (a retry): the same member, no new id.
+	if out := cli(0, "member", "add", "http://127.0.0.1:9", "--addr", c.p(3).api); !strings.Contains(out, "member 4 (http://127.0.0.1:9)") {
+		t.Fatalf("member add again:\n%s", out)
+	}
+	if out := cli(0, "member", "add", c.procs[0].peerURL(), "--addr", c.p(3).api); !strings.Contains(out, "is member 1 already") {
+		t.Fatalf("member add of a member's URL:\n%s", out)
 	}
 	out = cli(0, "member", "list", "--addr", c.p(3).api, "--format", "json") // the member that applied the add
 	var ms []struct {
