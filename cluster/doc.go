@@ -27,15 +27,18 @@
 //     node, transport, peer listener, the leader's expirer), with the
 //     write and read paths the HTTP API needs: Write through raft,
 //     Read linearizable (batched ReadIndex) or serializable.
-//   - [amaters-server/cluster/config]: the [cluster] section of API.md §9.
-//   - cmd/amaters-server-cluster: the binary (a skeleton until the
-//     server has its seam for a replicated engine: it runs the member
-//     but does not serve the HTTP API yet).
+//   - [amaters-server/cluster/config]: the [cluster] section of API.md §9,
+//     declared to server/config.LoadWith.
+//   - [amaters-server/cluster/member]: the HTTP API on a member: the
+//     replica as package server's Engine (with its ReadBarrier), and the
+//     routes, Amaters-Leader header, amaters_cluster_* metrics and health
+//     check, through the server's seam for an embedding program.
+//   - cmd/amaters-server-cluster: the binary: server.Server with package
+//     member's options, and the member and cluster client commands.
 //
 // The product module never imports this module; this module imports the
-// product's packages (lsm, rbac, server/store, server/backup,
-// server/config), and will import package server once it has a seam for
-// a replicated engine.
+// product's packages (lsm, rbac, server, server/store, server/backup,
+// server/config, server/client).
 //
 // # The Ready loop
 //
@@ -64,6 +67,9 @@
 //     changes are applied to raft (ApplyConfChange) and to the member
 //     table and transport.
 //  5. Waiters are woken: proposals by request id, reads by applied index.
+//     (A membership change's proposer is answered after Advance: raft
+//     refuses, as an empty entry, a conf change proposed while it still
+//     counts the last one unapplied, which it does until Advance.)
 //  6. Every Options.SnapshotEntries applied entries: StateMachine.Sync,
 //     then a raft snapshot (metadata only: index, term, ConfState, and
 //     the member table in its Data field) and a log compaction that keeps
@@ -113,7 +119,13 @@
 // every id ever used, checked again when applied, so two concurrent adds
 // cannot share one), are promoted to voters by the leader once their
 // match index is within Options.PromoteLag of the leader's commit index,
-// and leave with [Node.RemoveMember]. Removed ids are remembered in the
+// and leave with [Node.RemoveMember]. Raft takes one membership change
+// at a time and turns one proposed while the leader counts another as
+// unapplied into an empty entry, silently; so the node answers its own
+// changes after Advance, proposes a change again every election timeout
+// until it is applied (a copy applied later is refused as a no-op: its
+// id is used, or no longer a member), and AddMember chooses a new id
+// when the one it chose was taken meanwhile. Removed ids are remembered in the
 // member table forever and never reused. The member table (id, peer URL,
 // removed) is rebuilt on restart from the raft snapshot's Data and the
 // replayed membership entries, so it needs no storage of its own.
@@ -138,7 +150,11 @@
 // three members of the real edition (server/store state machine, HTTP/2
 // on loopback) through leader kills, follower kills, leader isolation,
 // joins by snapshot and seeding from a backup, and check a guarded
-// counter and a model of acknowledged writes.
+// counter and a model of acknowledged writes. The binary's tests
+// (cmd/amaters-server-cluster) run three member processes over the HTTP
+// API: SIGKILL of the leader under load, a restart that catches up, no
+// acknowledged write lost, a guarded counter, and a member whose peers
+// are SIGSTOPped answering serializable reads only.
 //
 // # Concurrency
 //

@@ -14,3 +14,5 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	google.golang.org/protobuf v1.36.11
 )
+
+require golang.org/x/time v0.16.0 // indirect

@@ -313,8 +313,9 @@ func (nw *network) send(from uint64, m *pb.Message) {
 
 // endpoint is one member's cluster.Transport on the network.
 type endpoint struct {
-	nw *network
-	id uint64
+	nw   *network
+	id   uint64
+	gone atomic.Bool // detached: sends nothing more
 }
 
 func (e *endpoint) Start(h transport.Handler) error {
@@ -324,19 +325,29 @@ func (e *endpoint) Start(h transport.Handler) error {
 	return nil
 }
 
+// detach cuts the member off the network both ways, as a crash does: it
+// receives nothing more, and from now on its sends are lost.
 func (e *endpoint) detach() {
+	e.gone.Store(true)
 	e.nw.mu.Lock()
 	delete(e.nw.handlers, e.id)
 	e.nw.mu.Unlock()
 }
 
 func (e *endpoint) Send(msgs []*pb.Message) {
+	if e.gone.Load() {
+		return
+	}
 	for _, m := range msgs {
 		e.nw.send(e.id, m)
 	}
 }
 
 func (e *endpoint) SendSnapshot(m *pb.Message, data io.ReadCloser) {
+	if e.gone.Load() {
+		data.Close()
+		return
+	}
 	b, err := io.ReadAll(data)
 	data.Close()
 	nw := e.nw
@@ -507,11 +518,14 @@ func (c *testCluster) kill(id uint64, powerCut bool) *crashfs.FS {
 	if m == nil {
 		return nil
 	}
+	// Off the network first: a message sent after the crash point
+	// could acknowledge an entry or a vote the restarted member no
+	// longer has (raft's rule: nothing is sent before it is durable).
+	m.ep.detach()
 	after := m.fs.Kill()
 	if powerCut {
 		after = m.fs.Crash()
 	}
-	m.ep.detach()
 	m.node.Close() // its fatal error, if any, was checked by the test
 	m.sm.Close()
 	return after

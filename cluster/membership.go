@@ -15,7 +15,19 @@ import (
 // the leader promotes it to voter once it has caught up. The id is one
 // above every id ever used. Adding a URL that is already a member's
 // returns that member's id, so a retry after ErrUnknownOutcome is safe.
+// An id found taken when the change is applied (a concurrent add, or
+// this member not yet aware of the last one) is chosen again, a few
+// times.
 func (n *Node) AddMember(ctx context.Context, peerURL string) (uint64, error) {
+	for try := 0; ; try++ {
+		id, err := n.addMember(ctx, peerURL)
+		if !errors.Is(err, ErrMemberExists) || try == 4 || ctx.Err() != nil {
+			return id, err
+		}
+	}
+}
+
+func (n *Node) addMember(ctx context.Context, peerURL string) (uint64, error) {
 	n.mu.Lock()
 	for _, m := range n.status.Members {
 		if m.PeerURL == peerURL {
@@ -30,7 +42,7 @@ func (n *Node) AddMember(ctx context.Context, peerURL string) (uint64, error) {
 		Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: new(id)}},
 		Context: encodeEnvelope(n.id, req, []byte(peerURL)),
 	}
-	_, err := n.propose(ctx, req, func(ctx context.Context) error { return n.rn.ProposeConfChange(ctx, cc) })
+	_, err := n.propose(ctx, req, true, func(ctx context.Context) error { return n.rn.ProposeConfChange(ctx, cc) })
 	if err != nil {
 		return 0, err
 	}
@@ -51,7 +63,7 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 		Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(id)}},
 		Context: encodeEnvelope(n.id, req, nil),
 	}
-	_, err := n.propose(ctx, req, func(ctx context.Context) error { return n.rn.ProposeConfChange(ctx, cc) })
+	_, err := n.propose(ctx, req, true, func(ctx context.Context) error { return n.rn.ProposeConfChange(ctx, cc) })
 	return err
 }
 

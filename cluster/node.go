@@ -190,6 +190,13 @@ type Node struct {
 	ticks        uint64
 	promoteAfter map[uint64]uint64 // learner id → tick before which no new promotion is proposed
 	raftState    raft.StateType
+	// afterAdvance holds the answers to this member's membership
+	// changes applied in the current Ready, given after Advance: raft
+	// turns a conf change proposed while it still counts an earlier one
+	// as unapplied (until Advance) into an empty entry, so a caller who
+	// proposes the next change as soon as the last one returned would
+	// otherwise wait in vain.
+	afterAdvance []func()
 
 	maxID atomic.Uint64 // the largest member id ever used, for AddMember
 
@@ -388,6 +395,14 @@ func (n *Node) Status() Status {
 	return s
 }
 
+// Leader returns the id of the leader this member knows, 0 for none: a
+// cheap Status().Leader, for every answer's Amaters-Leader.
+func (n *Node) Leader() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status.Leader
+}
+
 // AppliedIndex returns the index of the last entry applied locally.
 func (n *Node) AppliedIndex() uint64 { return n.applied.Load() }
 
@@ -429,6 +444,11 @@ func (n *Node) run() {
 				return
 			}
 			n.rn.Advance()
+			for _, f := range n.afterAdvance {
+				f()
+			}
+			clear(n.afterAdvance)
+			n.afterAdvance = n.afterAdvance[:0]
 		}
 	}
 }
@@ -568,7 +588,12 @@ func (n *Node) apply(e *pb.Entry) error {
 	n.applied.Store(idx)
 	n.waitIdx.advance(idx)
 	if origin == n.id && req != 0 {
-		n.wake(req, proposalResult{val: res, err: resErr})
+		r := proposalResult{val: res, err: resErr}
+		if e.GetType() == pb.EntryNormal {
+			n.wake(req, r)
+		} else {
+			n.afterAdvance = append(n.afterAdvance, func() { n.wake(req, r) })
+		}
 	}
 	return nil
 }

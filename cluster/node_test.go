@@ -327,3 +327,27 @@ func TestMembershipUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged during add+promote+remove-leader", n)
 }
+
+// TestConfChangesBackToBack: a membership change proposed as soon as the
+// previous one returned is not lost, through the leader or a follower.
+// (Raft turns a conf change proposed while the leader still counts an
+// earlier one as unapplied into an empty entry: the node answers the
+// leader's own changes after Advance, and proposes again until applied.)
+func TestConfChangesBackToBack(t *testing.T) {
+	c := newCluster(t, 3, 7, cluster.Options{})
+	for i := range 16 {
+		m := c.waitLeader()
+		if i%2 == 1 {
+			m = c.member(m.id%3 + 1)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		id, err := m.node.AddMember(ctx, fmt.Sprintf("mem://extra-%d", i))
+		if err == nil {
+			err = m.node.RemoveMember(ctx, id)
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -20,13 +21,21 @@ type proposalResult struct {
 // errors; a context without a deadline gets Options.RequestTimeout.
 func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	req := n.reqID.Add(1)
-	return n.propose(ctx, req, func(ctx context.Context) error {
+	return n.propose(ctx, req, false, func(ctx context.Context) error {
 		return n.rn.Propose(ctx, encodeEnvelope(n.id, req, cmd))
 	})
 }
 
-// propose registers a waiter for req, runs step and waits.
-func (n *Node) propose(ctx context.Context, req uint64, step func(context.Context) error) (any, error) {
+// propose registers a waiter for req, runs step and waits. With again
+// (membership changes), step runs again every election timeout until
+// the outcome is known: raft turns a conf change proposed while the
+// leader still counts an earlier one as unapplied into an empty entry,
+// without a word to the proposer (a follower proposing right after its
+// last change was applied here may meet a leader that has not taken
+// note of it yet). A repeat is harmless: the first of the copies to
+// apply answers the waiter, and the later ones are refused as no-ops by
+// applyConfChange (an id already used, an id no longer a member).
+func (n *Node) propose(ctx context.Context, req uint64, again bool, step func(context.Context) error) (any, error) {
 	if err := n.usable(); err != nil {
 		return nil, err
 	}
@@ -51,16 +60,26 @@ func (n *Node) propose(ctx context.Context, req uint64, step func(context.Contex
 		// The context ended while raft took the proposal, or before.
 		return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil && !isResultErr(r.err) {
+	var repeat <-chan time.Time
+	if again {
+		t := time.NewTicker(max(n.opts.TickInterval*time.Duration(n.opts.ElectionTicks), 10*time.Millisecond))
+		defer t.Stop()
+		repeat = t.C
+	}
+	for {
+		select {
+		case r := <-ch:
+			if r.err != nil && !isResultErr(r.err) {
+				n.proposalsFailed.Add(1)
+			}
+			return r.val, r.err
+		case <-repeat:
+			step(ctx) // a failure leaves the first proposal's fate to come
+		case <-ctx.Done():
+			n.unwait(req)
 			n.proposalsFailed.Add(1)
+			return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
 		}
-		return r.val, r.err
-	case <-ctx.Done():
-		n.unwait(req)
-		n.proposalsFailed.Add(1)
-		return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
 	}
 }
 

@@ -119,6 +119,32 @@ func (c *Cluster) applyFile(path string, data []byte) []error {
 	if !ok {
 		return []error{&srvconfig.Error{Where: where(""), Key: "cluster", Message: "must be a table: [cluster]"}}
 	}
+	return c.applyTable(table, where, filepath.Dir(path))
+}
+
+// Section is the [cluster] section for server/config.LoadWith, which
+// loads the whole file (every section, with the server's strictness):
+// its Load applies the table and then the AMATERS_CLUSTER_* variables to
+// *c, which should start as [Default]. After LoadWith, apply the flags
+// (Set), then Validate.
+func Section(c *Cluster) srvconfig.Section {
+	return srvconfig.Section{Name: "cluster", Load: func(in srvconfig.SectionInput) []error {
+		if c.origin == nil {
+			c.origin = map[string]string{}
+		}
+		errs := c.applyTable(in.Table, in.Where, in.Dir)
+		env := make([]string, 0, len(in.Env))
+		for k, v := range in.Env {
+			env = append(env, k+"="+v)
+		}
+		slices.Sort(env)
+		return append(errs, c.applyEnv(env)...)
+	}}
+}
+
+// applyTable applies the keys of the [cluster] table; relative paths are
+// relative to dir.
+func (c *Cluster) applyTable(table map[string]any, where func(string) string, dir string) []error {
 	keys := c.keys()
 	var errs []error
 	names := make([]string, 0, len(table))
@@ -139,7 +165,7 @@ func (c *Cluster) applyFile(path string, data []byte) []error {
 		}
 		if isPath(name) {
 			if s := p.(*string); *s != "" && !filepath.IsAbs(*s) {
-				*s = filepath.Join(filepath.Dir(path), *s)
+				*s = filepath.Join(dir, *s)
 			}
 		}
 		c.origin[key] = where(name)

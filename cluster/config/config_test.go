@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +160,36 @@ func TestShowRoundTrip(t *testing.T) {
 	}
 	if err := again.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSection: through server/config.LoadWith, the [cluster] section
+// loads as with Load (file, then variables, lines in problems), and the
+// other sections keep the server's strictness.
+func TestSection(t *testing.T) {
+	p := write(t, good+"peer_tls_ca = \"ca.pem\"\n")
+	c := config.Default()
+	sc, err := srvconfig.LoadWith(p, []string{"AMATERS_CLUSTER_ELECTION_MS=2000"}, srvconfig.Overrides{},
+		srvconfig.Options{Sections: []srvconfig.Section{config.Section(&c)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := config.Load(p, []string{"AMATERS_CLUSTER_ELECTION_MS=2000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.MarshalTOML()) != string(want.MarshalTOML()) || c.PeerTLSCA != filepath.Join(filepath.Dir(p), "ca.pem") ||
+		c.ElectionMs != 2000 || !strings.HasSuffix(sc.Server.DataDir, "d1") {
+		t.Fatalf("LoadWith: %+v, data_dir %s; Load: %+v", c, sc.Server.DataDir, want)
+	}
+	p = write(t, "[server]\ndata_dirr = \"x\"\n[cluster]\nnode_id = 1\nnode_idd = 2\n")
+	c = config.Default()
+	_, err = srvconfig.LoadWith(p, []string{"AMATERS_CLUSTER_NOPE=1"}, srvconfig.Overrides{},
+		srvconfig.Options{Sections: []srvconfig.Section{config.Section(&c)}})
+	got := fmt.Sprint(srvconfig.Problems(err))
+	for _, w := range []string{"amaters.toml:2: server.data_dirr", "amaters.toml:5: cluster.node_idd: unknown key", "$AMATERS_CLUSTER_NOPE: cluster.nope: unknown key"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("problems %s: want %q", got, w)
+		}
 	}
 }

@@ -2,13 +2,13 @@
 // configuration (API.md §9): its keys and defaults, loading from the
 // TOML file and the AMATERS_CLUSTER_* environment, and validation.
 //
-// The other sections are server/config's: the binary loads the same file
-// with server/config.Load, which reports [cluster] as an unknown section
-// (server/config has no hook for a section it does not know), and drops
-// exactly that one problem; this package reads only [cluster] and ignores
-// the rest. Problems are *server/config.Error values, printed
-// "FILE:LINE: cluster.key: message", so both packages' problems print
-// alike; lines come from rbac.ScanTOML, as in server/config.
+// The other sections are server/config's: the binary loads the file with
+// server/config.LoadWith, declaring [cluster] through [Section], so the
+// whole file is read once with the server's strictness and [cluster]'s
+// keys come here. ([Load] reads only [cluster], for tools and tests.)
+// Problems are *server/config.Error values, printed "FILE:LINE:
+// cluster.key: message", so both packages' problems print alike; lines
+// come from rbac.ScanTOML (Load) or server/config (Section).
 //
 // Precedence: defaults < file < environment (AMATERS_CLUSTER_<KEY>,
 // upper-cased; initial_members comma-separated) < the binary's flags.

@@ -541,3 +541,30 @@ func (osFiles) List(dir string) ([]string, error) {
 	}
 	return names, nil
 }
+
+// Checkpoint returns an lsm checkpoint of the state, for the server's
+// online backup (server.Engine.Checkpoint): every entry applied before
+// the call and maybe some applied during it, always whole entries (each
+// is one lsm batch), so the archive holds one revision. Close it when
+// done. A Restore (a snapshot installed) while it is open makes the
+// reads of its files that have not started fail: the backup fails with
+// an error rather than mixing two states.
+func (m *Machine) Checkpoint() (*lsm.Checkpoint, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, store.ErrClosed
+	}
+	return m.db.Checkpoint()
+}
+
+// Stats returns the lsm's and the store's counters, for /metrics and
+// /health.
+func (m *Machine) Stats() (lsm.Metrics, store.Metrics, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return lsm.Metrics{}, store.Metrics{}, store.ErrClosed
+	}
+	return m.db.Metrics(), m.st.Metrics(), nil
+}

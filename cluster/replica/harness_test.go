@@ -109,7 +109,17 @@ func (c *testCluster) reserve(id uint64) {
 	// could be taken in between (by an outgoing connection, say).
 	c.lns[id] = ln
 	c.mu.Unlock()
-	c.t.Cleanup(func() { ln.Close() })
+	// Closed here only if no member took it: a member's listener is its
+	// own to close (closed under it, the member's Close may fail with
+	// "use of closed network connection", as a stress run saw).
+	c.t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.lns[id] == ln {
+			delete(c.lns, id)
+			ln.Close()
+		}
+	})
 }
 
 func (c *testCluster) start(id uint64, join bool) {

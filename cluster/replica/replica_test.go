@@ -599,9 +599,34 @@ func TestEventsIdentical(t *testing.T) {
 		}
 	})
 	lead := c.leader()
+	// Each write is guarded on d/x's revision, so that a write retried
+	// after an unknown outcome (the kill below, a timeout on a slow
+	// machine) applies at most once: a retry whose first attempt did
+	// apply fails its guard, finding our own value, and emits nothing.
+	// (Retrying an unguarded put there applies it twice: two more
+	// events, rightly, on every member.)
+	var rev uint64
 	for i := range 30 {
-		c.mustWrite(uint64(i%3+1), store.Request{Ops: []store.Op{put("c", fmt.Sprint("k", i%7), fmt.Sprint(i), store.Guard{}),
-			put("d", "x", fmt.Sprint(i), store.Guard{})}})
+		id, v := uint64(i%3+1), fmt.Sprint(i)
+		g := store.Guard{Kind: store.GuardAbsent}
+		if rev > 0 {
+			g = store.Guard{Kind: store.GuardRevision, Revision: rev}
+		}
+		req := store.Request{Ops: []store.Op{put("d", "x", v, g), put("c", fmt.Sprint("k", i%7), v, store.Guard{})}}
+		for deadline, maybe := time.Now().Add(30*time.Second), false; ; {
+			res, err := c.get(id).Write(t.Context(), req)
+			var ge *store.GuardError
+			if err == nil {
+				rev = res.Revision
+				break
+			} else if maybe && errors.As(err, &ge) && ge.Current != nil && string(ge.Current.Value) == v {
+				rev = ge.Current.ModRevision
+				break
+			} else if !(retryable(err) || errors.Is(err, cluster.ErrUnknownOutcome)) || time.Now().After(deadline) {
+				t.Fatalf("write %d through member %d: %v", i, id, err)
+			}
+			maybe = maybe || errors.Is(err, cluster.ErrUnknownOutcome)
+		}
 		if i == 10 {
 			c.kill(lead)
 			c.leader()

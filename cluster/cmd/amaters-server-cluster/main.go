@@ -1,10 +1,12 @@
 // Command amaters-server-cluster is the cluster edition of amaters-server
-// (API.md §9). This is the skeleton of the binary: it loads and validates
-// the configuration (the product's sections and [cluster]) and runs this
-// member of the cluster: the raft log, the replicated state machine and
-// the peer listener. It does not serve the HTTP API yet: that waits for
-// the server's seam for a replicated engine (see README, "Cluster
-// edition"), and the binary says so on stderr when it starts.
+// (API.md §9): every member serves the whole HTTP API of package server,
+// over the replicated engine of package member (writes through raft,
+// linearizable reads by ReadIndex), with GET /v1/cluster, the membership
+// admin, Amaters-Leader and the amaters_cluster_* metrics. It loads the
+// product's configuration with its [cluster] section, binds the peer
+// port, and runs server.Server until SIGTERM/SIGINT (or the raft node
+// stops on a fatal error, which ends it with exit 1). The client commands
+// member and cluster talk to a running member's API.
 package main
 
 import (
@@ -13,24 +15,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	clusterconfig "amaters-server/cluster/config"
+	"amaters-server/cluster/member"
 	"amaters-server/cluster/replica"
 	"amaters-server/cluster/transport"
+	"amaters-server/server"
 	srvconfig "amaters-server/server/config"
 )
 
-// version is the cluster edition's version (API.md §9 is 0.4). It is
-// not server.Version: importing package server would add its
-// dependencies to this module while the binary does not serve the API.
+// version is the cluster edition's version (API.md §9 is 0.4); the
+// server it embeds is server.Version.
 const version = "0.4.0-dev"
 
 func main() {
@@ -42,6 +46,11 @@ const usage = `usage:
   amaters-server-cluster --config F            same as start --config F
   amaters-server-cluster validate-config --config F [--show]
   amaters-server-cluster version
+  amaters-server-cluster cluster status --addr HOST:PORT [--format human|json] [auth flags]
+  amaters-server-cluster member list --addr HOST:PORT [--format human|json] [auth flags]
+  amaters-server-cluster member add PEER_URL --addr HOST:PORT [auth flags]
+  amaters-server-cluster member remove ID --addr HOST:PORT [auth flags]
+auth flags: --token, --api-key (or AMATERS_TOKEN, AMATERS_API_KEY), --cacert, --cert, --key, --insecure-skip-verify
 `
 
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
@@ -74,8 +83,10 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return 0
+	case "cluster", "member":
+		return clientCommand(ctx, args, env, stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "amaters-server-cluster %s (%s %s/%s, commit unknown)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(stdout, "amaters-server-cluster %s (server %s, %s %s/%s, commit unknown)\n", version, server.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	}
 	fmt.Fprint(stderr, usage)
@@ -91,15 +102,9 @@ type flags struct {
 // load builds and validates both parts of the configuration, and returns
 // every problem at once.
 func load(path string, env []string, f flags) (srvconfig.Config, clusterconfig.Cluster, error) {
-	sc, err := srvconfig.Load(path, env, f.srv)
-	var errs []error
-	for _, p := range srvconfig.Problems(err) {
-		// server/config knows no [cluster] section; this binary does.
-		if e, ok := p.(*srvconfig.Error); ok && e.Key == "cluster" {
-			continue
-		}
-		errs = append(errs, p)
-	}
+	cc := clusterconfig.Default()
+	sc, err := srvconfig.LoadWith(path, env, f.srv, srvconfig.Options{Sections: []srvconfig.Section{clusterconfig.Section(&cc)}})
+	errs := srvconfig.Problems(err)
 	if len(errs) == 0 {
 		errs = append(errs, srvconfig.Problems(sc.Validate())...)
 	}
@@ -108,17 +113,17 @@ func load(path string, env []string, f flags) (srvconfig.Config, clusterconfig.C
 		errs = append(errs, &srvconfig.Error{Where: sc.Origin("storage.engine"), Key: "storage.engine",
 			Message: fmt.Sprintf("%q: the cluster edition keeps its state on disk (lsm); the raft log is its durable copy", sc.Storage.Engine)})
 	}
-	cc, err := clusterconfig.Load(path, env)
-	errs = append(errs, srvconfig.Problems(err)...)
-	for key, v := range map[string]string{"node_id": f.nodeID, "peer_address": f.peerAddress,
-		"advertise_peer_url": f.advertise, "initial_members": f.initialMembers, "initial_state": f.initialState} {
+	clusterOK := len(srvconfig.Problems(err)) == 0
+	for _, key := range []string{"node_id", "peer_address", "advertise_peer_url", "initial_members", "initial_state"} {
+		v := map[string]string{"node_id": f.nodeID, "peer_address": f.peerAddress,
+			"advertise_peer_url": f.advertise, "initial_members": f.initialMembers, "initial_state": f.initialState}[key]
 		if v != "" {
 			if err := cc.Set(key, v, "flag --"+strings.ReplaceAll(key, "_", "-")); err != nil {
-				errs = append(errs, err)
+				errs, clusterOK = append(errs, err), false
 			}
 		}
 	}
-	if err == nil {
+	if clusterOK {
 		errs = append(errs, srvconfig.Problems(cc.Validate())...)
 	}
 	return sc, cc, errors.Join(errs...)
@@ -130,6 +135,8 @@ func start(ctx context.Context, args, env []string, stderr io.Writer) int {
 	var f flags
 	path := fs.String("config", "", "configuration file")
 	fs.StringVar(&f.srv.DataDir, "data-dir", "", "server.data_dir")
+	fs.StringVar(&f.srv.Bind, "bind", "", "server.bind_address: the API's HOST:PORT")
+	fs.StringVar(&f.srv.HealthPort, "health-port", "", "health.http_port")
 	fs.StringVar(&f.srv.LogLevel, "log-level", "", "server.log_level")
 	fs.StringVar(&f.nodeID, "node-id", "", "cluster.node_id")
 	fs.StringVar(&f.peerAddress, "peer-address", "", "cluster.peer_address")
@@ -141,20 +148,17 @@ func start(ctx context.Context, args, env []string, stderr io.Writer) int {
 	}
 	sc, cc, err := load(*path, env, f)
 	if err != nil {
+		fmt.Fprintln(stderr, "amaters-server-cluster: invalid configuration:")
 		for _, p := range srvconfig.Problems(err) {
 			fmt.Fprintln(stderr, p)
 		}
 		return 1
 	}
-	var level slog.Level
-	level.UnmarshalText([]byte(sc.Server.LogLevel)) // validated
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
 	members, _ := cc.Members() // validated
 	o := replica.Options{
 		ID: cc.NodeID, InitialMembers: members, Join: cc.InitialState == "existing",
 		InsecurePeers: cc.InsecurePeers, TickInterval: cc.Heartbeat(), ElectionTicks: cc.ElectionTicks(),
-		SnapshotEntries: uint64(cc.SnapshotEntries), RequestTimeout: cc.RequestTimeout(), Logger: logger,
+		SnapshotEntries: uint64(cc.SnapshotEntries), RequestTimeout: cc.RequestTimeout(),
 	}
 	o.Machine.ServerVersion = version
 	o.Machine.MemtableSize = sc.Storage.MemtableSizeMB << 20
@@ -162,52 +166,76 @@ func start(ctx context.Context, args, env []string, stderr io.Writer) int {
 	o.Machine.Store.HistoryRevisions = 100000
 	if cc.TLS() {
 		if o.PeerTLS, err = transport.LoadTLS(cc.PeerTLSCert, cc.PeerTLSKey, cc.PeerTLSCA); err != nil {
-			fmt.Fprintln(stderr, "cluster.peer_tls_cert:", err)
+			fmt.Fprintln(stderr, "amaters-server-cluster: cluster.peer_tls_cert:", err)
 			return 1
 		}
 	}
+	// The peer port first: a busy one fails the start before the server
+	// binds its own or touches the data folder.
 	if o.PeerListener, err = net.Listen("tcp", cc.PeerAddress); err != nil {
-		fmt.Fprintf(stderr, "cluster.peer_address: %v\n", err)
+		fmt.Fprintf(stderr, "amaters-server-cluster: cluster.peer_address: %v\n", err)
 		return 1
 	}
-	if err := os.MkdirAll(sc.Server.DataDir, 0o700); err != nil {
-		o.PeerListener.Close()
-		fmt.Fprintln(stderr, "server.data_dir:", err)
-		return 1
-	}
-	r, err := replica.Open(sc.Server.DataDir, o)
+	m := member.New(o)
+	// A reload (SIGHUP) reloads the server's sections; [cluster] is read
+	// at start only.
+	reload := func() (srvconfig.Config, error) { c, _, err := load(*path, env, f); return c, err }
+	sigs := make(chan os.Signal, 4)
+	srv, err := server.New(sc, m.ServerOptions(server.Options{
+		Stderr: stderr, LoadConfig: reload, Signals: sigs,
+		NotifySocket: getenv(env, "NOTIFY_SOCKET"), Watchdog: watchdogInterval(env),
+	}))
 	if err != nil {
-		fmt.Fprintln(stderr, "start:", err)
+		o.PeerListener.Close()
+		fmt.Fprintln(stderr, "amaters-server-cluster:", err)
 		return 1
 	}
-	fmt.Fprintln(stderr, "amaters-server-cluster: this build runs the member (raft, state machine, peers) but does not serve the HTTP API yet")
-	logger.Info("member started", "id", cc.NodeID, "peer_address", o.PeerListener.Addr().String(), "data_dir", sc.Server.DataDir)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := m.Watch(ctx, 200*time.Millisecond); err != nil {
+			cancel(err)
+		}
+	})
+	err = srv.Run(ctx)
+	if m.Replica() == nil {
+		o.PeerListener.Close() // Run stopped before it opened the engine
+	}
+	cause := context.Cause(ctx)
+	cancel(nil)
+	wg.Wait()
+	if err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "amaters-server-cluster:", err)
+		return 1
+	}
+	return 0
+}
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var lead uint64
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			if err := r.Node().Err(); err != nil {
-				done = true
-				break
-			}
-			if st := r.Node().Status(); st.Leader != lead {
-				lead = st.Leader
-				logger.Info("leader", "leader", st.Leader, "term", st.Term, "applied", st.Applied)
-			}
+func getenv(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
 		}
 	}
-	stop() // a second signal exits at once
-	if err := r.Close(); err != nil {
-		logger.Error("member stopped", "err", err)
-		return 1
+	return ""
+}
+
+// watchdogInterval reads systemd's $WATCHDOG_USEC (microseconds), when it
+// is meant for this process ($WATCHDOG_PID unset or ours), as
+// amaters-server does.
+func watchdogInterval(env []string) time.Duration {
+	if pid := getenv(env, "WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
 	}
-	logger.Info("member stopped")
-	return 0
+	us, err := strconv.ParseInt(getenv(env, "WATCHDOG_USEC"), 10, 64)
+	if err != nil || us <= 0 {
+		return 0
+	}
+	return time.Duration(us) * time.Microsecond
 }
