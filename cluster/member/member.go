@@ -174,7 +174,7 @@ func (e *engine) Stats() server.EngineStats {
 	}
 	st := server.EngineStats{
 		SizeBytes: lm.DiskBytes, Flushes: lm.Flushes, Compactions: lm.Compactions, WALSyncs: lm.WALSyncs,
-		WriteStalls: lm.WriteStalls, StallSeconds: lm.StallSeconds, Err: lm.Err,
+		WriteStalls: lm.WriteStalls, StallSeconds: lm.WriteStallTime.Seconds(), Err: lm.Err,
 		Levels: make([]server.LevelStats, len(lm.Levels)), Revision: sm.Revision, Expired: sm.Expired,
 	}
 	for i, l := range lm.Levels {
