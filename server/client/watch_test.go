@@ -293,6 +293,7 @@ func TestWatchFromNow(t *testing.T) {
 	if string(ev.Key) != "after" || ev.Revision <= before || ev.Kind != "put" {
 		t.Fatalf("first event %+v, want a put of after", ev)
 	}
+	e.write(wput("after", "last")) // so that a next event exists
 	next := <-events
 	if next.Revision != ev.Revision+1 || string(next.Key) != "after" {
 		t.Fatalf("second event %+v after %+v", next, ev)
