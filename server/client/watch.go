@@ -105,6 +105,9 @@ type watcher struct {
 	out  chan<- Event
 	// next is the first revision not delivered (0: unknown yet).
 	next uint64
+	// idle is the current connection's idle timer, stopped while the
+	// receiver takes its time.
+	idle *time.Timer
 }
 
 // errStreamEnded is a stream that ended for a reason worth a reconnect.
@@ -185,6 +188,7 @@ func (w *watcher) once() (streamed bool, err error) {
 	// never answers is dropped too.
 	idle := time.AfterFunc(w.opts.IdleTimeout, cancel)
 	defer idle.Stop()
+	w.idle = idle
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		return false, err
@@ -254,6 +258,8 @@ func (w *watcher) once() (streamed bool, err error) {
 
 // deliver sends a confirmed revision's events and moves next past it.
 func (w *watcher) deliver(evs []Event) error {
+	w.idle.Stop()
+	defer w.idle.Reset(w.opts.IdleTimeout)
 	for _, e := range evs {
 		select {
 		case w.out <- e:
@@ -276,7 +282,8 @@ func (w *watcher) end(data string) error {
 	}
 	switch d.Code {
 	case "slow_consumer", "unavailable":
-		if d.ResumeFrom > 0 && (w.next == 0 || d.ResumeFrom < w.next) {
+		// Never move next back: it is what filters out repeats.
+		if w.next == 0 {
 			w.next = d.ResumeFrom
 		}
 		return fmt.Errorf("%w: %s", errStreamEnded, d.Code)

@@ -32,7 +32,8 @@ type watchEnv struct {
 	mu        sync.Mutex
 	committed []store.Event
 	cut       func() int
-	conns     int // watch requests served
+	conns     int      // watch requests served
+	lastIDs   []string // their Last-Event-ID headers
 }
 
 func newWatchEnv(t *testing.T, hopts watch.Options, history uint64) *watchEnv {
@@ -58,6 +59,7 @@ func newWatchEnv(t *testing.T, hopts watch.Options, history uint64) *watchEnv {
 		e.mu.Lock()
 		cut := e.cut
 		e.conns++
+		e.lastIDs = append(e.lastIDs, r.Header.Get("Last-Event-ID"))
 		e.mu.Unlock()
 		if cut != nil {
 			w = &cutWriter{ResponseWriter: w, budget: cut()}
@@ -293,6 +295,7 @@ func TestWatchFromNow(t *testing.T) {
 	if string(ev.Key) != "after" || ev.Revision <= before || ev.Kind != "put" {
 		t.Fatalf("first event %+v, want a put of after", ev)
 	}
+	e.write(wput("after", "last")) // so that a next event exists
 	next := <-events
 	if next.Revision != ev.Revision+1 || string(next.Key) != "after" {
 		t.Fatalf("second event %+v after %+v", next, ev)
