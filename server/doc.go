@@ -146,7 +146,8 @@
 //     (History and Revision of its local store.Store) serves
 //     GET /v1/collections/{c}/watch (others answer 501), and it hands the
 //     events its store gives OnCommit to [Server.PublishCommitted], in
-//     revision order, once each. The built-in engine does both; the hub
+//     revision order, once each, and calls [Server.PublishGap] when its
+//     state changed without OnCommit (a snapshot installed). The built-in engine does both; the hub
 //     lives in Run, ends every stream with "unavailable" at the drain,
 //     and ends with "permission_denied" the streams a reload's roles no
 //     longer allow (watch.go).

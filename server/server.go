@@ -295,3 +295,12 @@ func (s *Server) PublishCommitted(events []store.Event) {
 		h.Publish(events)
 	}
 }
+
+// PublishGap tells the watches that committed changes were not published
+// (a replicated member installed a snapshot): each ends as a slow consumer
+// at its first revision not delivered, and resumes from the history.
+func (s *Server) PublishGap() {
+	if h := s.watch.Load(); h != nil {
+		h.Gap()
+	}
+}

@@ -23,6 +23,9 @@ type Member struct {
 	opts replica.Options
 	r    atomic.Pointer[replica.Replica]
 	log  atomic.Pointer[slog.Logger] // the replica's, set by OpenEngine
+	// feed receives the store's committed changes for the watches
+	// (SetFeed; nil: none).
+	feed atomic.Pointer[Feed]
 }
 
 // New returns a Member that will open a replica with opts (whose
@@ -33,6 +36,33 @@ func New(opts replica.Options) *Member { return &Member{opts: opts} }
 // Replica returns the replica, nil before OpenEngine opened it.
 func (m *Member) Replica() *replica.Replica { return m.r.Load() }
 
+// Feed is where a member's committed changes go for the watches (API.md
+// §8): a *server.Server.
+type Feed interface {
+	PublishCommitted([]store.Event)
+	PublishGap()
+}
+
+// SetFeed sends the changes this member's store commits to f, once the
+// engine is open; call it before the server's Run. Every member applies
+// the same entries, so every member's watches see the same changes at the
+// same revisions. A snapshot installed on this member changes its state
+// without commits: f's PublishGap ends its watches, which resume from the
+// history the snapshot carries.
+func (m *Member) SetFeed(f Feed) { m.feed.Store(&f) }
+
+func (m *Member) publish(evs []store.Event) {
+	if f := m.feed.Load(); f != nil {
+		(*f).PublishCommitted(evs)
+	}
+}
+
+func (m *Member) gap(uint64) {
+	if f := m.feed.Load(); f != nil {
+		(*f).PublishGap()
+	}
+}
+
 // OpenEngine is server.Options.OpenEngine: it opens the replica in
 // cfg.Server.DataDir and returns it as the server's engine.
 func (m *Member) OpenEngine(_ context.Context, cfg config.Config, log *slog.Logger) (server.Engine, error) {
@@ -42,6 +72,15 @@ func (m *Member) OpenEngine(_ context.Context, cfg config.Config, log *slog.Logg
 	o := m.opts
 	if o.Logger == nil {
 		o.Logger = log
+	}
+	// The watches: the store keeps watch.history_revisions of history
+	// and hands each committed group to the feed.
+	o.Machine.Store.HistoryRevisions = uint64(cfg.Watch.HistoryRevisions)
+	o.Machine.Store.OnCommit = m.publish
+	if prev := o.Machine.OnRestore; prev != nil {
+		o.Machine.OnRestore = func(rev uint64) { prev(rev); m.gap(rev) }
+	} else {
+		o.Machine.OnRestore = m.gap
 	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		o.PeerListener.Close()
@@ -157,6 +196,25 @@ func (e *engine) Collections(after string, limit int, now time.Time, allow func(
 		return err
 	})
 	return names, more, err
+}
+
+// History and Revision make the member's engine a watch.Source: a watch
+// reads this member's store's history.
+func (e *engine) History(from uint64, fn func(store.Event) bool) (oldest uint64, err error) {
+	err = e.r.Machine().View(func(st *store.Store) error {
+		oldest, err = st.History(from, fn)
+		return err
+	})
+	return oldest, err
+}
+
+func (e *engine) Revision() uint64 {
+	var rev uint64
+	e.r.Machine().View(func(st *store.Store) error {
+		rev = st.Revision()
+		return nil
+	})
+	return rev
 }
 
 func (e *engine) Checkpoint() (server.Checkpoint, error) {

@@ -137,6 +137,21 @@ func (h *Hub) Publish(events []store.Event) {
 	}
 }
 
+// Gap tells the hub that committed changes were not published to it (a
+// replicated member installed a snapshot, which replaces its state without
+// OnCommit). After the groups already queued, every watch ends as a slow
+// consumer at its first revision not delivered, and its client resumes
+// from the history, which the new state holds.
+func (h *Hub) Gap() {
+	h.qmu.Lock()
+	h.lost = true
+	h.qmu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
 // publish is the publisher goroutine.
 func (h *Hub) publish() {
 	var groups [][]store.Event

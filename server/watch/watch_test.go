@@ -427,3 +427,27 @@ func TestNilHubMetrics(t *testing.T) {
 		t.Fatal(m)
 	}
 }
+
+// TestGap: changes the hub never saw (a member's snapshot install) end
+// every watch as a slow consumer at its first revision not delivered, and
+// a watch from there reads them from the history.
+func TestGap(t *testing.T) {
+	e := newEnv(t, watch.Options{}, 1000)
+	s := e.open("c", "", "")
+	s.next()
+	r1 := e.write(put("c", "a", "1"))
+	if got := decode(t, s.event(t)); got.Rev != r1 {
+		t.Fatalf("before the gap: %v", got)
+	}
+	e.hub.Gap()
+	d := decodeEnd(t, s.event(t))
+	if d.Code != "slow_consumer" || d.ResumeFrom != r1+1 {
+		t.Fatalf("after Gap: %+v, want slow_consumer resuming from %d", d, r1+1)
+	}
+	r2 := e.write(put("c", "b", "2"))
+	again := e.open("c", "", "", "Last-Event-ID", fmt.Sprint(d.ResumeFrom-1))
+	again.next()
+	if got := decode(t, again.event(t)); got.Rev != r2 {
+		t.Fatalf("resumed: %v, want revision %d", got, r2)
+	}
+}

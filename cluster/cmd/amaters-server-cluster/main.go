@@ -190,6 +190,7 @@ func start(ctx context.Context, args, env []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "amaters-server-cluster:", err)
 		return 1
 	}
+	m.SetFeed(srv) // the watches of API.md §8
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancelCause(ctx)
