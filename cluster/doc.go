@@ -140,7 +140,9 @@
 // machine on lsm (without fsync, so restarts replay the log), an
 // in-memory network with seeded drops, duplicates, delays (reordering)
 // and symmetric and one-way partitions, power cuts through an in-memory
-// crash file system (internal/crashfs), and Porcupine checking the
+// crash file system (internal/crashfs; a crash stops the member's disk
+// at the crash point before the member is closed, so that it cannot
+// acknowledge an entry the crash state lacks), and Porcupine checking the
 // clients' history for linearizability, with that KV state machine and
 // with the real one (package machine: server/store without fsync, so a
 // power cut takes applied entries back and the log replays them, and

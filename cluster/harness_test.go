@@ -199,6 +199,7 @@ type network struct {
 	dupPct   int
 	maxDelay time.Duration
 	closed   bool
+	onSend   func(from uint64, m *pb.Message) // sees every message sent, before faults
 
 	wg                 sync.WaitGroup
 	delivered, dropped atomic.Uint64
@@ -268,6 +269,9 @@ func cloneMsg(m *pb.Message) *pb.Message {
 // twice, maybe never.
 func (nw *network) send(from uint64, m *pb.Message) {
 	nw.mu.Lock()
+	if nw.onSend != nil {
+		nw.onSend(from, m)
+	}
 	to := m.GetTo()
 	if nw.closed || nw.cut[[2]uint64{from, to}] || nw.rng.IntN(100) < nw.dropPct {
 		nw.mu.Unlock()
@@ -509,7 +513,8 @@ func (c *testCluster) start(id uint64, fs *crashfs.FS, join bool) *member {
 }
 
 // kill stops member id as a crash would: with powerCut, what was not
-// fsynced is lost; otherwise (a killed process) it survives.
+// fsynced is lost; otherwise (a killed process) it survives. It returns
+// the state to restart the member from (nil if it was not running).
 func (c *testCluster) kill(id uint64, powerCut bool) *crashfs.FS {
 	c.mu.Lock()
 	m := c.members[id]
@@ -518,17 +523,44 @@ func (c *testCluster) kill(id uint64, powerCut bool) *crashfs.FS {
 	if m == nil {
 		return nil
 	}
-	// Off the network first: a message sent after the crash point
-	// could acknowledge an entry or a vote the restarted member no
-	// longer has (raft's rule: nothing is sent before it is durable).
+	// The crash point: off the network (a message sent after it could
+	// acknowledge an entry or a vote the restarted member no longer has)
+	// and the disk stopped (the member runs on until closed: an entry or
+	// vote it made durable after the crash point would be missing from
+	// the state it restarts from, and a proposal it committed with it
+	// would be answered to its client). See crash.
 	m.ep.detach()
-	after := m.fs.Kill()
-	if powerCut {
-		after = m.fs.Crash()
+	after := m.fs.Stop(powerCut)
+	c.closeMember(m)
+	return after
+}
+
+// crash takes the crash point of member id's disk only: its file system
+// stops (see crashfs.FS.Stop), and the state a crash leaves now is
+// returned, to restart it from. The member is no longer running for the
+// cluster (no ticks, not in running()) but stays on the network until
+// the caller closes it with closeMember: what it then does must not
+// depend on anything it wrote after the crash point. (The harness used
+// to take the crash state with Crash or Kill while the member ran on:
+// it acknowledged entries its restart lacked, and the leader then sent
+// the restarted member a commit index past its last entry; raft
+// panicked, "tocommit(907) is out of range [lastIndex(906)]".)
+func (c *testCluster) crash(id uint64, powerCut bool) (*member, *crashfs.FS) {
+	c.mu.Lock()
+	m := c.members[id]
+	delete(c.members, id)
+	c.mu.Unlock()
+	if m == nil {
+		return nil, nil
 	}
+	return m, m.fs.Stop(powerCut)
+}
+
+// closeMember disconnects and closes a crashed member.
+func (c *testCluster) closeMember(m *member) {
+	m.ep.detach()
 	m.node.Close() // its fatal error, if any, was checked by the test
 	m.sm.Close()
-	return after
 }
 
 func (c *testCluster) member(id uint64) *member {

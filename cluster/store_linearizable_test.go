@@ -108,14 +108,10 @@ func (c *storeCluster) kill(id uint64, powerCut bool) *crashfs.FS {
 	if m == nil {
 		return nil
 	}
-	// Off the network first: a message sent after the crash point
-	// could acknowledge an entry or a vote the restarted member no
-	// longer has (raft's rule: nothing is sent before it is durable).
+	// The crash point: off the network and the disk stopped (see
+	// testCluster.kill).
 	m.ep.detach()
-	after := m.fs.Kill()
-	if powerCut {
-		after = m.fs.Crash()
-	}
+	after := m.fs.Stop(powerCut)
 	m.node.Close()
 	m.m.Close()
 	return after

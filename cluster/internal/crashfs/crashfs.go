@@ -2,7 +2,11 @@
 // power cut: it remembers, for each file, how many bytes were synced and,
 // for each directory, its entries at its last sync. [FS.Crash] returns
 // the state a power cut would leave; [FS.Kill] the state a killed process
-// leaves (the page cache survives).
+// leaves (the page cache survives). [FS.Stop] does either and stops the
+// FS at that instant, as the crash stops the process using it: to
+// restart a member from a crash, Stop its FS first and only then close
+// the member, so that nothing it writes (and acknowledges) after the
+// crash point is missing from the state it restarts from.
 //
 // lsm has the same test FS, but only for its own tests (export_test.go),
 // so this module keeps its own.
@@ -28,8 +32,9 @@ import (
 // FS is the crash-simulating file system. The zero value is not usable;
 // call New.
 type FS struct {
-	mu   sync.Mutex // guards dirs and every node's fields
-	dirs map[string]*dir
+	mu      sync.Mutex // guards dirs, stopped and every node's fields
+	dirs    map[string]*dir
+	stopped bool
 }
 
 type dir struct {
@@ -50,15 +55,44 @@ func New() *FS { return &FS{dirs: map[string]*dir{}} }
 
 // Crash returns the state a power cut leaves now: each directory with its
 // entries as of its last sync, each file cut to its synced length.
-func (m *FS) Crash() *FS { return m.copy(true) }
+func (m *FS) Crash() *FS { return m.copy(true, false) }
 
 // Kill returns the state a killed process leaves now: everything written,
 // synced or not.
-func (m *FS) Kill() *FS { return m.copy(false) }
+func (m *FS) Kill() *FS { return m.copy(false, false) }
 
-func (m *FS) copy(crash bool) *FS {
+// ErrStopped is the error of every change to an FS after Stop.
+var ErrStopped = errors.New("crashfs: stopped by a simulated crash")
+
+// Stop returns the state a power cut (powerCut) or a killed process
+// leaves now, like Crash or Kill, and stops m in the same instant: from
+// then on every change to m (write, sync, create, rename, remove, mkdir,
+// truncate, lock) fails with ErrStopped; reads still work.
+//
+// A crash stops the process at once. Taking Crash or Kill of a member's
+// FS while the member runs on does not: until it is closed it can write
+// more entries, sync them and acknowledge them to its peers, and those
+// entries are missing from the copy it restarts from, which is a lost
+// acknowledged write that no real crash produces (the leader then sends
+// the restarted member a commit index past its last entry, and raft
+// panics). With Stop, whatever the member does after the crash point
+// fails before it can be acknowledged.
+func (m *FS) Stop(powerCut bool) *FS { return m.copy(powerCut, true) }
+
+// stoppedErr: m.mu must be held.
+func (m *FS) stoppedErr(op, name string) error {
+	if m.stopped {
+		return &fs.PathError{Op: op, Path: name, Err: ErrStopped}
+	}
+	return nil
+}
+
+func (m *FS) copy(crash, stop bool) *FS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if stop {
+		m.stopped = true
+	}
 	c := New()
 	done := map[*node]*node{}
 	cp := func(n *node) *node {
@@ -99,6 +133,9 @@ func notExist(op, name string) error { return &fs.PathError{Op: op, Path: name, 
 func (m *FS) Create(name string) (lsm.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.stoppedErr("create", name); err != nil {
+		return nil, err
+	}
 	dn, base := split(name)
 	d := m.dirs[dn]
 	if d == nil {
@@ -138,6 +175,9 @@ func (m *FS) OpenDir(name string) (lsm.File, error) {
 func (m *FS) Rename(oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.stoppedErr("rename", oldname); err != nil {
+		return err
+	}
 	od, ob := split(oldname)
 	nd, nb := split(newname)
 	d1, d2 := m.dirs[od], m.dirs[nd]
@@ -153,6 +193,9 @@ func (m *FS) Rename(oldname, newname string) error {
 func (m *FS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.stoppedErr("remove", name); err != nil {
+		return err
+	}
 	dn, base := split(name)
 	d := m.dirs[dn]
 	if d == nil || d.live[base] == nil {
@@ -166,6 +209,9 @@ func (m *FS) Remove(name string) error {
 func (m *FS) MkdirAll(name string, _ os.FileMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.stoppedErr("mkdir", name); err != nil {
+		return err
+	}
 	for p := filepath.Clean(name); ; p = filepath.Dir(p) {
 		if m.dirs[p] == nil {
 			m.dirs[p] = &dir{live: map[string]*node{}, synced: map[string]*node{}}
@@ -212,6 +258,9 @@ var errLocked = errors.New("crashfs: locked")
 func (m *FS) Lock(name string) (io.Closer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.stoppedErr("lock", name); err != nil {
+		return nil, err
+	}
 	dn, base := split(name)
 	d := m.dirs[dn]
 	if d == nil {
@@ -258,6 +307,9 @@ var errClosed = errors.New("crashfs: file closed")
 func (f *file) Write(p []byte) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
+	if err := f.fs.stoppedErr("write", f.name); err != nil {
+		return 0, err
+	}
 	if f.closed || f.dir || !f.write {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: errClosed}
 	}
@@ -284,6 +336,9 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 func (f *file) Sync() error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
+	if err := f.fs.stoppedErr("sync", f.name); err != nil {
+		return err
+	}
 	if f.closed {
 		return &fs.PathError{Op: "sync", Path: f.name, Err: errClosed}
 	}
@@ -305,6 +360,9 @@ func (f *file) Sync() error {
 func (f *file) Truncate(size int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
+	if err := f.fs.stoppedErr("truncate", f.name); err != nil {
+		return err
+	}
 	if f.closed || f.dir || !f.write || size < 0 || size > int64(len(f.n.data)) {
 		return &fs.PathError{Op: "truncate", Path: f.name, Err: fs.ErrInvalid}
 	}
