@@ -225,7 +225,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		waiters:      map[uint64]chan proposalResult{},
 		promoteAfter: map[uint64]uint64{},
 	}
-	n.fs = osFiles{}
+	n.fs = lsm.OSFS()
 	if opts.FS != nil {
 		n.fs = opts.FS
 	}

@@ -200,30 +200,6 @@ type fileSystem interface {
 	List(dir string) ([]string, error)
 }
 
-// osFiles is fileSystem on the operating system.
-type osFiles struct{}
-
-func (osFiles) Create(name string) (lsm.File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
-}
-func (osFiles) Open(name string) (lsm.File, error)          { return os.Open(name) }
-func (osFiles) OpenDir(name string) (lsm.File, error)       { return os.Open(name) }
-func (osFiles) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
-func (osFiles) Remove(name string) error                    { return os.Remove(name) }
-func (osFiles) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
-func (osFiles) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) }
-func (osFiles) List(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(ents))
-	for i, e := range ents {
-		names[i] = e.Name()
-	}
-	return names, nil
-}
-
 func syncDir(fs fileSystem, dir string) error {
 	d, err := fs.OpenDir(dir)
 	if err != nil {

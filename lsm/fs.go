@@ -59,6 +59,11 @@ type File interface {
 // osFS is the operating system's file system.
 type osFS struct{}
 
+// OSFS returns the operating system's file system, the one Open uses when
+// Options.FS is nil (files created 0600), for callers that keep their
+// own files beside a database through the same interface.
+func OSFS() FS { return osFS{} }
+
 func (osFS) Create(name string) (File, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

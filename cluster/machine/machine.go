@@ -93,7 +93,7 @@ type Machine struct {
 // a Restore that a crash interrupted.
 func Open(dir string, opts Options) (*Machine, error) {
 	opts = opts.withDefaults()
-	m := &Machine{dir: dir, opts: opts, fs: osFiles{}, streams: map[*io.PipeWriter]struct{}{}}
+	m := &Machine{dir: dir, opts: opts, fs: lsm.OSFS(), streams: map[*io.PipeWriter]struct{}{}}
 	if opts.FS != nil {
 		m.fs = opts.FS
 	}
@@ -516,30 +516,6 @@ type files interface {
 	MkdirAll(dir string, perm os.FileMode) error
 	Stat(name string) (os.FileInfo, error)
 	List(dir string) ([]string, error)
-}
-
-// osFiles is files on the operating system.
-type osFiles struct{}
-
-func (osFiles) Create(name string) (lsm.File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-}
-func (osFiles) Open(name string) (lsm.File, error)          { return os.Open(name) }
-func (osFiles) OpenDir(name string) (lsm.File, error)       { return os.Open(name) }
-func (osFiles) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
-func (osFiles) Remove(name string) error                    { return os.Remove(name) }
-func (osFiles) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
-func (osFiles) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) }
-func (osFiles) List(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(ents))
-	for i, e := range ents {
-		names[i] = e.Name()
-	}
-	return names, nil
 }
 
 // Checkpoint returns an lsm checkpoint of the state, for the server's
