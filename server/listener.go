@@ -77,9 +77,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.perIP > 0 && l.byAddr[addr] >= l.perIP {
 			l.mu.Unlock()
+			l.closed("per_ip_limit") // counted before the slot is free again
 			<-l.sem
 			c.Close()
-			l.closed("per_ip_limit")
 			continue
 		}
 		l.byAddr[addr]++
@@ -120,8 +120,10 @@ func (l *limitListener) shedIdle(idle time.Duration) int {
 	}
 	l.mu.Unlock()
 	for _, c := range victims {
-		c.Close()
+		// Counted before the slot is given back: a client served in
+		// that slot then always finds the count that made room for it.
 		l.closed("idle_under_load")
+		c.Close()
 	}
 	return len(victims)
 }
