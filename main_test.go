@@ -118,7 +118,36 @@ func tryStart(t *testing.T, args ...string) (_ *daemon, code int, out string) {
 	}
 	args = append([]string{"start", "--bind", d.api, "--health-port", strconv.Itoa(hp)}, args...)
 	d.cmd = exec.Command(binary, args...)
-	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	// Readiness is the process's own READY=1 on a notify socket of this
+	// test, not only a 200 from /readyz: a port freePort handed out may be
+	// taken meanwhile by a server of another test process, whose /readyz
+	// would answer for ours.
+	sockDir, err := os.MkdirTemp("", "amn") // short: a socket path has ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "notify")
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { notify.Close() })
+	ready := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := notify.Read(buf)
+			if err != nil {
+				return
+			}
+			if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
+				close(ready)
+				return
+			}
+		}
+	}()
+	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOTIFY_SOCKET=" + sock}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -138,11 +167,15 @@ func tryStart(t *testing.T, args ...string) (_ *daemon, code int, out string) {
 			return nil, d.cmd.ProcessState.ExitCode(), d.logs.String()
 		default:
 		}
-		if resp, err := http.Get(d.health + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d, -1, ""
+		select {
+		case <-ready:
+			if resp, err := http.Get(d.health + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return d, -1, ""
+				}
 			}
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server neither ready nor exited:\n%s", d.logs)
