@@ -247,11 +247,13 @@ def b64(s):
 
 
 def fill_disk(c):
-    """Writes 8 KiB values until ten writes in a row are refused with 507."""
+    """Writes 8 KiB values until ten writes in a row are refused with 507.
+    The values are random: tables compress their blocks (Snappy), so
+    repetitive values would leave room once flushed, and the disk would
+    not stay full."""
     refused = 0
-    value = b"x" * 8192
     for i in range(5000):
-        code, _ = c.request("PUT", f"/v1/collections/c/keys/fill{i:05d}", value)
+        code, _ = c.request("PUT", f"/v1/collections/c/keys/fill{i:05d}", os.urandom(8192))
         if code == 507:
             refused += 1
             if refused >= 10:
@@ -298,7 +300,7 @@ def drive_until(main, flood, anon, full, stop):
         for _ in range(60):
             flood.request("GET", "/v1/status")  # 200 until the bucket is empty, then 429
         if full:
-            full.request("PUT", f"/v1/collections/c/keys/more{i}", b"x" * 8192)  # 507
+            full.request("PUT", f"/v1/collections/c/keys/more{i}", os.urandom(8192))  # 507
             for _ in range(3):
                 full.request("GET", "/v1/collections/c/keys/fill00000")  # 200
         i += 1
