@@ -166,7 +166,7 @@ type Node struct {
 	id     uint64
 	opts   Options
 	dir    string
-	fs     fileSystem
+	fs     lsm.FS
 	log    *raftlog.Storage
 	sm     StateMachine
 	tr     Transport

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -188,19 +187,7 @@ func (n *Node) maybeSnapshot() error {
 	return nil
 }
 
-// fileSystem is the part of lsm.FS the node uses for snapshot files.
-type fileSystem interface {
-	Create(name string) (lsm.File, error)
-	Open(name string) (lsm.File, error)
-	OpenDir(name string) (lsm.File, error)
-	Rename(oldname, newname string) error
-	Remove(name string) error
-	MkdirAll(dir string, perm os.FileMode) error
-	Stat(name string) (os.FileInfo, error)
-	List(dir string) ([]string, error)
-}
-
-func syncDir(fs fileSystem, dir string) error {
+func syncDir(fs lsm.FS, dir string) error {
 	d, err := fs.OpenDir(dir)
 	if err != nil {
 		return err

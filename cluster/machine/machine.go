@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,7 +71,7 @@ var errRestoring = errors.New("machine: state replaced or closed while a snapsho
 type Machine struct {
 	dir  string
 	opts Options
-	fs   files
+	fs   lsm.FS
 
 	// mu guards db, st and closed: Restore and Close hold it for writing
 	// while they swap or release them; everything else reads under it.
@@ -185,7 +184,7 @@ func (m *Machine) recover() error {
 }
 
 // removeAll removes a folder and everything in it.
-func removeAll(fsys files, path string) error {
+func removeAll(fsys lsm.FS, path string) error {
 	names, err := fsys.List(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -455,7 +454,7 @@ func (m *Machine) Restore(index uint64, r io.Reader) error {
 
 // extract writes the db/ files of a verified archive into dir, each
 // synced, then the folder.
-func extract(fsys files, r io.Reader, dir string) error {
+func extract(fsys lsm.FS, r io.Reader, dir string) error {
 	if err := removeAll(fsys, dir); err != nil {
 		return err
 	}
@@ -485,7 +484,7 @@ func extract(fsys files, r io.Reader, dir string) error {
 	return syncDir(fsys, dir)
 }
 
-func saveFile(fsys files, path string, r io.Reader) error {
+func saveFile(fsys lsm.FS, path string, r io.Reader) error {
 	f, err := fsys.Create(path)
 	if err != nil {
 		return err
@@ -497,25 +496,13 @@ func saveFile(fsys files, path string, r io.Reader) error {
 	return errors.Join(err, f.Close())
 }
 
-func syncDir(fsys files, dir string) error {
+func syncDir(fsys lsm.FS, dir string) error {
 	d, err := fsys.OpenDir(dir)
 	if err != nil {
 		return err
 	}
 	err = d.Sync()
 	return errors.Join(err, d.Close())
-}
-
-// files is the part of lsm.FS the machine uses for its own folders.
-type files interface {
-	Create(name string) (lsm.File, error)
-	Open(name string) (lsm.File, error)
-	OpenDir(name string) (lsm.File, error)
-	Rename(oldname, newname string) error
-	Remove(name string) error
-	MkdirAll(dir string, perm os.FileMode) error
-	Stat(name string) (os.FileInfo, error)
-	List(dir string) ([]string, error)
 }
 
 // Checkpoint returns an lsm checkpoint of the state, for the server's
