@@ -146,17 +146,24 @@ type Status struct {
 // Status returns the server's status. Any authenticated identity may ask.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	r, err := c.Do(ctx, http.MethodGet, "/v1/status", nil)
+	err := c.getJSON(ctx, "/v1/status", &st, "a status")
+	return st, err
+}
+
+// getJSON GETs path and decodes its 200 answer into v (what names v in
+// the error of an answer that is not one); another status is its *Error.
+func (c *Client) getJSON(ctx context.Context, path string, v any, what string) error {
+	r, err := c.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {
-		return st, err
+		return err
 	}
 	if r.Status != http.StatusOK {
-		return st, errorFrom(r)
+		return errorFrom(r)
 	}
-	if err := json.Unmarshal(r.Body, &st); err != nil {
-		return st, fmt.Errorf("the answer is not a status: %w", err)
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("the answer is not %s: %w", what, err)
 	}
-	return st, nil
+	return nil
 }
 
 // Entry is a key's value as GET answers it (API.md §7).

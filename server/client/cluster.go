@@ -81,17 +81,8 @@ type Member struct {
 // the error matches [ErrNotCluster].
 func (c *Client) Cluster(ctx context.Context) (ClusterStatus, error) {
 	var st ClusterStatus
-	r, err := c.Do(ctx, http.MethodGet, "/v1/cluster", nil)
-	if err != nil {
-		return st, err
-	}
-	if r.Status != http.StatusOK {
-		return st, errorFrom(r)
-	}
-	if err := json.Unmarshal(r.Body, &st); err != nil {
-		return st, fmt.Errorf("the answer is not a cluster status: %w", err)
-	}
-	return st, nil
+	err := c.getJSON(ctx, "/v1/cluster", &st, "a cluster status")
+	return st, err
 }
 
 // AddMember adds a member that peers reach at peerURL (POST
