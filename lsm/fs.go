@@ -92,6 +92,12 @@ func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
 
 func (osFS) lockHolder(name string) (bool, int, error) { return lockHolder(name) }
 
+// LockHolder reports whether another process holds the lock file name (a
+// lock of the operating system's file system, as Lock takes), and the
+// process ID it records, without creating, writing or keeping the lock.
+// Without unix locks it reports no holder.
+func LockHolder(name string) (held bool, pid int, err error) { return lockHolder(name) }
+
 // lockProber is implemented by this package's file systems: Check asks
 // whether a lock is held without taking it or creating the lock file. A
 // file system without it (a test wrapper) reports no holder.

@@ -91,7 +91,7 @@ func lockLogFile(path, key string) (io.Closer, error) {
 // check command asks it before reading a stopped database.
 func DataDirHolder(dir string) error {
 	lock := filepath.Join(dir, dataDirLockName)
-	held, pid, err := lockHolder(lock)
+	held, pid, err := lsm.LockHolder(lock)
 	if err != nil {
 		return err
 	}

@@ -24,9 +24,6 @@ func lockFile(name string, mode os.FileMode) (io.Closer, error) {
 
 func flockNB(*os.File) error { return nil }
 
-// lockHolder cannot tell without unix locks: it reports no holder.
-func lockHolder(string) (bool, int, error) { return false, 0, nil }
-
 func sameFile(*os.File) bool { return true }
 
 func readPID(name string) int {

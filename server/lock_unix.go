@@ -43,27 +43,6 @@ func flockNB(f *os.File) error {
 	return nil
 }
 
-// lockHolder reports whether another process holds the lock of name, and
-// the process ID the file records, without creating, writing or keeping
-// the lock.
-func lockHolder(name string) (held bool, pid int, err error) {
-	f, err := os.Open(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, 0, nil
-	}
-	if err != nil {
-		return false, 0, err
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return true, readPID(name), nil
-		}
-		return false, 0, fmt.Errorf("probe lock %s: %w", name, err)
-	}
-	return false, 0, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-}
-
 // sameFile reports whether f is still the file at its path: a lock taken
 // on a file that was unlinked or replaced meanwhile locks nothing.
 func sameFile(f *os.File) bool {
